@@ -1,0 +1,139 @@
+package refexec
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/batteryless/harness/harness/fixedpoint"
+	"github.com/batteryless/harness/harness/model"
+)
+
+const sharedData = "../../../shared/data"
+
+func needShared(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(sharedData, "models")); err != nil {
+		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+	}
+	return sharedData
+}
+
+type oracleRecord struct {
+	Model       string `json:"model"`
+	Input       string `json:"input"`
+	OutputArmNN []int  `json:"output_armnn"`
+	OutputTFJS  []int  `json:"output_tfjs"`
+	ArgmaxArmNN int    `json:"argmax_armnn"`
+	ArgmaxTFJS  int    `json:"argmax_tfjs"`
+	ArgmaxAgree bool   `json:"argmax_agree"`
+	MaxAbsDiff  int    `json:"max_abs_diff"`
+}
+
+// Argmax with the lowest index winning a tie, as the oracle file counts it.
+func argmax(v []int8) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func loadOracle(t *testing.T) (string, []oracleRecord) {
+	dir := needShared(t)
+	data, err := os.ReadFile(filepath.Join(dir, "inputs", "oracle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []oracleRecord
+	if err := json.Unmarshal(data, &recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 7 {
+		t.Fatalf("oracle has %d records, want 7", len(recs))
+	}
+	return dir, recs
+}
+
+func runRecord(t *testing.T, dir string, rec oracleRecord) []int8 {
+	t.Helper()
+	m, err := model.Load(filepath.Join(dir, rec.Model))
+	if err != nil {
+		t.Fatal(err)
+	}
+	input, err := os.ReadFile(filepath.Join(dir, rec.Input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := New(m).Run(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model.BytesAsInt8(raw)
+}
+
+// TFLite's reference kernels requantize with two roundings (a rounding
+// doubling high multiply, then a rounding shift); Arm NN and XNNPACK scale in
+// floating point with one. Our outputs therefore may differ from theirs by a
+// step or two in a layer where a value sits near a rounding tie, and a
+// softmax after it magnifies one step of a logit into a few steps of a
+// probability. This tolerance is that effect; TestFloatRequantizationMatchesEngines
+// shows it is the only difference.
+const tolRoundingSteps = 4
+
+func TestSharedModelsAgreeWithOracle(t *testing.T) {
+	dir, recs := loadOracle(t)
+	for _, rec := range recs {
+		out := runRecord(t, dir, rec)
+		// Where the two engines agree on the argmax, ours must too (the IC
+		// all-black input is a tie that both break to the lowest index).
+		if rec.ArgmaxAgree && argmax(out) != rec.ArgmaxArmNN {
+			t.Errorf("%s on %s: argmax %d, both engines say %d (output %v)", rec.Model, rec.Input, argmax(out), rec.ArgmaxArmNN, out)
+		}
+		// Every value must lie within the spread between the engines: at
+		// most max_abs_diff from each, plus nothing more.
+		spread := 0
+		for i, v := range out {
+			lo := min(rec.OutputArmNN[i], rec.OutputTFJS[i])
+			hi := max(rec.OutputArmNN[i], rec.OutputTFJS[i])
+			if d := max(lo-int(v), int(v)-hi, 0); d > spread {
+				spread = d
+			}
+		}
+		if spread > tolRoundingSteps {
+			t.Errorf("%s on %s: output %v lies %d outside the engines' range (their spread %d)", rec.Model, rec.Input, out, spread, rec.MaxAbsDiff)
+		}
+		t.Logf("%s on %s: argmax %d, distance outside the engines' range %d", filepath.Base(rec.Model), filepath.Base(rec.Input), argmax(out), spread)
+	}
+}
+
+// TestFloatRequantizationMatchesEngines switches the executor to one float
+// rounding per requantization, as the two engines of oracle.json scale, and
+// checks that every output the engines agree on is then reproduced value for
+// value. It proves that padding, offsets, shapes and operator semantics are
+// the engines', and that the rounding mode alone separates TFLite's reference
+// from them.
+func TestFloatRequantizationMatchesEngines(t *testing.T) {
+	dir, recs := loadOracle(t)
+	defer fixedpoint.SetFloatRequantization(fixedpoint.SetFloatRequantization(true))
+	for _, rec := range recs {
+		out := runRecord(t, dir, rec)
+		diff := 0
+		for i, v := range out {
+			diff = max(diff, abs(int(v)-rec.OutputArmNN[i]), abs(int(v)-rec.OutputTFJS[i]))
+		}
+		if diff > rec.MaxAbsDiff {
+			t.Errorf("%s on %s: with float requantization the output %v is %d from the engines (their own spread %d)", rec.Model, rec.Input, out, diff, rec.MaxAbsDiff)
+		}
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
