@@ -1,0 +1,160 @@
+package traces
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+)
+
+// lineReader hands out the lines of a stream one by one, without their line
+// endings, never holding more than one buffer of MaxLineBytes+2 bytes.
+type lineReader struct {
+	br   *bufio.Reader
+	file string
+	line int // number of the line last returned
+	err  error
+	eof  bool
+}
+
+func newBufReader(r io.Reader) *bufio.Reader {
+	if br, ok := r.(*bufio.Reader); ok && br.Size() >= MaxLineBytes+2 {
+		return br
+	}
+	return bufio.NewReaderSize(r, MaxLineBytes+2)
+}
+
+func newLineReader(br *bufio.Reader, file string) *lineReader {
+	return &lineReader{br: br, file: file}
+}
+
+var bom = []byte("\xef\xbb\xbf")
+
+// next returns the next line (valid until the following call) and its number,
+// io.EOF after the last line, or an *Error.
+func (l *lineReader) next() ([]byte, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	if l.eof {
+		l.err = io.EOF
+		return nil, l.err
+	}
+	b, err := l.br.ReadSlice('\n')
+	l.line++
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		l.eof = true
+		if len(b) == 0 {
+			l.line--
+			l.err = io.EOF
+			return nil, l.err
+		}
+	case errors.Is(err, bufio.ErrBufferFull):
+		l.err = errorf(l.file, l.line, "line is longer than %d bytes", MaxLineBytes)
+		return nil, l.err
+	default:
+		l.err = &Error{File: l.file, Line: l.line, Msg: "read error: " + oneLine(err.Error()), Err: err}
+		return nil, l.err
+	}
+	b = bytes.TrimSuffix(b, []byte{'\n'})
+	b = bytes.TrimSuffix(b, []byte{'\r'})
+	if l.line == 1 {
+		b = bytes.TrimPrefix(b, bom)
+	}
+	if len(b) > MaxLineBytes {
+		l.err = errorf(l.file, l.line, "line is longer than %d bytes", MaxLineBytes)
+		return nil, l.err
+	}
+	return b, nil
+}
+
+// fail makes err final and returns it.
+func (l *lineReader) fail(err error) error {
+	l.err = err
+	return err
+}
+
+// errf makes a final *Error at the current line.
+func (l *lineReader) errf(format string, args ...any) error {
+	return l.fail(errorf(l.file, l.line, format, args...))
+}
+
+// oneLine replaces line breaks so that a message stays on one line.
+func oneLine(s string) string {
+	if !bytes.ContainsAny([]byte(s), "\r\n") {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\r' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
+// isBlank reports whether a line holds only spaces and tabs.
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// trimSpace trims spaces and tabs.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// splitWS splits a line at runs of spaces and tabs into at most len(dst)
+// fields and returns the number of fields found (which may exceed len(dst)).
+func splitWS(b []byte, dst [][]byte) int {
+	n := 0
+	i := 0
+	for i < len(b) {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+			i++
+		}
+		if i == len(b) {
+			break
+		}
+		j := i
+		for j < len(b) && b[j] != ' ' && b[j] != '\t' {
+			j++
+		}
+		if n < len(dst) {
+			dst[n] = b[i:j]
+		}
+		n++
+		i = j
+	}
+	return n
+}
+
+// parseFloat parses a decimal number from b without allocating for short
+// inputs. It returns a one-line reason on failure, naming what the value is.
+func parseFloat(b []byte, what string) (float64, error) {
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return 0, errors.New(what + " " + quote(string(b)) + " is out of range")
+		}
+		return 0, errors.New(what + ": cannot parse " + quote(string(b)) + " as a number")
+	}
+	if !finite(v) {
+		return 0, errors.New(what + " " + quote(string(b)) + " is not a finite number")
+	}
+	return v, nil
+}
