@@ -169,7 +169,7 @@ func TestImportErrorsNameTheProblem(t *testing.T) {
 func FuzzImport(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join(sharedModels, "*.tflite"))
 	for _, p := range paths {
-		if data, err := os.ReadFile(p); err == nil && len(data) < 64<<10 {
+		if data, err := os.ReadFile(p); err == nil && len(data) < 4<<10 { // big seeds stall the fuzzer's minimization
 			f.Add(data)
 		}
 	}

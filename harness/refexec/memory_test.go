@@ -55,7 +55,7 @@ func TestMemoryIsWeightsPlusArena(t *testing.T) {
 func FuzzRunModel(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join(sharedData, "models", "*.tflite"))
 	for _, p := range paths {
-		if data, err := os.ReadFile(p); err == nil && len(data) < 64<<10 {
+		if data, err := os.ReadFile(p); err == nil && len(data) < 4<<10 { // big seeds stall the fuzzer's minimization
 			f.Add(data)
 		}
 	}

@@ -82,7 +82,8 @@ type Operator struct {
 	// *MulOptions, *ReshapeOptions or *ConcatenationOptions, or nil when the
 	// operator has no options or options of a type this package does not
 	// model (then OptionsType still tells which; the consumer decides whether
-	// that is an error).
+	// that is an error). It is also nil when OptionsType names a modelled
+	// type but the file holds no options table for it.
 	Options any
 }
 

@@ -65,8 +65,8 @@ const (
 // reader is a bounds-checked view of a flatbuffer. Every read goes through a
 // check that the bytes lie inside buf, so none of the flatbuffers runtime
 // accessors (which panic out of range) are ever called on an unchecked
-// position. Positions are ints (64-bit), so sums of two 32-bit offsets cannot
-// overflow.
+// position. Sums that could wrap where int is 32 bits (position plus a
+// 32-bit offset, element count times size) are computed in 64 bits.
 type reader struct {
 	buf []byte
 	// budget is what is left of the decode budget, in bytes of Go memory.
@@ -127,11 +127,12 @@ func (r *reader) deref(pos int) (int, error) {
 	if off == 0 {
 		return 0, errorf("offset at %d is 0 (points at itself)", pos)
 	}
-	target := pos + int(off)
-	if target >= len(r.buf) {
+	// uint64 so that the sum cannot wrap even where int is 32 bits.
+	target := uint64(pos) + uint64(off)
+	if target >= uint64(len(r.buf)) {
 		return 0, errorf("offset %d at %d points past the end of the %d-byte file", off, pos, len(r.buf))
 	}
-	return target, nil
+	return int(target), nil
 }
 
 // table is a verified flatbuffers table: its inline object lies in the
@@ -297,11 +298,12 @@ func (r *reader) vectorAt(pos, elemSize int) (start, n int, err error) {
 	if err := r.check(pos, sizeUOffset, 4, "vector length"); err != nil {
 		return 0, 0, err
 	}
-	n = int(r.u32(pos))
+	n32 := r.u32(pos)
 	start = pos + sizeUOffset
-	if uint64(n)*uint64(elemSize) > uint64(len(r.buf)-start) {
-		return 0, 0, errorf("vector of %d elements at offset %d runs past the end of the %d-byte file", n, pos, len(r.buf))
+	if uint64(n32)*uint64(elemSize) > uint64(len(r.buf)-start) {
+		return 0, 0, errorf("vector of %d elements at offset %d runs past the end of the %d-byte file", n32, pos, len(r.buf))
 	}
+	n = int(n32) // at most len(r.buf), so it fits
 	if elemSize > 4 && start%elemSize != 0 {
 		return 0, 0, errorf("vector of %d-byte elements at offset %d is not aligned to %d bytes", elemSize, pos, elemSize)
 	}
