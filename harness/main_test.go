@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/model"
+)
+
+const sharedData = "../../shared/data"
+
+func needShared(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(sharedData); err != nil {
+		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+	}
+}
+
+// run executes the command line in-process and returns stdout and the error.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestInferBundledDefaults(t *testing.T) {
+	out, err := run(t, "infer", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Output []float64 `json:"output"`
+		Argmax int       `json:"argmax"`
+		MACs   int64     `json:"macs"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	m, err := model.Parse(bundled.Model(), bundled.ModelName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Output) != m.OutputTensor().Shape.Elems() || res.MACs != m.MACs() {
+		t.Fatalf("infer --json = %+v, want %d outputs and %d MACs", res, m.OutputTensor().Shape.Elems(), m.MACs())
+	}
+	if res.Output[res.Argmax] != maxOf(res.Output) {
+		t.Fatalf("argmax %d does not point at the largest output in %v", res.Argmax, res.Output)
+	}
+}
+
+func maxOf(v []float64) float64 {
+	m := v[0]
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
+
+func TestInferSharedModelAndBench(t *testing.T) {
+	needShared(t)
+	out, err := run(t, "infer", filepath.Join(sharedData, "models/kws_dscnn_int8.tflite"),
+		"--input", filepath.Join(sharedData, "inputs/kws_ref_input0_int8.bin"), "--bench", "3", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Argmax  int     `json:"argmax"`
+		MedianS float64 `json:"median_s"`
+		Runs    int     `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Argmax != 5 || res.Runs != 3 || res.MedianS <= 0 {
+		t.Fatalf("kws on its reference input: %+v, want argmax 5 (\"on\") and a positive median over 3 runs", res)
+	}
+	table, err := run(t, "infer", filepath.Join(sharedData, "models/kws_dscnn_int8.tflite"),
+		"--input", filepath.Join(sharedData, "inputs/kws_ref_input0_int8.bin"))
+	if err != nil || !strings.Contains(table, "argmax 5") {
+		t.Fatalf("table output: %v\n%s", err, table)
+	}
+}
+
+func TestInferRejectsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.bin")
+	if err := os.WriteFile(short, make([]byte, 7), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, "infer", "--input", short)
+	if err == nil || !strings.Contains(err.Error(), "short.bin: 7 bytes") {
+		t.Fatalf("a 7-byte input gave %v", err)
+	}
+	_, err = run(t, "infer", filepath.Join(dir, "missing.tflite"))
+	if err == nil || !strings.Contains(err.Error(), "missing.tflite") {
+		t.Fatalf("a missing model gave %v", err)
+	}
+	garbage := filepath.Join(dir, "garbage.tflite")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte{0xff}, 1024), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, "infer", garbage)
+	if err == nil || !strings.HasPrefix(err.Error(), garbage) {
+		t.Fatalf("a garbage model gave %v", err)
+	}
+}
+
+func TestVectorsCommand(t *testing.T) {
+	needShared(t)
+	out, err := run(t, "vectors", filepath.Join(sharedData, "vectors"), "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct{ Passed, Failed int }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 0 || rep.Passed != 44 {
+		t.Fatalf("vectors: %+v, want 44 passed, 0 failed", rep)
+	}
+}
+
+func TestVectorsFailureExitsNonZero(t *testing.T) {
+	dir := t.TempDir()
+	bad := `{"op": "mul_s8", "case": "wrong", "params": {"input1_offset": 0, "input2_offset": 0, "output_mult": 1073741824, "output_shift": 0,
+	  "output_offset": 0, "out_activation_min": -128, "out_activation_max": 127},
+	  "tensors": {"input1": {"dtype": "int8", "shape": [2], "data": [2, 3]}, "input2": {"dtype": "int8", "shape": [2], "data": [2, 3]},
+	  "output_ref": {"dtype": "int8", "shape": [2], "data": [2, 99]}}}`
+	if err := os.WriteFile(filepath.Join(dir, "wrong.json"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "vectors", dir)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("a failing vector gave %v, want exit code 1", err)
+	}
+	if !strings.Contains(out, "output[1] = 5, want 99") {
+		t.Fatalf("the failure table does not show the first difference:\n%s", out)
+	}
+}
+
+func TestModelCommand(t *testing.T) {
+	out, err := run(t, "model", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info modelInfo
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]bool{}
+	for _, l := range info.Layers {
+		ops[l.Op] = true
+	}
+	for _, op := range []string{"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} {
+		if !ops[op] {
+			t.Errorf("bundled model lacks %s: %v", op, ops)
+		}
+	}
+	if !ops["MAX_POOL_2D"] && !ops["AVERAGE_POOL_2D"] {
+		t.Errorf("bundled model has no pooling: %v", ops)
+	}
+	// Small enough for the MSP430FR5994's 256 KiB FRAM, big enough to need
+	// tiling in its 8 KiB SRAM.
+	if info.WeightBytes+info.ArenaBytes > 256<<10 {
+		t.Errorf("bundled model needs %d bytes", info.WeightBytes+info.ArenaBytes)
+	}
+	if info.PeakActivationBytes <= 8<<10/2 {
+		t.Errorf("bundled model's peak activations %d fit in half the MSP430's SRAM: no tiling needed", info.PeakActivationBytes)
+	}
+}
+
+func TestModelGenReproducible(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.tflite")
+	if _, err := run(t, "model", "gen", "-o", out, "--input-out", filepath.Join(dir, "in.bin")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, bundled.Model()) {
+		t.Fatal("model gen with the default seed does not reproduce the bundled model")
+	}
+	other := filepath.Join(dir, "other.tflite")
+	if _, err := run(t, "model", "gen", "-o", other, "--seed", "7"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(other); bytes.Equal(b, got) {
+		t.Fatal("another seed gave the same model")
+	}
+}
+
+// TestConfigPrecedence: flag over HARNESS_* over the config file.
+func TestConfigPrecedence(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "harness.yaml")
+	kws := filepath.Join(sharedData, "models/kws_dscnn_int8.tflite")
+	micro := filepath.Join(sharedData, "models/micro_speech_int8.tflite")
+	if err := os.WriteFile(cfg, []byte("model: "+kws+"\njson: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	modelOf := func(out string) string {
+		var info modelInfo
+		if err := json.Unmarshal([]byte(out), &info); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return info.Model
+	}
+	out, err := run(t, "model", "--config", cfg)
+	if err != nil || modelOf(out) != kws {
+		t.Fatalf("config file: %v %q", err, out)
+	}
+	t.Setenv("HARNESS_MODEL", micro)
+	out, err = run(t, "model", "--config", cfg)
+	if err != nil || modelOf(out) != micro {
+		t.Fatalf("environment over config: %v", err)
+	}
+	out, err = run(t, "model", "--config", cfg, "--model", kws)
+	if err != nil || modelOf(out) != kws {
+		t.Fatalf("flag over environment: %v", err)
+	}
+	if _, err := run(t, "model", "--config", filepath.Join(dir, "absent.yaml")); err == nil || !strings.Contains(err.Error(), "absent.yaml") {
+		t.Fatalf("a missing config file gave %v", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, "version", "--json")
+	if err != nil || !strings.Contains(out, `"version"`) {
+		t.Fatalf("version: %v %s", err, out)
+	}
+}
+
+// FuzzInferInput feeds arbitrary bytes as the input tensor of the bundled
+// model: a wrong size is refused with one line, a right one runs; never a panic.
+func FuzzInferInput(f *testing.F) {
+	m, err := model.Parse(bundled.Model(), bundled.ModelName)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bundled.Input())
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := checkInput(data, m); err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		res, err := infer(m, data, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Output) != m.OutputTensor().Shape.Elems() {
+			t.Fatalf("%d outputs", len(res.Output))
+		}
+	})
+}

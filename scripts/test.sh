@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting and vet, every Go test, and a short run of
+# every Go fuzz target. Tests that need ../shared/data skip when it is absent.
+# FUZZTIME (default 10s) sets how long each fuzz target runs; 0 skips fuzzing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime="${FUZZTIME:-10s}"
+
+unformatted=$(gofmt -l harness boards traces reports 2>/dev/null || true)
+if [ -n "$unformatted" ]; then
+  echo "gofmt: these files need formatting:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -count=1 ./...
+
+if [ "$fuzztime" != "0" ]; then
+  # Every func FuzzXxx in a _test.go file, run alone for $fuzztime.
+  grep -rl --include='*_test.go' '^func Fuzz' harness boards traces reports 2>/dev/null | sort | while read -r file; do
+    pkg="./$(dirname "$file")"
+    for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+      echo "fuzz $pkg $target for $fuzztime"
+      go test "$pkg" -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" >/tmp/fuzz.$$.log 2>&1 || {
+        cat /tmp/fuzz.$$.log >&2
+        echo "fuzz target $target in $pkg failed" >&2
+        exit 1
+      }
+    done
+  done
+fi
+echo "all tests passed"
