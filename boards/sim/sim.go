@@ -1,0 +1,393 @@
+// Package sim is the simulated intermittent board: it executes a deployment
+// plan under a power system model, with an NVM byte image that keeps every
+// write as it happens and SRAM that is lost at every brown-out. Tasks compute
+// the real numbers with the reference kernels on the NVM image, so a wrong
+// commit protocol gives a wrong output.
+//
+// The board is driven segment by segment by a replay loop that owns the
+// power model: Next says what the board does next (how long, at what power),
+// and the loop reports back whether the segment completed or was cut by a
+// brown-out at some fraction. Everything is deterministic.
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/kernels"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/refexec"
+)
+
+// Kind is what a segment does.
+type Kind int
+
+// Segment kinds.
+const (
+	Boot      Kind = iota // reboot: runtime start, reading the progress word
+	LoadInput             // the host writes an input tensor and resets progress
+	Read                  // a task's DMA of inputs and weights into SRAM
+	Compute               // a task's arithmetic
+	Write                 // a task's DMA of its output region into NVM
+	Commit                // the progress word write
+	Idle                  // nothing to do: sleep
+)
+
+var kindNames = [...]string{"boot", "load_input", "read", "compute", "write", "commit", "idle"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Segment is the next piece of work of the board.
+type Segment struct {
+	Kind    Kind
+	Task    int     // the task, for task segments
+	Seconds float64 // duration at the profile's clock
+	Power   float64 // draw while it runs, W
+	Energy  float64 // Seconds * Power
+}
+
+// Faults break the commit protocol on purpose, to show that verification
+// and fault injection catch a broken runtime.
+type Faults struct {
+	// CommitBeforeWrite writes the progress word before the task's outputs.
+	CommitBeforeWrite bool
+}
+
+// Event is something the board did that the log records.
+type Event struct {
+	Kind          Kind
+	Task          int
+	Committed     bool // the progress word advanced
+	InferenceDone bool
+}
+
+// Board is a simulated board running one plan.
+type Board struct {
+	m      *model.Model
+	p      *plan.Plan
+	prof   *boards.Profile
+	faults Faults
+
+	nvm      []byte
+	tag      uint32
+	sram     map[int][]byte // output tensor -> SRAM buffer of the layer being computed
+	scratch  []int8
+	inputs   [][]byte
+	pending  []byte // input the host will load next
+	layerOut map[int]int
+
+	// Volatile execution state: lost at a brown-out.
+	on      bool
+	booted  bool
+	running bool // an inference is in progress (progress < tasks)
+	task    int
+	phase   Kind
+	seg     Segment
+	hasSeg  bool
+
+	// Counters of work that happened.
+	Executions []int // per task: how many times its compute ran
+}
+
+// New makes a board for plan p of model m on a device. The NVM image starts
+// blank (erased to zero).
+func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Board, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if p.NVMBytes > prof.NVMBytes {
+		return nil, fmt.Errorf("sim: plan needs %d bytes of NVM, %s has %d", p.NVMBytes, prof.Name, prof.NVMBytes)
+	}
+	b := &Board{m: m, p: p, prof: prof, faults: faults,
+		nvm:        make([]byte, p.NVMBytes),
+		tag:        planTag(p),
+		sram:       map[int][]byte{},
+		scratch:    make([]int8, m.Plan.ScratchBytes),
+		layerOut:   map[int]int{},
+		Executions: make([]int, len(p.Tasks)),
+	}
+	for _, l := range m.Layers {
+		b.layerOut[l.Index] = l.Output
+		b.sram[l.Output] = make([]byte, m.Tensors[l.Output].Bytes())
+	}
+	return b, nil
+}
+
+// planTag is a 32-bit tag of the plan, kept in the NVM header so a board
+// never resumes the progress of another plan.
+func planTag(p *plan.Plan) uint32 {
+	h := uint32(2166136261)
+	mix := func(v uint32) {
+		for i := 0; i < 4; i++ {
+			h ^= v & 0xff
+			h *= 16777619
+			v >>= 8
+		}
+	}
+	mix(uint32(len(p.Tasks)))
+	for _, t := range p.Tasks {
+		mix(uint32(t.Layer))
+		mix(uint32(t.Region.Y0<<16 | t.Region.Y1))
+		mix(uint32(t.Region.C0<<16 | t.Region.C1))
+		if t.Commit {
+			mix(1)
+		}
+	}
+	return h
+}
+
+// NVM is the board's NVM image (for inspection by tests and verification).
+func (b *Board) NVM() []byte { return b.nvm }
+
+// Plan is the board's plan.
+func (b *Board) Plan() *plan.Plan { return b.p }
+
+// Progress is the progress word in NVM.
+func (b *Board) Progress() int {
+	if b.p.WordBytes == 2 {
+		return int(binary.LittleEndian.Uint16(b.nvm[plan.ProgressOffset:]))
+	}
+	return int(binary.LittleEndian.Uint32(b.nvm[plan.ProgressOffset:]))
+}
+
+func (b *Board) setProgress(v int) {
+	if b.p.WordBytes == 2 {
+		binary.LittleEndian.PutUint16(b.nvm[plan.ProgressOffset:], uint16(v))
+	} else {
+		binary.LittleEndian.PutUint32(b.nvm[plan.ProgressOffset:], uint32(v))
+	}
+}
+
+// tensorNVM is the NVM bytes of an activation tensor.
+func (b *Board) tensorNVM(t int) []byte {
+	pl, ok := b.p.Placement(t)
+	if !ok {
+		panic(fmt.Sprintf("sim: tensor %d has no NVM placement", t))
+	}
+	return b.nvm[pl.Offset : pl.Offset+pl.Bytes]
+}
+
+// Output is the output tensor's bytes in NVM.
+func (b *Board) Output() []byte { return b.tensorNVM(b.p.OutputTensor) }
+
+// QueueInput gives the board (through the host) the input of the next
+// inference; it is loaded when the board is on and idle.
+func (b *Board) QueueInput(input []byte) error {
+	if len(input) != b.m.InputTensor().Bytes() {
+		return fmt.Errorf("sim: input is %d bytes, the model needs %d", len(input), b.m.InputTensor().Bytes())
+	}
+	b.pending = input
+	return nil
+}
+
+// Running reports whether an inference is in progress (from NVM's view).
+func (b *Board) Running() bool { return b.running }
+
+// PowerOn starts the board: the next segment is the boot.
+func (b *Board) PowerOn() {
+	b.on, b.booted, b.hasSeg = true, false, false
+}
+
+func (b *Board) segment(k Kind, task int, energy, cycles float64) Segment {
+	s := Segment{Kind: k, Task: task, Seconds: b.prof.Seconds(cycles), Energy: energy}
+	if s.Seconds > 0 {
+		s.Power = energy / s.Seconds
+	}
+	return s
+}
+
+// Next returns the segment the board runs now. ok is false when the board is
+// idle with nothing queued (the caller decides whether to stop).
+func (b *Board) Next() (seg Segment, ok bool) {
+	if b.hasSeg {
+		return b.seg, true
+	}
+	switch {
+	case !b.booted:
+		s := Segment{Kind: Boot, Task: -1, Seconds: b.prof.Reboot.Seconds, Energy: b.prof.Reboot.Energy}
+		s.Power = s.Energy / s.Seconds
+		b.seg = s
+	case !b.running && b.pending != nil:
+		n := float64((len(b.pending) + 1) / 2)
+		b.seg = b.segment(LoadInput, -1, b.prof.NVMWrite.Energy(n), b.prof.NVMWrite.Cycles(n))
+	case !b.running:
+		return Segment{Kind: Idle, Task: -1, Power: b.prof.SleepPowerW}, false
+	default:
+		t := &b.p.Tasks[b.task]
+		switch b.phase {
+		case Read:
+			b.seg = b.segment(Read, b.task, t.ReadEnergy, t.ReadCycles)
+		case Compute:
+			b.seg = b.segment(Compute, b.task, t.ComputeEnergy, t.ComputeCycles)
+		case Write:
+			b.seg = b.segment(Write, b.task, t.WriteEnergy, t.WriteCycles)
+		case Commit:
+			b.seg = b.segment(Commit, b.task, t.CommitEnergy, t.CommitCycles)
+		}
+	}
+	b.hasSeg = true
+	return b.seg, true
+}
+
+// phases is the order of a task's segments.
+func (b *Board) phases(t *plan.Task) []Kind {
+	ph := []Kind{Read, Compute, Write}
+	if t.Commit {
+		if b.faults.CommitBeforeWrite {
+			ph = []Kind{Read, Compute, Commit, Write}
+		} else {
+			ph = append(ph, Commit)
+		}
+	}
+	return ph
+}
+
+func (b *Board) nextPhase() {
+	ph := b.phases(&b.p.Tasks[b.task])
+	for i, k := range ph {
+		if k == b.phase {
+			if i+1 < len(ph) {
+				b.phase = ph[i+1]
+				return
+			}
+			break
+		}
+	}
+	b.task++
+	b.phase = Read
+}
+
+// Complete reports that the current segment ran to its end, and applies it.
+func (b *Board) Complete() Event {
+	s := b.seg
+	b.hasSeg = false
+	ev := Event{Kind: s.Kind, Task: s.Task}
+	switch s.Kind {
+	case Boot:
+		b.booted = true
+		b.resume()
+	case LoadInput:
+		copy(b.tensorNVM(b.p.InputTensor), b.pending)
+		binary.LittleEndian.PutUint32(b.nvm[plan.MagicOffset:], plan.Magic)
+		binary.LittleEndian.PutUint32(b.nvm[plan.PlanTagOffset:], b.tag)
+		b.setProgress(0)
+		b.pending = nil
+		b.running, b.task, b.phase = true, 0, Read
+	case Read:
+		b.nextPhase()
+	case Compute:
+		b.compute(s.Task)
+		b.nextPhase()
+	case Write:
+		b.writeOutput(s.Task, -1)
+		b.nextPhase()
+	case Commit:
+		b.setProgress(s.Task + 1)
+		ev.Committed = true
+		b.nextPhase()
+	}
+	if b.running && b.task == len(b.p.Tasks) {
+		// Done once the last task's segments have all run (its commit, or
+		// its write when the broken order commits first).
+		b.running = false
+		ev.InferenceDone = b.Progress() == len(b.p.Tasks)
+	}
+	return ev
+}
+
+// resume reads the NVM header at boot, as the firmware does.
+func (b *Board) resume() {
+	valid := binary.LittleEndian.Uint32(b.nvm[plan.MagicOffset:]) == plan.Magic &&
+		binary.LittleEndian.Uint32(b.nvm[plan.PlanTagOffset:]) == b.tag
+	prog := b.Progress()
+	if !valid || prog >= len(b.p.Tasks) {
+		b.running = false
+		return
+	}
+	b.running, b.task, b.phase = true, prog, Read
+}
+
+// compute runs the task's region with the reference kernels, reading its
+// inputs from NVM and writing into the layer's SRAM output buffer.
+func (b *Board) compute(task int) {
+	t := &b.p.Tasks[task]
+	l := b.m.Layers[t.Layer]
+	var ins [2][]byte
+	for i, tt := range l.Inputs {
+		ins[i] = b.tensorNVM(tt)
+	}
+	refexec.RunLayer(b.m, l, ins[:len(l.Inputs)], b.sram[l.Output], t.Region, b.scratch)
+	b.Executions[task]++
+}
+
+// writeOutput copies the task's output region from SRAM to NVM, span by
+// span; limit < 0 copies all of it, otherwise only the first limit bytes
+// (a write cut by a brown-out).
+func (b *Board) writeOutput(task, limit int) {
+	t := &b.p.Tasks[task]
+	l := b.m.Layers[t.Layer]
+	out := b.m.Tensors[l.Output]
+	src, dst := b.sram[l.Output], b.tensorNVM(l.Output)
+	s, r := out.Shape, t.Region
+	size := out.DType.Size()
+	written := 0
+	for n := r.N0; n < r.N1; n++ {
+		for y := r.Y0; y < r.Y1; y++ {
+			for x := r.X0; x < r.X1; x++ {
+				lo := (((n*s.H+y)*s.W+x)*s.C + r.C0) * size
+				hi := lo + (r.C1-r.C0)*size
+				if limit >= 0 && written+(hi-lo) > limit {
+					hi = lo + (limit - written)
+				}
+				copy(dst[lo:hi], src[lo:hi])
+				written += hi - lo
+				if limit >= 0 && written >= limit {
+					return
+				}
+			}
+		}
+	}
+}
+
+// BrownOut reports that power failed after the given fraction of the
+// current segment. NVM keeps what was written; SRAM and the execution state
+// are lost.
+func (b *Board) BrownOut(fraction float64) {
+	if b.hasSeg && b.on {
+		s := b.seg
+		switch s.Kind {
+		case Write:
+			t := &b.p.Tasks[s.Task]
+			// Whole NVM words only: the write unit completes or not.
+			words := int(fraction * float64(t.WriteBytes) / float64(b.p.WordBytes))
+			b.writeOutput(s.Task, words*b.p.WordBytes)
+		case LoadInput:
+			n := int(fraction*float64(len(b.pending))) / b.p.WordBytes * b.p.WordBytes
+			copy(b.tensorNVM(b.p.InputTensor)[:n], b.pending[:n])
+		}
+		if s.Task >= 0 {
+			// The SRAM that held the task's results is gone.
+			l := b.m.Layers[b.p.Tasks[s.Task].Layer]
+			scramble(b.sram[l.Output], b.p.Tasks[s.Task].Region, b.m.Tensors[l.Output])
+		}
+	}
+	b.on, b.booted, b.hasSeg, b.running = false, false, false, false
+}
+
+// scramble overwrites a region of an SRAM buffer with a pattern, so that no
+// result computed before a brown-out can leak into one after it.
+func scramble(buf []byte, r kernels.Region, t *model.Tensor) {
+	s, size := t.Shape, t.DType.Size()
+	for n := r.N0; n < r.N1; n++ {
+		for y := r.Y0; y < r.Y1; y++ {
+			for x := r.X0; x < r.X1; x++ {
+				lo := (((n*s.H+y)*s.W+x)*s.C + r.C0) * size
+				for i := lo; i < lo+(r.C1-r.C0)*size; i++ {
+					buf[i] = 0xA5
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package plan
+
+import (
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/kernels"
+	"github.com/batteryless/harness/harness/model"
+)
+
+// Needs is what computing one region of a layer's output takes.
+type Needs struct {
+	Inputs       []kernels.Region // the region of each input tensor read (in Layer.Inputs order)
+	InputBytes   int
+	InputSpans   int // contiguous runs of NVM the inputs are read in (one DMA each)
+	WeightBytes  int // weights and bias of the region's channels
+	WeightSpans  int
+	OutputBytes  int
+	OutputSpans  int
+	ScratchBytes int
+	MACs         int64
+}
+
+// SRAMBytes is the working set in SRAM: inputs, weights, output and scratch.
+func (n Needs) SRAMBytes() int { return n.InputBytes + n.WeightBytes + n.OutputBytes + n.ScratchBytes }
+
+// span1 maps an output interval [o0, o1) through a window of size k with
+// stride s, dilation d and padding pad to the input interval it reads,
+// clipped to [0, in).
+func span1(o0, o1, s, d, k, pad, in int) (int, int) {
+	lo := o0*s - pad
+	hi := (o1-1)*s - pad + (k-1)*d + 1
+	return max(lo, 0), min(hi, in)
+}
+
+// Spans counts the contiguous runs of region r in a tensor of shape s.
+func Spans(s kernels.Shape, r kernels.Region) int {
+	if r.Empty() {
+		return 0
+	}
+	switch {
+	case r.C0 == 0 && r.C1 == s.C && r.X0 == 0 && r.X1 == s.W && r.Y0 == 0 && r.Y1 == s.H:
+		return 1 // whole batches: one run when consecutive
+	case r.C0 == 0 && r.C1 == s.C && r.X0 == 0 && r.X1 == s.W:
+		return r.N1 - r.N0
+	case r.C0 == 0 && r.C1 == s.C:
+		return (r.N1 - r.N0) * (r.Y1 - r.Y0)
+	}
+	return (r.N1 - r.N0) * (r.Y1 - r.Y0) * (r.X1 - r.X0)
+}
+
+// LayerNeeds computes what region r of layer l needs.
+func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region) Needs {
+	out := m.Tensors[l.Output]
+	n := Needs{OutputBytes: r.Elems() * out.DType.Size(), OutputSpans: Spans(out.Shape, r)}
+	in := m.Tensors[l.Inputs[0]]
+	addInput := func(t *model.Tensor, ir kernels.Region) {
+		n.Inputs = append(n.Inputs, ir)
+		n.InputBytes += ir.Elems() * t.DType.Size()
+		n.InputSpans += Spans(t.Shape, ir)
+	}
+	outElems := int64(r.Elems())
+	switch l.Op {
+	case model.OpConv2D, model.OpDepthwiseConv2D:
+		c := l.Conv
+		y0, y1 := span1(r.Y0, r.Y1, c.StrideH, c.DilationH, c.KernelH, c.PadTop, c.In.H)
+		x0, x1 := span1(r.X0, r.X1, c.StrideW, c.DilationW, c.KernelW, c.PadLeft, c.In.W)
+		ir := kernels.Region{N0: r.N0, N1: r.N1, Y0: y0, Y1: y1, X0: x0, X1: x1, C0: 0, C1: c.In.C}
+		chans := r.C1 - r.C0
+		if l.Op == model.OpDepthwiseConv2D {
+			ir.C0, ir.C1 = r.C0/c.DepthMultiplier, (r.C1-1)/c.DepthMultiplier+1
+			n.WeightBytes = c.KernelH * c.KernelW * chans
+			n.WeightSpans = c.KernelH * c.KernelW
+			n.MACs = outElems * int64(c.KernelH*c.KernelW)
+		} else {
+			n.WeightBytes = chans * c.KernelH * c.KernelW * c.In.C
+			n.WeightSpans = 1
+			n.MACs = outElems * int64(c.KernelH*c.KernelW*c.In.C)
+			n.ScratchBytes = c.KernelH * c.KernelW * c.In.C
+		}
+		if l.Bias >= 0 {
+			n.WeightBytes += 4 * chans
+			n.WeightSpans++
+		}
+		addInput(in, ir)
+	case model.OpFullyConnected:
+		f := l.FC
+		// The input may be shaped [1,h,w,c]: what is read is whole rows.
+		addInput(in, rowsRegion(in.Shape, f.Depth, r.N0, r.N1))
+		n.WeightBytes = (r.C1 - r.C0) * f.Depth
+		n.WeightSpans = 1
+		if l.Bias >= 0 {
+			n.WeightBytes += 4 * (r.C1 - r.C0)
+			n.WeightSpans++
+		}
+		n.MACs = int64(r.N1-r.N0) * int64(r.C1-r.C0) * int64(f.Depth)
+	case model.OpAveragePool2D, model.OpMaxPool2D:
+		p := l.Pool
+		y0, y1 := span1(r.Y0, r.Y1, p.StrideH, 1, p.FilterH, p.PadTop, p.In.H)
+		x0, x1 := span1(r.X0, r.X1, p.StrideW, 1, p.FilterW, p.PadLeft, p.In.W)
+		addInput(in, kernels.Region{N0: r.N0, N1: r.N1, Y0: y0, Y1: y1, X0: x0, X1: x1, C0: r.C0, C1: r.C1})
+		n.MACs = outElems * int64(p.FilterH*p.FilterW)
+	case model.OpReshape:
+		// The same flat elements: region r of the output is the input's
+		// elements with the same flat indices.
+		n.Inputs = append(n.Inputs, r)
+		n.InputBytes = n.OutputBytes
+		n.InputSpans = n.OutputSpans
+	default: // element-wise: the same region of every input
+		for _, t := range l.Inputs {
+			addInput(m.Tensors[t], r)
+		}
+		n.MACs = outElems
+	}
+	return n
+}
+
+// rowsRegion is the region of whole batch rows [n0, n1) of a tensor read as
+// rows of depth values.
+func rowsRegion(s kernels.Shape, depth, n0, n1 int) kernels.Region {
+	if s.H*s.W*s.C == depth {
+		return kernels.Region{N0: n0, N1: n1, Y0: 0, Y1: s.H, X0: 0, X1: s.W, C0: 0, C1: s.C}
+	}
+	// Rows are spread over other dimensions: read everything (rare; the
+	// estimate stays safe).
+	return s.Full()
+}
+
+// Cost is an estimate of one task's energy and cycles on a device.
+type Cost struct {
+	ReadEnergy, ComputeEnergy, WriteEnergy float64
+	ReadCycles, ComputeCycles, WriteCycles float64
+}
+
+// Energy is the total energy.
+func (c Cost) Energy() float64 { return c.ReadEnergy + c.ComputeEnergy + c.WriteEnergy }
+
+// Cycles is the total cycles.
+func (c Cost) Cycles() float64 { return c.ReadCycles + c.ComputeCycles + c.WriteCycles }
+
+// elems16 is the number of 16-bit elements bytes occupy (the unit of the
+// profile's DMA costs).
+func elems16(bytes int) float64 { return float64((bytes + 1) / 2) }
+
+// Estimate prices region r of layer l on a device with iNAS's cost model:
+// one DMA per contiguous run read or written, one vector MAC per output value
+// of a convolution or fully connected layer, CPU operations for pooling,
+// element-wise arithmetic and requantization.
+func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Region) (Cost, Needs) {
+	n := LayerNeeds(m, l, r)
+	var c Cost
+	dma := func(lc boards.LinearCost, bytes, spans int) (float64, float64) {
+		if spans == 0 {
+			return 0, 0
+		}
+		e := lc.EnergyPerElem*elems16(bytes) + lc.EnergyFixed*float64(spans)
+		cy := lc.CyclesPerElem*elems16(bytes) + lc.CyclesFixed*float64(spans)
+		return e, cy
+	}
+	e1, c1 := dma(prof.NVMRead, n.InputBytes, n.InputSpans)
+	e2, c2 := dma(prof.NVMRead, n.WeightBytes, n.WeightSpans)
+	c.ReadEnergy, c.ReadCycles = e1+e2, c1+c2
+	c.WriteEnergy, c.WriteCycles = dma(prof.NVMWrite, n.OutputBytes, n.OutputSpans)
+
+	outs := float64(r.Elems())
+	ops := func(count float64, oc boards.OpCost) {
+		c.ComputeEnergy += count * oc.Energy
+		c.ComputeCycles += count * oc.Cycles
+	}
+	// Requantizing one value: a fixed-point multiply, a rounding shift and
+	// the offset, then the clamp.
+	requant := func(count float64) {
+		ops(count, prof.Mul)
+		ops(2*count, prof.Add)
+		ops(2*count, prof.Max)
+	}
+	switch l.Op {
+	case model.OpConv2D, model.OpDepthwiseConv2D, model.OpFullyConnected:
+		k := float64(n.MACs) / max(outs, 1)
+		c.ComputeEnergy += outs * prof.VectorMAC.Energy(k)
+		c.ComputeCycles += outs * prof.VectorMAC.Cycles(k)
+		requant(outs)
+	case model.OpMaxPool2D:
+		ops(float64(n.MACs), prof.Max)
+	case model.OpAveragePool2D:
+		ops(float64(n.MACs), prof.Add)
+		ops(outs, prof.Div)
+	case model.OpAdd:
+		// Two rescaled inputs and a rescaled sum.
+		requant(3 * outs)
+		ops(outs, prof.Add)
+	case model.OpMul:
+		ops(outs, prof.Mul)
+		requant(outs)
+	case model.OpSoftmax:
+		// Fixed-point exp (about ten multiplies) per value, twice, and one
+		// reciprocal per row.
+		ops(20*outs, prof.Mul)
+		ops(20*outs, prof.Add)
+		ops(outs/max(float64(l.Softmax.Shape.C), 1), prof.Div)
+	case model.OpQuantize, model.OpDequantize:
+		requant(outs)
+	case model.OpReshape:
+		// Data movement only.
+	}
+	return c, n
+}
+
+// CommitCost is the cost of writing the progress word.
+func CommitCost(prof *boards.Profile) (energy, cycles float64) {
+	n := elems16(prof.WordBytes)
+	return prof.NVMWrite.Energy(n), prof.NVMWrite.Cycles(n)
+}

@@ -1,0 +1,201 @@
+// Package plan is the deployment plan of a model on an intermittently
+// powered board: an ordered list of tasks, each one rectangular region of one
+// layer's output with its data movement and estimated cost, the commit points
+// (where a progress marker is written), and the placement of every
+// activation in non-volatile memory.
+//
+// The commit rules, which the simulated board and the firmware both follow:
+//
+//  1. Every activation tensor has its own NVM region for as long as any task
+//     between two commits may read it (see Layout): no task ever overwrites
+//     what a task of the same uncommitted stretch reads.
+//  2. A task reads its inputs from NVM, computes in SRAM, and writes only its
+//     own output region back to NVM.
+//  3. After a task marked Commit, and after all its NVM writes, the runtime
+//     writes the progress word: the number of tasks done. It is one aligned
+//     NVM word (WordBytes), which the NVM completes atomically, and nothing
+//     else is written with it.
+//  4. At boot the runtime reads the progress word and resumes at that task.
+//     Tasks after the last commit run again and, reading the same inputs,
+//     rewrite the same outputs: a brown-out anywhere gives the same result.
+//  5. An inference starts when the host has written the input tensor and
+//     then sets the progress word to 0; it is done when the word equals the
+//     number of tasks.
+package plan
+
+import (
+	"fmt"
+
+	"github.com/batteryless/harness/harness/kernels"
+)
+
+// Version is the version of the plan format (JSON view and binary encoding).
+const Version = 1
+
+// Task is one unit of intermittent work.
+type Task struct {
+	Layer  int            `json:"layer"`
+	Region kernels.Region `json:"region"`
+	// Commit says the progress word is written after this task.
+	Commit bool `json:"commit,omitempty"`
+
+	MACs       int64 `json:"macs"`
+	ReadBytes  int   `json:"read_bytes"`  // NVM -> SRAM: inputs and weights the task needs
+	WriteBytes int   `json:"write_bytes"` // SRAM -> NVM: the task's output region
+	SRAMBytes  int   `json:"sram_bytes"`  // the task's working set in SRAM
+
+	// Estimated from the device profile; the commit's cost is included
+	// when Commit is set (CommitEnergy and CommitCycles say how much).
+	Energy       float64 `json:"energy_j"`
+	Cycles       float64 `json:"cycles"`
+	CommitEnergy float64 `json:"commit_energy_j,omitempty"`
+	CommitCycles float64 `json:"commit_cycles,omitempty"`
+	// The parts of Energy, for the energy split of a replay.
+	ReadEnergy    float64 `json:"read_energy_j"`
+	ComputeEnergy float64 `json:"compute_energy_j"`
+	WriteEnergy   float64 `json:"write_energy_j"`
+	ReadCycles    float64 `json:"read_cycles"`
+	ComputeCycles float64 `json:"compute_cycles"`
+	WriteCycles   float64 `json:"write_cycles"`
+}
+
+// Placement is where an activation tensor lives in NVM.
+type Placement struct {
+	Tensor int `json:"tensor"`
+	Offset int `json:"offset"` // from the start of NVM
+	Bytes  int `json:"bytes"`
+}
+
+// LayerPlan summarizes how one layer was cut.
+type LayerPlan struct {
+	Layer          int     `json:"layer"`
+	Op             string  `json:"op"`
+	TileH          int     `json:"tile_h"` // output rows per task
+	TileW          int     `json:"tile_w"` // output columns per task
+	TileC          int     `json:"tile_c"` // output channels per task
+	Tasks          int     `json:"tasks"`
+	TasksPerCommit float64 `json:"tasks_per_commit"`
+	Energy         float64 `json:"energy_j"`
+	MaxCommitGroup float64 `json:"max_commit_energy_j"` // the costliest stretch between two commits
+}
+
+// Plan is a model's deployment on a board.
+type Plan struct {
+	Version   int    `json:"version"`
+	Model     string `json:"model"`
+	ModelHash string `json:"model_sha256"`
+	Profile   string `json:"profile"`
+	Scheduler string `json:"scheduler"`
+
+	Tasks  []Task      `json:"tasks"`
+	Layers []LayerPlan `json:"layers"`
+
+	// NVM layout: the header with the progress word, then the activations.
+	WordBytes      int         `json:"word_bytes"`
+	ProgressOffset int         `json:"progress_offset"`
+	NVMBytes       int         `json:"nvm_bytes"` // header plus activations
+	Activations    []Placement `json:"activations"`
+	InputTensor    int         `json:"input_tensor"`
+	OutputTensor   int         `json:"output_tensor"`
+	WeightBytes    int         `json:"weight_bytes"` // constants, also in NVM
+
+	// Budget is the energy a power cycle gives from storage alone, and
+	// RebootEnergy what each boot costs before the first task.
+	Budget       float64 `json:"cycle_budget_j"`
+	RebootEnergy float64 `json:"reboot_energy_j"`
+}
+
+// Placement returns the NVM placement of an activation tensor.
+func (p *Plan) Placement(tensor int) (Placement, bool) {
+	for _, pl := range p.Activations {
+		if pl.Tensor == tensor {
+			return pl, true
+		}
+	}
+	return Placement{}, false
+}
+
+// Energy is the estimated energy of one inference (all tasks and commits,
+// no reboots).
+func (p *Plan) Energy() float64 {
+	e := 0.0
+	for _, t := range p.Tasks {
+		e += t.Energy
+	}
+	return e
+}
+
+// Cycles is the estimated CPU cycles of one inference.
+func (p *Plan) Cycles() float64 {
+	c := 0.0
+	for _, t := range p.Tasks {
+		c += t.Cycles
+	}
+	return c
+}
+
+// Commits counts the commit points.
+func (p *Plan) Commits() int {
+	n := 0
+	for _, t := range p.Tasks {
+		if t.Commit {
+			n++
+		}
+	}
+	return n
+}
+
+// Group is a stretch of tasks that ends with a commit: [First, Last].
+type Group struct {
+	First, Last int
+	Energy      float64 // tasks and the closing commit
+	Cycles      float64
+}
+
+// Groups lists the commit groups in order.
+func (p *Plan) Groups() []Group {
+	var gs []Group
+	g := Group{First: 0}
+	for i, t := range p.Tasks {
+		g.Energy += t.Energy
+		g.Cycles += t.Cycles
+		if t.Commit || i == len(p.Tasks)-1 {
+			g.Last = i
+			gs = append(gs, g)
+			g = Group{First: i + 1}
+		}
+	}
+	return gs
+}
+
+// Validate checks the plan's structure: task order, commits, NVM layout.
+func (p *Plan) Validate() error {
+	if p.Version != Version {
+		return fmt.Errorf("plan: version %d, this harness reads version %d", p.Version, Version)
+	}
+	if len(p.Tasks) == 0 {
+		return fmt.Errorf("plan: no tasks")
+	}
+	if len(p.Tasks) > MaxTasks {
+		return fmt.Errorf("plan: %d tasks, more than the %d a progress word can count", len(p.Tasks), MaxTasks)
+	}
+	if !p.Tasks[len(p.Tasks)-1].Commit {
+		return fmt.Errorf("plan: the last task does not commit")
+	}
+	for i, t := range p.Tasks {
+		if t.Region.Empty() {
+			return fmt.Errorf("plan: task %d has an empty region", i)
+		}
+		if i > 0 && t.Layer < p.Tasks[i-1].Layer {
+			return fmt.Errorf("plan: task %d (layer %d) comes after a task of layer %d", i, t.Layer, p.Tasks[i-1].Layer)
+		}
+	}
+	if p.WordBytes != 2 && p.WordBytes != 4 {
+		return fmt.Errorf("plan: word size %d is not 2 or 4", p.WordBytes)
+	}
+	return nil
+}
+
+// MaxTasks is the most tasks a plan may have: the progress word is 16 bits
+// on the smallest target, and 0xFFFF is reserved.
+const MaxTasks = 0xFFFE

@@ -1,0 +1,489 @@
+// Package replay runs a deployment plan on a board under a harvested-energy
+// trace: the power system model integrates the trace exactly between events,
+// the board runs while the capacitor holds it up, every power cycle and
+// inference is logged, and every output is checked bit for bit against the
+// reference executor.
+package replay
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/sim"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/power"
+	"github.com/batteryless/harness/harness/refexec"
+	"github.com/batteryless/harness/reports"
+	"github.com/batteryless/harness/traces"
+)
+
+// DefaultLivelockCycles is how many full power cycles in a row may pass
+// without a commit before a replay declares a livelock.
+const DefaultLivelockCycles = 50
+
+// Config is one replay.
+type Config struct {
+	Model   *model.Model
+	Plan    *plan.Plan
+	Profile *boards.Profile
+	Power   power.Config
+	// OpenTrace opens the trace from its start (called again to loop it).
+	OpenTrace func() (traces.Reader, error)
+	Input     []byte
+	// Inferences to run; 0 runs back to back until the trace ends.
+	Inferences int
+	// Loop repeats the trace until Inferences are done.
+	Loop bool
+	// Log, if set, receives a record per power cycle and per inference.
+	Log *reports.LogWriter
+	// Faults break the board's commit protocol on purpose (tests).
+	Faults sim.Faults
+	// LivelockCycles overrides DefaultLivelockCycles.
+	LivelockCycles int
+	// Progress, if set, is called now and then with the simulated time.
+	Progress func(simTime float64)
+	// Reference, if set, is the expected output (else the reference
+	// executor computes it).
+	Reference []byte
+}
+
+// Latency summarizes inference latencies in seconds.
+type Latency struct {
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	Max  float64 `json:"max"`
+}
+
+// EnergySplit is where the board's energy went, in joules.
+type EnergySplit struct {
+	Compute float64 `json:"compute"`
+	NVM     float64 `json:"nvm"` // reads, writes and input loads
+	Commits float64 `json:"commits"`
+	Reboots float64 `json:"reboots"`
+	Idle    float64 `json:"idle"`
+	Wasted  float64 `json:"wasted"` // of the above: work lost to brown-outs and done again
+	Total   float64 `json:"total"`
+}
+
+// Result is the outcome of a replay.
+type Result struct {
+	Inferences      int         `json:"inferences"`
+	Verified        int         `json:"verified"`
+	Mismatches      int         `json:"mismatches"`
+	PowerCycles     int         `json:"power_cycles"`
+	Commits         int         `json:"commits"`
+	TasksRun        int         `json:"tasks_run"`
+	ReexecutedTasks int         `json:"reexecuted_tasks"`
+	Latency         Latency     `json:"latency_s"`
+	Energy          EnergySplit `json:"energy_j"`
+	HarvestedJ      float64     `json:"harvested_j"`
+	TimeOn          float64     `json:"time_on_s"`
+	TimeOff         float64     `json:"time_off_s"`
+	SimTime         float64     `json:"sim_time_s"`
+	TraceEnded      bool        `json:"trace_ended"`
+	WallS           float64     `json:"wall_s"`
+	ReferenceWallS  float64     `json:"reference_wall_s"`
+	Latencies       []float64   `json:"-"`
+}
+
+// LivelockError says a commit group cannot finish in the power cycles the
+// trace gives.
+type LivelockError struct {
+	Task    int
+	Layer   int
+	Energy  float64 // of the stretch from the last commit through the task's commit, J
+	Budget  float64 // a power cycle's storage budget less the reboot, J
+	Cycles  int     // power cycles without progress (0 when found from the plan)
+	Message string
+}
+
+func (e *LivelockError) Error() string { return e.Message }
+
+// CheckPlan finds commit groups that can never finish: those whose energy
+// exceeds what a power cycle gives from storage after the reboot plus what
+// the converter can harvest at the trace's peak power while they run.
+func CheckPlan(p *plan.Plan, prof *boards.Profile, cfg power.Config, peakHarvestW float64) error {
+	budget := cfg.CycleBudget() - prof.Reboot.Energy
+	for _, g := range p.Groups() {
+		secs := prof.Seconds(g.Cycles)
+		extra := cfg.Efficiency * peakHarvestW * secs
+		if g.Energy > budget+extra {
+			t := p.Tasks[g.Last]
+			return &LivelockError{Task: g.Last, Layer: t.Layer, Energy: g.Energy, Budget: budget,
+				Message: fmt.Sprintf("livelock: tasks %d..%d (layer %d) need %.4g J between commits, but a power cycle gives %.4g J after the reboot (plus at most %.4g J harvested at the trace's peak)",
+					g.First, g.Last, t.Layer, g.Energy, budget, extra)}
+		}
+	}
+	return nil
+}
+
+// Run replays the trace.
+func Run(cfg Config) (*Result, error) {
+	if cfg.OpenTrace == nil {
+		return nil, fmt.Errorf("replay: no trace")
+	}
+	if cfg.Loop && cfg.Inferences <= 0 {
+		return nil, fmt.Errorf("replay: --loop needs a number of inferences")
+	}
+	livelockCycles := cfg.LivelockCycles
+	if livelockCycles <= 0 {
+		livelockCycles = DefaultLivelockCycles
+	}
+	ref := cfg.Reference
+	if ref == nil {
+		out, err := refexec.New(cfg.Model).Run(cfg.Input)
+		if err != nil {
+			return nil, err
+		}
+		ref = out
+	}
+	board, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := power.New(cfg.Power)
+	if err != nil {
+		return nil, err
+	}
+	src, err := newSource(cfg.OpenTrace, cfg.Loop)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{cfg: &cfg, board: board, sys: sys, src: src, ref: ref, res: &Result{}, livelockCycles: livelockCycles, inference: -1}
+	start := time.Now()
+	err = st.run()
+	st.res.WallS = time.Since(start).Seconds()
+	if err != nil {
+		return st.res, err
+	}
+	st.finish()
+	st.res.ReferenceWallS = referenceWall(cfg.Model, cfg.Input, st.res.Inferences)
+	return st.res, cfg.Log.Flush()
+}
+
+// referenceWall times the plain reference executor on the same number of
+// inferences, for comparison with the replay's wall time.
+func referenceWall(m *model.Model, input []byte, n int) float64 {
+	e := refexec.New(m)
+	if err := e.SetInput(input); err != nil || n == 0 {
+		return 0
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		e.Invoke()
+	}
+	return time.Since(start).Seconds()
+}
+
+type state struct {
+	cfg   *Config
+	board *sim.Board
+	sys   *power.System
+	src   *source
+	ref   []byte
+	res   *Result
+
+	cycle          reports.CycleRecord
+	cycleOpen      bool
+	cycleStartE    power.Counters
+	sinceCommit    float64 // energy of task work since the last commit
+	computedSince  int     // tasks computed since the last commit
+	noProgress     int     // full power cycles in a row without a commit
+	livelockCycles int
+
+	inference      int // index of the inference in progress, -1 if none
+	infStart       float64
+	infCycles      int
+	queued         bool
+	lastProgressCB float64
+}
+
+func (st *state) wantMore() bool {
+	n := st.cfg.Inferences
+	return n <= 0 || st.res.Inferences+boolInt(st.inference >= 0) < n
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// advancePower moves the power model forward by at most dt, crossing trace
+// stretches as they end. It stops early at an event.
+func (st *state) advancePower(dt float64) (float64, power.Event, error) {
+	moved := 0.0
+	for dt-moved > 0 {
+		step := math.Min(dt-moved, st.src.until-st.sys.Time())
+		if step < 0 {
+			step = 0
+		}
+		adv, ev := st.sys.Advance(step)
+		moved += adv
+		if ev == power.None && adv == step && st.sys.Time() >= st.src.until {
+			if err := st.src.advance(); err != nil {
+				return moved, ev, err
+			}
+			if st.src.ended {
+				return moved, ev, nil
+			}
+			if err := st.sys.SetHarvest(st.src.power); err != nil {
+				return moved, ev, err
+			}
+		}
+		if ev != power.None {
+			return moved, ev, nil
+		}
+		if adv == 0 && step == 0 && st.sys.Time() < st.src.until {
+			break
+		}
+	}
+	return moved, power.None, nil
+}
+
+func (st *state) run() error {
+	if err := st.sys.SetHarvest(st.src.power); err != nil {
+		return err
+	}
+	if err := st.queue(); err != nil {
+		return err
+	}
+	for !st.src.ended {
+		if st.cfg.Progress != nil && st.sys.Time()-st.lastProgressCB > 1 {
+			st.cfg.Progress(st.sys.Time())
+			st.lastProgressCB = st.sys.Time()
+		}
+		if !st.sys.On() {
+			// Off: wait for the capacitor to reach the turn-on voltage.
+			_, ev, err := st.advancePower(st.src.until - st.sys.Time())
+			if err != nil {
+				return err
+			}
+			if ev == power.TurnedOn {
+				st.openCycle()
+				st.board.PowerOn()
+			}
+			continue
+		}
+		seg, ok := st.board.Next()
+		if !ok {
+			if !st.wantMore() {
+				return nil
+			}
+			if err := st.queue(); err != nil {
+				return err
+			}
+			if _, ok := st.board.Next(); !ok {
+				return nil
+			}
+			continue
+		}
+		if err := st.sys.SetLoad(seg.Power); err != nil {
+			return fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
+		}
+		if seg.Kind == sim.LoadInput && st.inference < 0 {
+			st.inference = st.res.Inferences
+			st.infStart = st.sys.Time()
+			st.infCycles = 1
+		}
+		moved, ev, err := st.advancePower(seg.Seconds)
+		if err != nil {
+			return err
+		}
+		if ev == power.BrownedOut {
+			frac := 1.0
+			if seg.Seconds > 0 {
+				frac = moved / seg.Seconds
+			}
+			st.spend(seg, moved*seg.Power)
+			st.res.Energy.Wasted += st.sinceCommit
+			st.res.ReexecutedTasks += st.computedSince
+			st.sinceCommit, st.computedSince = 0, 0
+			st.board.BrownOut(frac)
+			if err := st.closeCycle("brownout"); err != nil {
+				return err
+			}
+			continue
+		}
+		if st.src.ended && moved < seg.Seconds {
+			st.spend(seg, moved*seg.Power)
+			break
+		}
+		st.spend(seg, seg.Energy)
+		if err := st.complete(seg); err != nil {
+			return err
+		}
+	}
+	st.res.TraceEnded = true
+	return nil
+}
+
+func (st *state) queue() error {
+	if st.queued && st.board.Running() {
+		return nil
+	}
+	st.queued = true
+	return st.board.QueueInput(st.cfg.Input)
+}
+
+// spend books a segment's energy.
+func (st *state) spend(seg sim.Segment, e float64) {
+	en := &st.res.Energy
+	switch seg.Kind {
+	case sim.Boot:
+		en.Reboots += e
+	case sim.LoadInput, sim.Read, sim.Write:
+		en.NVM += e
+	case sim.Compute:
+		en.Compute += e
+	case sim.Commit:
+		en.Commits += e
+	case sim.Idle:
+		en.Idle += e
+	}
+	if seg.Task >= 0 {
+		st.sinceCommit += e
+	}
+}
+
+func (st *state) complete(seg sim.Segment) error {
+	ev := st.board.Complete()
+	if seg.Kind == sim.Compute {
+		st.res.TasksRun++
+		st.computedSince++
+		st.cycle.Tasks++
+	}
+	if ev.Committed {
+		st.res.Commits++
+		st.cycle.Commits++
+		st.sinceCommit, st.computedSince = 0, 0
+		st.noProgress = 0
+	}
+	if seg.Kind == sim.Write && st.cfg.Faults.CommitBeforeWrite {
+		st.sinceCommit, st.computedSince = 0, 0
+	}
+	if ev.InferenceDone || (seg.Task == len(st.cfg.Plan.Tasks)-1 && !st.board.Running() && st.inference >= 0) {
+		st.finishInference()
+		st.queued = false
+		if st.wantMore() {
+			return st.queue()
+		}
+	}
+	return nil
+}
+
+func (st *state) finishInference() {
+	end := st.sys.Time()
+	out := st.board.Output()
+	ok := bytes.Equal(out, st.ref)
+	rec := reports.InferenceRecord{Type: "inference", Index: st.inference, Start: st.infStart, End: end,
+		Latency: end - st.infStart, PowerCycles: st.infCycles, Verified: ok, Argmax: argmax(model.BytesAsInt8(out))}
+	st.cfg.Log.Write(rec)
+	st.res.Inferences++
+	if ok {
+		st.res.Verified++
+	} else {
+		st.res.Mismatches++
+	}
+	st.res.Latencies = append(st.res.Latencies, rec.Latency)
+	st.inference = -1
+}
+
+func argmax(v []int8) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func (st *state) openCycle() {
+	c := st.sys.Counters()
+	st.cycleStartE = c
+	st.cycle = reports.CycleRecord{Type: "cycle", Cycle: st.res.PowerCycles, Start: st.sys.Time(), VStart: st.sys.Voltage()}
+	st.cycleOpen = true
+	st.res.PowerCycles++
+	if st.inference >= 0 {
+		st.infCycles++
+	}
+}
+
+func (st *state) closeCycle(reason string) error {
+	if !st.cycleOpen {
+		return nil
+	}
+	c := st.sys.Counters()
+	st.cycle.End, st.cycle.VEnd = st.sys.Time(), st.sys.Voltage()
+	st.cycle.HarvestedJ = c.Harvested - st.cycleStartE.Harvested
+	st.cycle.UsedJ = c.Delivered - st.cycleStartE.Delivered
+	st.cycle.Progress = st.board.Progress()
+	st.cycle.Inference = st.inference
+	st.cycle.Reason = reason
+	st.cfg.Log.Write(st.cycle)
+	st.cycleOpen = false
+	if reason == "brownout" && st.board.Running() || reason == "brownout" && st.inference >= 0 {
+		if st.cycle.Commits == 0 && st.cycle.VStart >= st.cfg.Power.Th.Von*0.999 {
+			st.noProgress++
+		}
+		if st.noProgress >= st.livelockCycles {
+			task := st.board.Progress()
+			if task >= len(st.cfg.Plan.Tasks) {
+				task = len(st.cfg.Plan.Tasks) - 1
+			}
+			g := groupOf(st.cfg.Plan, task)
+			budget := st.cfg.Power.CycleBudget() - st.cfg.Profile.Reboot.Energy
+			return &LivelockError{Task: task, Layer: st.cfg.Plan.Tasks[task].Layer, Energy: g.Energy, Budget: budget, Cycles: st.noProgress,
+				Message: fmt.Sprintf("livelock at %.3f s: %d power cycles without a commit; tasks %d..%d (layer %d) need %.4g J between commits, a power cycle gives %.4g J after the reboot, and the trace does not make up the difference",
+					st.sys.Time(), st.noProgress, g.First, g.Last, st.cfg.Plan.Tasks[task].Layer, g.Energy, budget)}
+		}
+	}
+	return nil
+}
+
+func groupOf(p *plan.Plan, task int) plan.Group {
+	for _, g := range p.Groups() {
+		if g.First <= task && task <= g.Last {
+			return g
+		}
+	}
+	return plan.Group{First: task, Last: task}
+}
+
+func (st *state) finish() {
+	_ = st.closeCycle("end")
+	c := st.sys.Counters()
+	r := st.res
+	r.HarvestedJ = c.Harvested
+	r.TimeOn, r.TimeOff = c.TimeOn, c.TimeOff
+	r.SimTime = st.sys.Time()
+	e := &r.Energy
+	e.Total = e.Compute + e.NVM + e.Commits + e.Reboots + e.Idle
+	r.Latency = summarize(r.Latencies)
+}
+
+// summarize computes mean and nearest-rank percentiles.
+func summarize(v []float64) Latency {
+	if len(v) == 0 {
+		return Latency{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	sum := 0.0
+	for _, x := range s {
+		sum += x
+	}
+	rank := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	return Latency{Mean: sum / float64(len(s)), P50: rank(0.5), P95: rank(0.95), Max: s[len(s)-1]}
+}
