@@ -8,6 +8,7 @@ import (
 	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
@@ -93,5 +94,63 @@ func TestCommitBeforeWriteIsCaught(t *testing.T) {
 	}
 	if res.Inferences == 0 || res.Mismatches == 0 {
 		t.Fatalf("progress written before the outputs went unnoticed: %d inferences, %d mismatches", res.Inferences, res.Mismatches)
+	}
+}
+
+func injectCfg(t *testing.T, scheduler string) InjectConfig {
+	cfg := setup(t, scheduler)
+	return InjectConfig{Model: cfg.Model, Plan: cfg.Plan, Profile: cfg.Profile, Input: cfg.Input, Boundaries: true, Random: 200, Seed: 1}
+}
+
+func TestInjectEverySchedulerVerifies(t *testing.T) {
+	for _, name := range sched.Names() {
+		res, err := Inject(injectCfg(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Verified || res.Mismatches != 0 || res.Boundaries != res.Tasks-1 || res.Inside == 0 {
+			t.Fatalf("%s: %+v", name, *res)
+		}
+		t.Logf("%s: %+v", name, *res)
+	}
+}
+
+func TestInjectCatchesBrokenProtocols(t *testing.T) {
+	cfg := injectCfg(t, "tile")
+	cfg.Faults = sim.Faults{CommitBeforeWrite: true}
+	res, err := Inject(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified {
+		t.Fatalf("progress written before the outputs passed fault injection: %+v", *res)
+	}
+	// An in-place update: the softmax writes over its own input in NVM.
+	cfg = injectCfg(t, "tile")
+	m, prof := cfg.Model, cfg.Profile
+	s, _ := sched.Get("tile")
+	p, err := s.Schedule(m, prof, sched.Options{Layout: plan.LayoutOptions{InPlace: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Plan = p
+	clean := cfg
+	clean.Boundaries, clean.Random = false, 0
+	if res, err := Inject(clean); err != nil || !res.Verified {
+		t.Fatalf("the in-place plan is wrong even without brown-outs: %v %+v", err, res)
+	}
+	// Brown-outs in the middle of the last layer's writes.
+	cfg.Boundaries, cfg.Random, cfg.Seed = false, 0, 3
+	caught := false
+	for seed := uint64(0); seed < 20 && !caught; seed++ {
+		cfg.Random, cfg.Seed = 400, seed
+		res, err := Inject(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caught = !res.Verified
+	}
+	if !caught {
+		t.Fatal("an in-place update read back after a brown-out went unnoticed")
 	}
 }

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/power"
+	"github.com/batteryless/harness/harness/replay"
+	"github.com/batteryless/harness/harness/sched"
+	"github.com/batteryless/harness/reports"
+	"github.com/batteryless/harness/traces"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// defaultTrace is the bundled trace replayed when none is named.
+const defaultTrace = "rf-office"
+
+type replayReport struct {
+	Trace      string  `json:"trace"`
+	Model      string  `json:"model"`
+	Profile    string  `json:"profile"`
+	Scheduler  string  `json:"scheduler"`
+	Board      string  `json:"board"`
+	Tasks      int     `json:"tasks"`
+	PlanEnergy float64 `json:"plan_energy_j"`
+	*replay.Result
+}
+
+// traceOpener resolves a trace argument: a file, or a bundled trace name.
+func traceOpener(arg, format string, load float64) (func() (traces.Reader, error), string, error) {
+	if arg == "" {
+		arg = defaultTrace
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return func() (traces.Reader, error) {
+			return traces.Open(arg, traces.Options{Format: format, LoadOhms: load})
+		}, arg, nil
+	}
+	name := strings.TrimPrefix(arg, "bundled:")
+	if _, err := traces.OpenBundled(name); err == nil {
+		return func() (traces.Reader, error) { return traces.OpenBundled(name) }, "bundled:" + name, nil
+	}
+	return nil, "", fmt.Errorf("trace %s: no such file, and no bundled trace of that name (bundled: %s)", arg, strings.Join(traces.Bundled(), ", "))
+}
+
+// powerConfig is the power system of a profile.
+func powerConfig(p *boards.Profile) power.Config {
+	return power.Config{
+		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
+		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},
+		Efficiency: p.Power.Efficiency,
+	}
+}
+
+func newReplayCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "replay [TRACE]",
+		Short: "Replay a harvested-energy trace on a board and verify every inference",
+		Long: `Replay TRACE (a trace file: canonical CSV, REACT or Mementos; or a bundled trace
+name; default: the bundled rf-office trace) on the simulated board: the power system
+model integrates the harvested power exactly, the board runs the model's plan while
+the capacitor holds it up, and every inference's output is checked bit for bit against
+the reference executor. Exits non-zero on any mismatch or livelock.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			arg := s.str("trace")
+			if len(args) == 1 {
+				arg = args[0]
+			}
+			return runReplay(cmd, s, arg)
+		},
+	}
+	f := cmd.Flags()
+	f.String("trace", "", "trace file or bundled trace name (default: "+defaultTrace+")")
+	f.String("model", "", "model file (default: the bundled model)")
+	f.String("input", "", "input tensor as raw bytes (default: the bundled input)")
+	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
+	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
+	f.String("board", "sim", "board: sim")
+	f.Int("inferences", 0, "inferences to run (0: back to back until the trace ends)")
+	f.Bool("loop", false, "repeat the trace until --inferences are done")
+	f.String("log", "", "write a JSON Lines record per power cycle and per inference here")
+	f.Bool("quiet", false, "no progress bar")
+	f.String("format", "", "trace format: csv, react, mementos (default: detect)")
+	f.Float64("load", 0, "load resistance in ohms for voltage-only traces (Mementos default 30000)")
+	return cmd
+}
+
+func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
+	if b := s.str("board"); b != "sim" {
+		return fmt.Errorf("--board %s: only the simulated board (sim) exists so far", b)
+	}
+	open, traceName, err := traceOpener(traceArg, s.str("format"), s.v.GetFloat64("load"))
+	if err != nil {
+		return err
+	}
+	modelPath := s.str("model")
+	m, err := loadModel(modelPath)
+	if err != nil {
+		return err
+	}
+	input, err := loadInput(s.str("input"), modelPath, m)
+	if err != nil {
+		return err
+	}
+	prof, err := boards.LoadProfile(s.str("profile"))
+	if err != nil {
+		return err
+	}
+	sc, err := sched.Get(s.str("scheduler"))
+	if err != nil {
+		return err
+	}
+	modelBytes := bundled.Model()
+	if !isBundled(modelPath) {
+		modelBytes, _ = os.ReadFile(modelPath)
+	}
+	p, err := sc.Schedule(m, prof, sched.Options{ModelBytes: modelBytes})
+	if err != nil {
+		return err
+	}
+	// A first pass over the trace: its length for the progress bar and its
+	// peak power for the static livelock check.
+	r, err := open()
+	if err != nil {
+		return err
+	}
+	stats, err := traces.Summarize(r, 0)
+	if c, ok := r.(interface{ Close() error }); ok {
+		c.Close()
+	}
+	if err != nil {
+		return err
+	}
+	pc := powerConfig(prof)
+	if err := replay.CheckPlan(p, prof, pc, stats.MaxW); err != nil {
+		return fmt.Errorf("%s with %s on %s: %w", m.Name, sc.Name(), prof.Name, err)
+	}
+	cfg := replay.Config{Model: m, Plan: p, Profile: prof, Power: pc, OpenTrace: open, Input: input,
+		Inferences: s.integer("inferences"), Loop: s.boolean("loop")}
+	if path := s.str("log"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.Log = reports.NewLogWriter(f)
+	}
+	if !s.boolean("quiet") && !s.json() && term.IsTerminal(int(os.Stderr.Fd())) && stats.Duration > 0 && !cfg.Loop {
+		bar := progressbar.NewOptions64(int64(stats.Duration*1000), progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("replay "+traceName), progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
+		cfg.Progress = func(t float64) { _ = bar.Set64(int64(t * 1000)) }
+		defer bar.Finish()
+	}
+	res, err := replay.Run(cfg)
+	if err != nil {
+		var ll *replay.LivelockError
+		if errors.As(err, &ll) {
+			return &exitError{code: 3, msg: err.Error()}
+		}
+		return err
+	}
+	rep := replayReport{Trace: traceName, Model: m.Name, Profile: prof.Name, Scheduler: sc.Name(), Board: "sim",
+		Tasks: len(p.Tasks), PlanEnergy: p.Energy(), Result: res}
+	if s.json() {
+		err = reports.JSON(cmd.OutOrStdout(), rep)
+	} else {
+		err = printReplay(cmd, &rep)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Mismatches > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d inferences differ from the reference", res.Mismatches, res.Inferences)}
+	}
+	if res.Inferences == 0 {
+		return &exitError{code: 1, msg: "no inference completed on this trace"}
+	}
+	return nil
+}
+
+// ms formats seconds for people: milliseconds below 10 s, seconds above.
+func ms(sec float64) string {
+	if sec >= 10 {
+		return strconv.FormatFloat(sec, 'f', 2, 64) + " s"
+	}
+	return strconv.FormatFloat(sec*1e3, 'f', 1, 64) + " ms"
+}
+func mj(j float64) string { return strconv.FormatFloat(j*1e3, 'f', 3, 64) + " mJ" }
+
+func printReplay(cmd *cobra.Command, r *replayReport) error {
+	res := r.Result
+	pct := func(x float64) string {
+		if res.Energy.Total == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(100*x/res.Energy.Total, 'f', 1, 64) + " %"
+	}
+	rows := [][]string{
+		{"trace", r.Trace, ""},
+		{"model / profile / scheduler", r.Model + " / " + r.Profile + " / " + r.Scheduler, fmt.Sprintf("%d tasks, %s per inference (estimate)", r.Tasks, mj(r.PlanEnergy))},
+		{"inferences completed", strconv.Itoa(res.Inferences), fmt.Sprintf("%d verified bit-exact, %d mismatches", res.Verified, res.Mismatches)},
+		{"latency mean / p50", ms(res.Latency.Mean), ms(res.Latency.P50)},
+		{"latency p95 / max", ms(res.Latency.P95), ms(res.Latency.Max)},
+		{"power cycles", strconv.Itoa(res.PowerCycles), ""},
+		{"commits", strconv.Itoa(res.Commits), ""},
+		{"tasks run / re-executed", strconv.Itoa(res.TasksRun), strconv.Itoa(res.ReexecutedTasks)},
+		{"energy: compute", mj(res.Energy.Compute), pct(res.Energy.Compute)},
+		{"energy: NVM traffic", mj(res.Energy.NVM), pct(res.Energy.NVM)},
+		{"energy: commits", mj(res.Energy.Commits), pct(res.Energy.Commits)},
+		{"energy: reboots", mj(res.Energy.Reboots), pct(res.Energy.Reboots)},
+		{"energy: wasted by re-execution", mj(res.Energy.Wasted), pct(res.Energy.Wasted)},
+		{"energy harvested / used", mj(res.HarvestedJ), mj(res.Energy.Total)},
+		{"time on / off", ms(res.TimeOn), ms(res.TimeOff)},
+		{"wall / reference executor", ms(res.WallS), ms(res.ReferenceWallS)},
+	}
+	return reports.Table(cmd.OutOrStdout(), []string{"replay", "value", ""}, rows, nil)
+}

@@ -1,0 +1,141 @@
+package replay
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/sim"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/refexec"
+)
+
+// InjectConfig is a fault-injection run: one inference on the simulated
+// board with brown-outs forced where the commit protocol is most fragile.
+type InjectConfig struct {
+	Model   *model.Model
+	Plan    *plan.Plan
+	Profile *boards.Profile
+	Input   []byte
+	// Boundaries forces a brown-out after every task (before the next
+	// starts), each boundary once.
+	Boundaries bool
+	// Random forces this many brown-outs at seeded random points inside
+	// tasks (a random segment of a random task, at a random fraction).
+	Random int
+	Seed   uint64
+	Faults sim.Faults
+}
+
+// InjectResult is the outcome of a fault-injection run.
+type InjectResult struct {
+	Scheduler  string `json:"scheduler"`
+	Tasks      int    `json:"tasks"`
+	BrownOuts  int    `json:"brownouts"`
+	Boundaries int    `json:"boundary_brownouts"`
+	Inside     int    `json:"inside_brownouts"`
+	Reexecuted int    `json:"reexecuted_tasks"`
+	Mismatches int    `json:"mismatches"` // output values that differ from the reference
+	Verified   bool   `json:"verified"`
+}
+
+type point struct {
+	task     int
+	segment  sim.Kind
+	fraction float64
+}
+
+// Inject runs one inference with forced brown-outs and compares its output
+// with the reference executor's, value by value.
+func Inject(cfg InjectConfig) (*InjectResult, error) {
+	ref, err := refexec.New(cfg.Model).Run(cfg.Input)
+	if err != nil {
+		return nil, err
+	}
+	b, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.QueueInput(cfg.Input); err != nil {
+		return nil, err
+	}
+	n := len(cfg.Plan.Tasks)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x1e7))
+	inside := map[int][]point{}
+	kinds := []sim.Kind{sim.Read, sim.Compute, sim.Write, sim.Commit}
+	for i := 0; i < cfg.Random; i++ {
+		t := rng.IntN(n)
+		k := kinds[rng.IntN(len(kinds))]
+		if k == sim.Commit && !cfg.Plan.Tasks[t].Commit {
+			k = sim.Write
+		}
+		inside[t] = append(inside[t], point{t, k, rng.Float64()})
+	}
+	res := &InjectResult{Scheduler: cfg.Plan.Scheduler, Tasks: n}
+	boundaryDone := make([]bool, n)
+	b.PowerOn()
+	started := false
+	// Every step either completes a segment or forces a brown-out that is
+	// then used up, so the loop ends; the cap (a boundary brown-out can
+	// replay a whole commit group, so it grows with the largest group)
+	// guards against a board bug.
+	longest := 0
+	for _, g := range cfg.Plan.Groups() {
+		longest = max(longest, g.Last-g.First+1)
+	}
+	limit := 8 * (n + cfg.Random + 10) * (longest + 1)
+	for steps := 0; steps < limit; steps++ {
+		seg, ok := b.Next()
+		if !ok {
+			if started {
+				break
+			}
+			return nil, fmt.Errorf("inject: the board is idle before the inference started")
+		}
+		if seg.Kind == sim.LoadInput {
+			started = true
+		}
+		if pts := inside[seg.Task]; seg.Task >= 0 && len(pts) > 0 && pts[0].segment == seg.Kind {
+			inside[seg.Task] = pts[1:]
+			b.BrownOut(pts[0].fraction)
+			res.BrownOuts++
+			res.Inside++
+			b.PowerOn()
+			continue
+		}
+		ev := b.Complete()
+		if !started || !b.Running() && ev.InferenceDone {
+			if ev.InferenceDone {
+				break
+			}
+			continue
+		}
+		lastSeg := ev.Kind == sim.Write && !cfg.Plan.Tasks[ev.Task].Commit || ev.Kind == sim.Commit && !cfg.Faults.CommitBeforeWrite ||
+			ev.Kind == sim.Write && cfg.Faults.CommitBeforeWrite
+		if cfg.Boundaries && ev.Task >= 0 && lastSeg && !boundaryDone[ev.Task] {
+			boundaryDone[ev.Task] = true
+			b.BrownOut(0)
+			res.BrownOuts++
+			res.Boundaries++
+			b.PowerOn()
+		}
+	}
+	for _, c := range b.Executions {
+		if c > 1 {
+			res.Reexecuted += c - 1
+		}
+	}
+	if b.Progress() != n {
+		return res, fmt.Errorf("inject: the inference did not finish (progress %d of %d)", b.Progress(), n)
+	}
+	out := b.Output()
+	for i := range out {
+		if out[i] != ref[i] {
+			res.Mismatches++
+		}
+	}
+	res.Verified = bytes.Equal(out, ref)
+	return res, nil
+}
