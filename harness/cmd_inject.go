@@ -72,7 +72,7 @@ reference executor value by value. Exits non-zero on any mismatch.`,
 					rows[i] = []string{r.Scheduler, strconv.Itoa(r.Tasks), strconv.Itoa(r.Boundaries), strconv.Itoa(r.Inside),
 						strconv.Itoa(r.Reexecuted), strconv.Itoa(r.Mismatches)}
 				}
-				err = reports.Table(cmd.OutOrStdout(), []string{"scheduler", "tasks", "boundary brownouts", "inside brownouts", "reexecuted tasks", "mismatches"}, rows, nil)
+				err = reports.Table(cmd.OutOrStdout(), []string{"scheduler", "tasks", "boundary brown-outs", "inside brown-outs", "re-executed tasks", "mismatches"}, rows, nil)
 			}
 			if err != nil {
 				return err

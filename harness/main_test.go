@@ -340,3 +340,38 @@ func TestInjectCommand(t *testing.T) {
 		t.Fatalf("inject: %v %s", err, out)
 	}
 }
+
+func TestTraceCommands(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "synth.csv")
+	if _, err := run(t, "trace", "synth", "square:high=2mW,low=0,period_on=1s,period_off=1s,duration=10s,rate=10Hz", "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	js, err := run(t, "trace", "info", out, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st []struct {
+		Duration, MeanW, EnergyJ float64
+	}
+	if err := json.Unmarshal([]byte(js), &st); err != nil || len(st) != 1 {
+		t.Fatalf("%v %s", err, js)
+	}
+	if d := st[0].Duration; d < 9.99 || d > 10.01 || st[0].MeanW < 0.9e-3 || st[0].MeanW > 1.1e-3 {
+		t.Fatalf("square wave of 2 mW half the time over 10 s: %+v", st[0])
+	}
+	conv := filepath.Join(dir, "conv.csv")
+	if _, err := run(t, "trace", "convert", out, "--resample", "0.5", "--scale", "2", "-o", conv); err != nil {
+		t.Fatal(err)
+	}
+	js, err = run(t, "trace", "info", conv, "--json")
+	if err != nil || json.Unmarshal([]byte(js), &st) != nil {
+		t.Fatalf("%v %s", err, js)
+	}
+	if e := st[0].EnergyJ; e < 0.0199 || e > 0.0201 {
+		t.Fatalf("scaled x2 and resampled, the energy is %g J, want 0.02", e)
+	}
+	if _, err := run(t, "trace", "synth", "nonsense:x=1"); err == nil {
+		t.Fatal("a bad spec was accepted")
+	}
+}

@@ -9,12 +9,15 @@ import (
 	"io"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
 )
 
 // Table renders a table for people: a header, rows, and an optional footer
 // row (totals).
 func Table(w io.Writer, header []string, rows [][]string, footer []string) error {
-	t := tablewriter.NewWriter(w)
+	// Headers are printed as written: automatic formatting would turn
+	// "mW" into "M W" and "brown-outs" into "BROWN - OUTS".
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
 	t.Header(toAny(header)...)
 	if err := t.Bulk(rows); err != nil {
 		return fmt.Errorf("table: %w", err)

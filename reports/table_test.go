@@ -13,7 +13,7 @@ func TestTableHasHeaderRowsAndFooter(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"OP", "PASSED", "conv2d_s8", "18", "softmax_s8", "total", "19"} {
+	for _, want := range []string{"op", "passed", "conv2d_s8", "18", "softmax_s8", "total", "19"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -24,7 +24,7 @@ func ExampleTable() {
 	_ = Table(os.Stdout, []string{"layer", "macs"}, [][]string{{"CONV_2D", "124416"}}, nil)
 	// Output:
 	// ┌─────────┬────────┐
-	// │  LAYER  │  MACS  │
+	// │  layer  │  macs  │
 	// ├─────────┼────────┤
 	// │ CONV_2D │ 124416 │
 	// └─────────┴────────┘

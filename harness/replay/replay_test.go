@@ -23,7 +23,7 @@ func powerOf(p *boards.Profile) power.Config {
 	}
 }
 
-func setup(t *testing.T, scheduler string) Config {
+func setup(t testing.TB, scheduler string) Config {
 	t.Helper()
 	m, err := model.Parse(bundled.Model(), bundled.ModelName)
 	if err != nil {
@@ -97,7 +97,7 @@ func TestCommitBeforeWriteIsCaught(t *testing.T) {
 	}
 }
 
-func injectCfg(t *testing.T, scheduler string) InjectConfig {
+func injectCfg(t testing.TB, scheduler string) InjectConfig {
 	cfg := setup(t, scheduler)
 	return InjectConfig{Model: cfg.Model, Plan: cfg.Plan, Profile: cfg.Profile, Input: cfg.Input, Boundaries: true, Random: 200, Seed: 1}
 }
