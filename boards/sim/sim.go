@@ -11,6 +11,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -74,8 +75,9 @@ type Board struct {
 	tag      uint32
 	sram     map[int][]byte // output tensor -> SRAM buffer of the layer being computed
 	scratch  []int8
-	inputs   [][]byte
-	pending  []byte // input the host will load next
+	acc      []int32 // SRAM partial sums of a split reduction
+	accBytes []byte  // the same, as the bytes written to NVM
+	pending  []byte  // input the host will load next
 	layerOut map[int]int
 
 	// Volatile execution state: lost at a brown-out.
@@ -89,7 +91,28 @@ type Board struct {
 
 	// Counters of work that happened.
 	Executions []int // per task: how many times its compute ran
+	MemoMisses int   // whole-layer computations of the memo
+
+	// The memo of whole-layer outputs (see compute): host-side, not the
+	// board's SRAM, keyed on the write generation of the layer's inputs.
+	memoOff  bool
+	gen      []uint64 // per tensor: count of NVM writes into its bytes
+	overlaps [][]int  // per tensor: the activations sharing any of its NVM bytes (itself included)
+	memo     map[int]*memoEntry
 }
+
+// memoEntry is a layer's whole output computed from the input bytes ins,
+// which NVM held at input generations gens.
+type memoEntry struct {
+	gens []uint64
+	ins  [][]byte
+	out  []byte
+}
+
+// SetMemo turns the memo of whole-layer outputs on (the default) or off.
+// Off, every task computes its region from NVM itself; the results are the
+// same, only slower (tests compare the two).
+func (b *Board) SetMemo(on bool) { b.memoOff = !on }
 
 // New makes a board for plan p of model m on a device. The NVM image starts
 // blank (erased to zero).
@@ -107,11 +130,28 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 		scratch:    make([]int8, m.Plan.ScratchBytes),
 		layerOut:   map[int]int{},
 		Executions: make([]int, len(p.Tasks)),
+		gen:        make([]uint64, len(m.Tensors)),
+		overlaps:   make([][]int, len(m.Tensors)),
+		memo:       map[int]*memoEntry{},
+	}
+	for _, a := range p.Activations {
+		for _, o := range p.Activations {
+			if a.Offset < o.Offset+o.Bytes && o.Offset < a.Offset+a.Bytes {
+				b.overlaps[a.Tensor] = append(b.overlaps[a.Tensor], o.Tensor)
+			}
+		}
 	}
 	for _, l := range m.Layers {
 		b.layerOut[l.Index] = l.Output
 		b.sram[l.Output] = make([]byte, m.Tensors[l.Output].Bytes())
 	}
+	most := 0
+	for _, t := range p.Tasks {
+		if t.Part.Split() {
+			most = max(most, t.Region.Elems())
+		}
+	}
+	b.acc, b.accBytes = make([]int32, most), make([]byte, 4*most)
 	return b, nil
 }
 
@@ -231,17 +271,21 @@ func (b *Board) Next() (seg Segment, ok bool) {
 	return b.seg, true
 }
 
+var (
+	phasesNoCommit    = []Kind{Read, Compute, Write}
+	phasesCommit      = []Kind{Read, Compute, Write, Commit}
+	phasesCommitFirst = []Kind{Read, Compute, Commit, Write}
+)
+
 // phases is the order of a task's segments.
 func (b *Board) phases(t *plan.Task) []Kind {
-	ph := []Kind{Read, Compute, Write}
-	if t.Commit {
-		if b.faults.CommitBeforeWrite {
-			ph = []Kind{Read, Compute, Commit, Write}
-		} else {
-			ph = append(ph, Commit)
-		}
+	switch {
+	case !t.Commit:
+		return phasesNoCommit
+	case b.faults.CommitBeforeWrite:
+		return phasesCommitFirst
 	}
-	return ph
+	return phasesCommit
 }
 
 func (b *Board) nextPhase() {
@@ -270,6 +314,7 @@ func (b *Board) Complete() Event {
 		b.resume()
 	case LoadInput:
 		copy(b.tensorNVM(b.p.InputTensor), b.pending)
+		b.written(b.p.InputTensor)
 		binary.LittleEndian.PutUint32(b.nvm[plan.MagicOffset:], plan.Magic)
 		binary.LittleEndian.PutUint32(b.nvm[plan.PlanTagOffset:], b.tag)
 		b.setProgress(0)
@@ -318,8 +363,96 @@ func (b *Board) compute(task int) {
 	for i, tt := range l.Inputs {
 		ins[i] = b.tensorNVM(tt)
 	}
-	refexec.RunLayer(b.m, l, ins[:len(l.Inputs)], b.sram[l.Output], t.Region, b.scratch)
 	b.Executions[task]++
+	if !t.Part.Split() {
+		if b.memoOff {
+			refexec.RunLayer(b.m, l, ins[:len(l.Inputs)], b.sram[l.Output], t.Region, b.scratch)
+		} else {
+			b.regionFromMemo(l, ins[:len(l.Inputs)], t.Region)
+		}
+		return
+	}
+	acc := b.acc[:t.Region.Elems()]
+	if t.Part.Step == 0 {
+		clear(acc)
+	} else {
+		prev := b.partialNVM(task - 1)
+		for i := range acc {
+			acc[i] = int32(binary.LittleEndian.Uint32(prev[4*i:]))
+		}
+	}
+	refexec.AccumulateLayer(l, ins[:len(l.Inputs)], t.Region, t.Part.Lo, t.Part.Hi, acc)
+	if t.Part.Last() {
+		refexec.FinishLayer(l, acc, b.sram[l.Output], t.Region)
+		return
+	}
+	for i, v := range acc {
+		binary.LittleEndian.PutUint32(b.accBytes[4*i:], uint32(v))
+	}
+}
+
+// written counts a write into tensor t's NVM bytes against every
+// activation that shares them.
+func (b *Board) written(t int) {
+	for _, o := range b.overlaps[t] {
+		b.gen[o]++
+	}
+}
+
+// regionFromMemo fills the task's region of the layer's SRAM output from the
+// memo of the layer's whole output. The memo is a pure function of the
+// layer's input bytes: it is recomputed from NVM whenever an input differs,
+// byte for byte, from the bytes it was computed from (checked only after a
+// write into an input's NVM bytes). So a task gets exactly what computing
+// its region from NVM gives, a wrong commit protocol still yields wrong
+// numbers, and a layer whose inputs repeat is computed once.
+func (b *Board) regionFromMemo(l *model.Layer, ins [][]byte, r kernels.Region) {
+	e := b.memo[l.Index]
+	if e == nil {
+		e = &memoEntry{gens: make([]uint64, len(l.Inputs)), ins: make([][]byte, len(l.Inputs)), out: make([]byte, b.m.Tensors[l.Output].Bytes())}
+		for i, t := range l.Inputs {
+			e.gens[i] = ^uint64(0) // never valid before the first computation
+			e.ins[i] = make([]byte, b.m.Tensors[t].Bytes())
+		}
+		b.memo[l.Index] = e
+	}
+	same := true
+	for i, t := range l.Inputs {
+		if e.gens[i] != b.gen[t] {
+			// Written since: still the same bytes? (Every inference on
+			// the same input gives the same activations.)
+			same = same && e.gens[i] != ^uint64(0) && bytes.Equal(e.ins[i], ins[i])
+			e.gens[i] = b.gen[t]
+		}
+	}
+	if !same {
+		refexec.RunLayer(b.m, l, ins, e.out, b.m.OutputShape(l).Full(), b.scratch)
+		for i := range l.Inputs {
+			copy(e.ins[i], ins[i])
+		}
+		b.MemoMisses++
+	}
+	out := b.m.Tensors[l.Output]
+	s, size := out.Shape, out.DType.Size()
+	dst := b.sram[l.Output]
+	for n := r.N0; n < r.N1; n++ {
+		for y := r.Y0; y < r.Y1; y++ {
+			for x := r.X0; x < r.X1; x++ {
+				lo := (((n*s.H+y)*s.W+x)*s.C + r.C0) * size
+				hi := lo + (r.C1-r.C0)*size
+				copy(dst[lo:hi], e.out[lo:hi])
+			}
+		}
+	}
+}
+
+// partialNVM is the NVM slot a task writes its partial sums to.
+func (b *Board) partialNVM(task int) []byte {
+	pl, ok := b.p.Partial(task)
+	if !ok {
+		panic(fmt.Sprintf("sim: task %d has no partial-sum slot", task))
+	}
+	return b.nvm[pl.Offset : pl.Offset+pl.Bytes]
 }
 
 // writeOutput copies the task's output region from SRAM to NVM, span by
@@ -327,9 +460,19 @@ func (b *Board) compute(task int) {
 // (a write cut by a brown-out).
 func (b *Board) writeOutput(task, limit int) {
 	t := &b.p.Tasks[task]
+	if t.Part.Split() && !t.Part.Last() {
+		dst := b.partialNVM(task)
+		n := len(dst)
+		if limit >= 0 {
+			n = min(n, limit)
+		}
+		copy(dst[:n], b.accBytes[:n])
+		return
+	}
 	l := b.m.Layers[t.Layer]
 	out := b.m.Tensors[l.Output]
 	src, dst := b.sram[l.Output], b.tensorNVM(l.Output)
+	b.written(l.Output)
 	s, r := out.Shape, t.Region
 	size := out.DType.Size()
 	written := 0
@@ -366,11 +509,18 @@ func (b *Board) BrownOut(fraction float64) {
 		case LoadInput:
 			n := int(fraction*float64(len(b.pending))) / b.p.WordBytes * b.p.WordBytes
 			copy(b.tensorNVM(b.p.InputTensor)[:n], b.pending[:n])
+			b.written(b.p.InputTensor)
 		}
 		if s.Task >= 0 {
 			// The SRAM that held the task's results is gone.
 			l := b.m.Layers[b.p.Tasks[s.Task].Layer]
 			scramble(b.sram[l.Output], b.p.Tasks[s.Task].Region, b.m.Tensors[l.Output])
+			for i := range b.acc {
+				b.acc[i] = -0x5A5A5A5A
+			}
+			for i := range b.accBytes {
+				b.accBytes[i] = 0xA5
+			}
 		}
 	}
 	b.on, b.booted, b.hasSeg, b.running = false, false, false, false

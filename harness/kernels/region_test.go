@@ -219,3 +219,65 @@ func TestDepthwiseEqualsLiteralLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestReductionSplitsEqualWhole cuts the reduction of conv, fully connected
+// and average pooling into random steps over random regions and checks that
+// accumulating and finishing gives exactly the whole kernel's output.
+func TestReductionSplitsEqualWhole(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for iter := 0; iter < 300; iter++ {
+		p, in, bias, w := randConv(r, false)
+		whole := make([]int8, p.Out.Elems())
+		Conv2D(p, in, w, bias, whole, p.Out.Full(), nil)
+		parts := randInt8s(r, p.Out.Elems())
+		for _, reg := range splitRegions(r, p.Out, false) {
+			acc := make([]int32, reg.Elems())
+			for _, c := range cuts(r, p.In.C) {
+				Conv2DAccumulate(p, in, w, reg, c[0], c[1], acc)
+			}
+			ConvFinish(p, bias, acc, parts, reg)
+		}
+		if !slices.Equal(whole, parts) {
+			t.Fatalf("iter %d: conv reduced in steps differs", iter)
+		}
+
+		fp := &FCParams{Batches: 1 + r.IntN(3), Depth: 1 + r.IntN(60), OutC: 1 + r.IntN(20),
+			InputOffset: int32(r.IntN(256) - 128), FilterOffset: int32(r.IntN(5) - 2), OutputOffset: int32(r.IntN(256) - 128), ActMin: -128, ActMax: 127}
+		fp.Multiplier, fp.Shift = randMults(r, 1+r.IntN(2)*(fp.OutC-1))
+		fin, fw := randInt8s(r, fp.Batches*fp.Depth), randInt8s(r, fp.OutC*fp.Depth)
+		fbias := make([]int32, fp.OutC)
+		for i := range fbias {
+			fbias[i] = int32(r.IntN(2000) - 1000)
+		}
+		fwhole, fparts := make([]int8, fp.Batches*fp.OutC), randInt8s(r, fp.Batches*fp.OutC)
+		FullyConnected(fp, fin, fw, fbias, fwhole, fp.Shape().Full())
+		for _, reg := range splitRegions(r, fp.Shape(), false) {
+			acc := make([]int32, reg.Elems())
+			for _, c := range cuts(r, fp.Depth) {
+				FullyConnectedAccumulate(fp, fin, fw, reg, c[0], c[1], acc)
+			}
+			FullyConnectedFinish(fp, fbias, acc, fparts, reg)
+		}
+		if !slices.Equal(fwhole, fparts) {
+			t.Fatalf("iter %d: fully connected reduced in steps differs", iter)
+		}
+
+		pp := &PoolParams{In: Shape{1 + r.IntN(2), 1 + r.IntN(9), 1 + r.IntN(9), 1 + r.IntN(5)},
+			FilterH: 1 + r.IntN(4), FilterW: 1 + r.IntN(3), StrideH: 1 + r.IntN(2), StrideW: 1 + r.IntN(2), ActMin: -128, ActMax: 127}
+		pp.PadTop, pp.PadLeft = r.IntN(pp.FilterH), r.IntN(pp.FilterW)
+		pp.Out = Shape{pp.In.N, (pp.In.H+pp.PadTop-1)/pp.StrideH + 1, (pp.In.W+pp.PadLeft-1)/pp.StrideW + 1, pp.In.C}
+		pin := randInt8s(r, pp.In.Elems())
+		pwhole, pparts := make([]int8, pp.Out.Elems()), randInt8s(r, pp.Out.Elems())
+		AveragePool(pp, pin, pwhole, pp.Out.Full())
+		for _, reg := range splitRegions(r, pp.Out, false) {
+			acc := make([]int32, reg.Elems())
+			for _, c := range cuts(r, pp.FilterH) {
+				AveragePoolAccumulate(pp, pin, reg, c[0], c[1], acc)
+			}
+			AveragePoolFinish(pp, acc, pparts, reg)
+		}
+		if !slices.Equal(pwhole, pparts) {
+			t.Fatalf("iter %d: average pool reduced in steps differs", iter)
+		}
+	}
+}

@@ -16,11 +16,15 @@ type Needs struct {
 	OutputBytes  int
 	OutputSpans  int
 	ScratchBytes int
+	AccInBytes   int // partial sums read (a reduction step after the first)
+	AccOutBytes  int // partial sums written (a reduction step before the last)
 	MACs         int64
 }
 
 // SRAMBytes is the working set in SRAM: inputs, weights, output and scratch.
-func (n Needs) SRAMBytes() int { return n.InputBytes + n.WeightBytes + n.OutputBytes + n.ScratchBytes }
+func (n Needs) SRAMBytes() int {
+	return n.InputBytes + n.WeightBytes + n.OutputBytes + n.ScratchBytes + n.AccInBytes + n.AccOutBytes
+}
 
 // span1 maps an output interval [o0, o1) through a window of size k with
 // stride s, dilation d and padding pad to the input interval it reads,
@@ -47,10 +51,20 @@ func Spans(s kernels.Shape, r kernels.Region) int {
 	return (r.N1 - r.N0) * (r.Y1 - r.Y0) * (r.X1 - r.X0)
 }
 
-// LayerNeeds computes what region r of layer l needs.
-func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region) Needs {
+// LayerNeeds computes what region r of layer l needs; part, when split,
+// restricts it to one step of the reduction.
+func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region, part Part) Needs {
 	out := m.Tensors[l.Output]
 	n := Needs{OutputBytes: r.Elems() * out.DType.Size(), OutputSpans: Spans(out.Shape, r)}
+	if part.Split() {
+		if part.Step > 0 {
+			n.AccInBytes = 4 * r.Elems()
+		}
+		if !part.Last() {
+			n.OutputBytes, n.OutputSpans = 0, 0
+			n.AccOutBytes = 4 * r.Elems()
+		}
+	}
 	in := m.Tensors[l.Inputs[0]]
 	addInput := func(t *model.Tensor, ir kernels.Region) {
 		n.Inputs = append(n.Inputs, ir)
@@ -70,34 +84,60 @@ func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region) Needs {
 			n.WeightBytes = c.KernelH * c.KernelW * chans
 			n.WeightSpans = c.KernelH * c.KernelW
 			n.MACs = outElems * int64(c.KernelH*c.KernelW)
+		} else if part.Split() {
+			ic := part.Hi - part.Lo
+			ir.C0, ir.C1 = part.Lo, part.Hi
+			n.WeightBytes = chans * c.KernelH * c.KernelW * ic
+			n.WeightSpans = chans * c.KernelH * c.KernelW
+			n.MACs = outElems * int64(c.KernelH*c.KernelW*ic)
 		} else {
 			n.WeightBytes = chans * c.KernelH * c.KernelW * c.In.C
 			n.WeightSpans = 1
 			n.MACs = outElems * int64(c.KernelH*c.KernelW*c.In.C)
 			n.ScratchBytes = c.KernelH * c.KernelW * c.In.C
 		}
-		if l.Bias >= 0 {
+		if l.Bias >= 0 && part.Last() {
 			n.WeightBytes += 4 * chans
 			n.WeightSpans++
 		}
 		addInput(in, ir)
 	case model.OpFullyConnected:
 		f := l.FC
-		// The input may be shaped [1,h,w,c]: what is read is whole rows.
-		addInput(in, rowsRegion(in.Shape, f.Depth, r.N0, r.N1))
-		n.WeightBytes = (r.C1 - r.C0) * f.Depth
-		n.WeightSpans = 1
-		if l.Bias >= 0 {
+		depth, spans := f.Depth, 1
+		if part.Split() {
+			// A slice of every row: read as runs of the flat input.
+			depth, spans = part.Hi-part.Lo, r.N1-r.N0
+			n.Inputs = append(n.Inputs, rowsRegion(in.Shape, f.Depth, r.N0, r.N1))
+			n.InputBytes += (r.N1 - r.N0) * depth
+			n.InputSpans += r.N1 - r.N0
+		} else {
+			// The input may be shaped [1,h,w,c]: what is read is whole rows.
+			addInput(in, rowsRegion(in.Shape, f.Depth, r.N0, r.N1))
+		}
+		n.WeightBytes = (r.C1 - r.C0) * depth
+		n.WeightSpans = spans * (r.C1 - r.C0)
+		if !part.Split() {
+			n.WeightSpans = 1
+		}
+		if l.Bias >= 0 && part.Last() {
 			n.WeightBytes += 4 * (r.C1 - r.C0)
 			n.WeightSpans++
 		}
-		n.MACs = int64(r.N1-r.N0) * int64(r.C1-r.C0) * int64(f.Depth)
+		n.MACs = int64(r.N1-r.N0) * int64(r.C1-r.C0) * int64(depth)
 	case model.OpAveragePool2D, model.OpMaxPool2D:
 		p := l.Pool
 		y0, y1 := span1(r.Y0, r.Y1, p.StrideH, 1, p.FilterH, p.PadTop, p.In.H)
+		rows := p.FilterH
+		if part.Split() {
+			// Window rows [Lo, Hi) of every output's window.
+			y0 = max(r.Y0*p.StrideH-p.PadTop+part.Lo, 0)
+			y1 = min((r.Y1-1)*p.StrideH-p.PadTop+part.Hi, p.In.H)
+			y1 = max(y1, y0)
+			rows = part.Hi - part.Lo
+		}
 		x0, x1 := span1(r.X0, r.X1, p.StrideW, 1, p.FilterW, p.PadLeft, p.In.W)
 		addInput(in, kernels.Region{N0: r.N0, N1: r.N1, Y0: y0, Y1: y1, X0: x0, X1: x1, C0: r.C0, C1: r.C1})
-		n.MACs = outElems * int64(p.FilterH*p.FilterW)
+		n.MACs = outElems * int64(rows*p.FilterW)
 	case model.OpReshape:
 		// The same flat elements: region r of the output is the input's
 		// elements with the same flat indices.
@@ -144,8 +184,8 @@ func elems16(bytes int) float64 { return float64((bytes + 1) / 2) }
 // one DMA per contiguous run read or written, one vector MAC per output value
 // of a convolution or fully connected layer, CPU operations for pooling,
 // element-wise arithmetic and requantization.
-func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Region) (Cost, Needs) {
-	n := LayerNeeds(m, l, r)
+func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Region, part Part) (Cost, Needs) {
+	n := LayerNeeds(m, l, r, part)
 	var c Cost
 	dma := func(lc boards.LinearCost, bytes, spans int) (float64, float64) {
 		if spans == 0 {
@@ -158,7 +198,12 @@ func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Re
 	e1, c1 := dma(prof.NVMRead, n.InputBytes, n.InputSpans)
 	e2, c2 := dma(prof.NVMRead, n.WeightBytes, n.WeightSpans)
 	c.ReadEnergy, c.ReadCycles = e1+e2, c1+c2
+	e3, c3 := dma(prof.NVMRead, n.AccInBytes, boolSpan(n.AccInBytes))
+	c.ReadEnergy, c.ReadCycles = c.ReadEnergy+e3, c.ReadCycles+c3
 	c.WriteEnergy, c.WriteCycles = dma(prof.NVMWrite, n.OutputBytes, n.OutputSpans)
+	e4, c4 := dma(prof.NVMWrite, n.AccOutBytes, boolSpan(n.AccOutBytes))
+	c.WriteEnergy, c.WriteCycles = c.WriteEnergy+e4, c.WriteCycles+c4
+	finish := part.Last()
 
 	outs := float64(r.Elems())
 	ops := func(count float64, oc boards.OpCost) {
@@ -177,12 +222,19 @@ func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Re
 		k := float64(n.MACs) / max(outs, 1)
 		c.ComputeEnergy += outs * prof.VectorMAC.Energy(k)
 		c.ComputeCycles += outs * prof.VectorMAC.Cycles(k)
-		requant(outs)
+		if part.Split() {
+			ops(outs, prof.Add) // adding the step to the partial sums
+		}
+		if finish {
+			requant(outs)
+		}
 	case model.OpMaxPool2D:
 		ops(float64(n.MACs), prof.Max)
 	case model.OpAveragePool2D:
 		ops(float64(n.MACs), prof.Add)
-		ops(outs, prof.Div)
+		if finish {
+			ops(outs, prof.Div)
+		}
 	case model.OpAdd:
 		// Two rescaled inputs and a rescaled sum.
 		requant(3 * outs)
@@ -202,6 +254,27 @@ func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Re
 		// Data movement only.
 	}
 	return c, n
+}
+
+func boolSpan(bytes int) int {
+	if bytes > 0 {
+		return 1
+	}
+	return 0
+}
+
+// CanSplit reports whether a layer's reduction can be cut into steps, and
+// the length of the reduced dimension.
+func CanSplit(l *model.Layer) (int, bool) {
+	switch l.Op {
+	case model.OpConv2D:
+		return l.Conv.In.C, true
+	case model.OpFullyConnected:
+		return l.FC.Depth, true
+	case model.OpAveragePool2D:
+		return l.Pool.FilterH, true
+	}
+	return 0, false
 }
 
 // CommitCost is the cost of writing the progress word.

@@ -83,12 +83,22 @@ func Layout(p *Plan, m *model.Model, opt LayoutOptions) error {
 	}
 	out := get(m.Output)
 	out.last = math.MaxInt
+	// Partial sums of split reductions: written by one step, read by the
+	// next. Keyed by -(task+1) so they never collide with tensors.
+	for i, t := range p.Tasks {
+		if t.Part.Split() && !t.Part.Last() {
+			if i+1 >= len(p.Tasks) {
+				return fmt.Errorf("plan: task %d writes partial sums no task reads", i)
+			}
+			lives[-(i + 1)] = &life{tensor: -(i + 1), bytes: 4 * t.Region.Elems(), first: group[i], last: group[i+1], alias: -1}
+		}
+	}
 	if opt.InPlace {
 		for _, l := range m.Layers {
 			switch l.Op {
 			case model.OpAdd, model.OpMul, model.OpSoftmax, model.OpQuantize, model.OpReshape:
 				src := lives[l.Inputs[0]]
-				if src.bytes == lives[l.Output].bytes && src.alias < 0 && l.Inputs[0] != m.Input {
+				if src.bytes == lives[l.Output].bytes && src.alias == -1 && l.Inputs[0] != m.Input {
 					lives[l.Output].alias = src.tensor
 					// The shared bytes must stay free for both lifetimes.
 					src.last = max(src.last, lives[l.Output].last)
@@ -110,7 +120,7 @@ func Layout(p *Plan, m *model.Model, opt LayoutOptions) error {
 	var placed []*life
 	end := HeaderBytes
 	for _, lv := range order {
-		if lv.alias >= 0 {
+		if lv.alias != -1 {
 			continue
 		}
 		var busy [][2]int
@@ -133,19 +143,24 @@ func Layout(p *Plan, m *model.Model, opt LayoutOptions) error {
 	}
 	// In-place outputs take their source's bytes (chains resolve in layer order).
 	for _, l := range m.Layers {
-		if lv := lives[l.Output]; lv.alias >= 0 {
+		if lv := lives[l.Output]; lv.alias != -1 {
 			offsets[lv.tensor] = offsets[lv.alias]
 		}
 	}
-	p.Activations = p.Activations[:0]
+	p.Activations, p.Partials = p.Activations[:0], p.Partials[:0]
 	ids := make([]int, 0, len(offsets))
 	for t := range offsets {
 		ids = append(ids, t)
 	}
 	sort.Ints(ids)
 	for _, t := range ids {
+		if t < 0 {
+			p.Partials = append(p.Partials, Placement{Tensor: -t - 1, Offset: offsets[t], Bytes: lives[t].bytes})
+			continue
+		}
 		p.Activations = append(p.Activations, Placement{Tensor: t, Offset: offsets[t], Bytes: lives[t].bytes})
 	}
+	sort.Slice(p.Partials, func(a, b int) bool { return p.Partials[a].Tensor < p.Partials[b].Tensor })
 	p.ProgressOffset = ProgressOffset
 	p.NVMBytes = end
 	p.InputTensor, p.OutputTensor = m.Input, m.Output

@@ -32,10 +32,33 @@ import (
 // Version is the version of the plan format (JSON view and binary encoding).
 const Version = 1
 
+// Part is one step of a reduction split across tasks: when one output value
+// needs more input than a task can read in a power cycle, the sum behind it
+// is cut into Steps steps over a range of the reduced dimension (input
+// channels of CONV_2D, inputs of FULLY_CONNECTED, window rows of
+// AVERAGE_POOL_2D). Every step but the last writes int32 partial sums to a
+// fresh NVM slot of its own (Plan.Partials), which the next step reads: no
+// step overwrites what a step reads, so re-running any of them is safe. The
+// zero Part is a task that computes whole outputs.
+type Part struct {
+	Lo    int `json:"lo"`
+	Hi    int `json:"hi"`
+	Step  int `json:"step"`
+	Steps int `json:"steps"`
+}
+
+// Split reports whether the task is one step of a split reduction.
+func (p Part) Split() bool { return p.Steps > 1 }
+
+// Last reports whether the task finishes its outputs (true for unsplit tasks).
+func (p Part) Last() bool { return p.Step == p.Steps-1 || p.Steps <= 1 }
+
 // Task is one unit of intermittent work.
 type Task struct {
 	Layer  int            `json:"layer"`
 	Region kernels.Region `json:"region"`
+	// Part is the step of a split reduction this task computes.
+	Part Part `json:"part,omitzero"`
 	// Commit says the progress word is written after this task.
 	Commit bool `json:"commit,omitempty"`
 
@@ -70,9 +93,10 @@ type Placement struct {
 type LayerPlan struct {
 	Layer          int     `json:"layer"`
 	Op             string  `json:"op"`
-	TileH          int     `json:"tile_h"` // output rows per task
-	TileW          int     `json:"tile_w"` // output columns per task
-	TileC          int     `json:"tile_c"` // output channels per task
+	TileH          int     `json:"tile_h"`           // output rows per task
+	TileW          int     `json:"tile_w"`           // output columns per task
+	TileC          int     `json:"tile_c"`           // output channels per task
+	TileR          int     `json:"tile_r,omitempty"` // reduction step length (0: whole reductions)
 	Tasks          int     `json:"tasks"`
 	TasksPerCommit float64 `json:"tasks_per_commit"`
 	Energy         float64 `json:"energy_j"`
@@ -95,14 +119,27 @@ type Plan struct {
 	ProgressOffset int         `json:"progress_offset"`
 	NVMBytes       int         `json:"nvm_bytes"` // header plus activations
 	Activations    []Placement `json:"activations"`
-	InputTensor    int         `json:"input_tensor"`
-	OutputTensor   int         `json:"output_tensor"`
-	WeightBytes    int         `json:"weight_bytes"` // constants, also in NVM
+	// Partials are the NVM slots of partial sums, one per task that
+	// writes them (Placement.Tensor is then that task's index).
+	Partials     []Placement `json:"partials,omitempty"`
+	InputTensor  int         `json:"input_tensor"`
+	OutputTensor int         `json:"output_tensor"`
+	WeightBytes  int         `json:"weight_bytes"` // constants, also in NVM
 
 	// Budget is the energy a power cycle gives from storage alone, and
 	// RebootEnergy what each boot costs before the first task.
 	Budget       float64 `json:"cycle_budget_j"`
 	RebootEnergy float64 `json:"reboot_energy_j"`
+}
+
+// Partial returns the NVM slot the given task writes its partial sums to.
+func (p *Plan) Partial(task int) (Placement, bool) {
+	for _, pl := range p.Partials {
+		if pl.Tensor == task {
+			return pl, true
+		}
+	}
+	return Placement{}, false
 }
 
 // Placement returns the NVM placement of an activation tensor.
@@ -188,6 +225,13 @@ func (p *Plan) Validate() error {
 		}
 		if i > 0 && t.Layer < p.Tasks[i-1].Layer {
 			return fmt.Errorf("plan: task %d (layer %d) comes after a task of layer %d", i, t.Layer, p.Tasks[i-1].Layer)
+		}
+		if t.Part.Split() {
+			// The steps of one reduction follow each other in order.
+			prev := i > 0 && p.Tasks[i-1].Region == t.Region && p.Tasks[i-1].Part.Step == t.Part.Step-1
+			if t.Part.Step > 0 && !prev || t.Part.Lo >= t.Part.Hi || t.Part.Step >= t.Part.Steps {
+				return fmt.Errorf("plan: task %d is step %d of %d out of order", i, t.Part.Step, t.Part.Steps)
+			}
 		}
 	}
 	if p.WordBytes != 2 && p.WordBytes != 4 {

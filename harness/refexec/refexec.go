@@ -158,3 +158,36 @@ func dequantize(q *model.EdgeQuant, in []int8, out []byte, r kernels.Region) {
 		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
 	})
 }
+
+// AccumulateLayer adds the reduction range [lo, hi) of region r of layer l
+// to acc (one int32 per value of r, in region order): input channels of a
+// CONV_2D, inputs of a FULLY_CONNECTED, window rows of an AVERAGE_POOL_2D.
+func AccumulateLayer(l *model.Layer, ins [][]byte, r kernels.Region, lo, hi int, acc []int32) {
+	in0 := model.BytesAsInt8(ins[0])
+	switch l.Op {
+	case model.OpConv2D:
+		kernels.Conv2DAccumulate(l.Conv, in0, l.WeightsData(), r, lo, hi, acc)
+	case model.OpFullyConnected:
+		kernels.FullyConnectedAccumulate(l.FC, in0, l.WeightsData(), r, lo, hi, acc)
+	case model.OpAveragePool2D:
+		kernels.AveragePoolAccumulate(l.Pool, in0, r, lo, hi, acc)
+	default:
+		panic(fmt.Sprintf("refexec: layer %d (%v) has no split reduction", l.Index, l.Op))
+	}
+}
+
+// FinishLayer turns the complete partial sums of region r into layer l's
+// int8 outputs.
+func FinishLayer(l *model.Layer, acc []int32, out []byte, r kernels.Region) {
+	o := model.BytesAsInt8(out)
+	switch l.Op {
+	case model.OpConv2D:
+		kernels.ConvFinish(l.Conv, l.BiasData(), acc, o, r)
+	case model.OpFullyConnected:
+		kernels.FullyConnectedFinish(l.FC, l.BiasData(), acc, o, r)
+	case model.OpAveragePool2D:
+		kernels.AveragePoolFinish(l.Pool, acc, o, r)
+	default:
+		panic(fmt.Sprintf("refexec: layer %d (%v) has no split reduction", l.Index, l.Op))
+	}
+}

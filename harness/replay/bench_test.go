@@ -1,6 +1,15 @@
 package replay
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/sched"
+	"github.com/batteryless/harness/traces"
+)
 
 // BenchmarkReplayBundled replays the bundled RF trace with the bundled model
 // on the simulated MSP430 and reports simulated seconds per wall second and
@@ -22,4 +31,36 @@ func BenchmarkReplayBundled(b *testing.B) {
 	if ref > 0 {
 		b.ReportMetric(wall/ref, "wall/reference")
 	}
+}
+
+// BenchmarkReplayKWSReact replays the REACT rf-cart trace with the MLPerf
+// Tiny keyword-spotting model on the simulated MSP430 (tile scheduler) and
+// reports the replay's wall time over the reference executor's for the same
+// inferences (the target is at most 1.25).
+func BenchmarkReplayKWSReact(b *testing.B) {
+	m, err := model.Load(filepath.Join(sharedData, "models", "kws_dscnn_int8.tflite"))
+	if err != nil {
+		b.Skip("../shared/data absent")
+	}
+	input, _ := os.ReadFile(filepath.Join(sharedData, "inputs", "kws_ref_input0_int8.bin"))
+	prof, _ := boards.LoadProfile("msp430fr5994")
+	s, _ := sched.Get("tile")
+	p, err := s.Schedule(m, prof, sched.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	trace := filepath.Join(sharedData, "traces", "react", "rf-cart.trace")
+	cfg := Config{Model: m, Plan: p, Profile: prof, Power: powerOf(prof), Input: input,
+		OpenTrace: func() (traces.Reader, error) { return traces.Open(trace, traces.Options{}) }}
+	var wall, ref float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := Run(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wall += res.WallS
+		ref += res.ReferenceWallS
+	}
+	b.ReportMetric(wall/ref, "wall/reference")
 }

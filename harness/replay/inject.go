@@ -27,6 +27,8 @@ type InjectConfig struct {
 	Random int
 	Seed   uint64
 	Faults sim.Faults
+	// NoMemo: see Config.NoMemo.
+	NoMemo bool
 }
 
 // InjectResult is the outcome of a fault-injection run.
@@ -58,6 +60,7 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.SetMemo(!cfg.NoMemo)
 	if err := b.QueueInput(cfg.Input); err != nil {
 		return nil, err
 	}

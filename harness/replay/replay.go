@@ -50,6 +50,10 @@ type Config struct {
 	// Reference, if set, is the expected output (else the reference
 	// executor computes it).
 	Reference []byte
+	// NoMemo makes every task compute its region from NVM itself instead
+	// of through the board's memo of whole-layer outputs (same results,
+	// slower; for tests).
+	NoMemo bool
 }
 
 // Latency summarizes inference latencies in seconds.
@@ -147,6 +151,7 @@ func Run(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	board.SetMemo(!cfg.NoMemo)
 	sys, err := power.New(cfg.Power)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package replay
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/batteryless/harness/boards"
@@ -152,5 +154,85 @@ func TestInjectCatchesBrokenProtocols(t *testing.T) {
 	}
 	if !caught {
 		t.Fatal("an in-place update read back after a brown-out went unnoticed")
+	}
+}
+
+// TestInjectSplitReductions runs fault injection on the keyword-spotting
+// model, whose average pool and first convolutions are too big for one MSP430
+// power cycle and are computed as reduction steps with partial sums in NVM.
+func TestInjectSplitReductions(t *testing.T) {
+	m, err := model.Load(filepath.Join(sharedData, "models", "kws_dscnn_int8.tflite"))
+	if err != nil {
+		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+	}
+	input, err := os.ReadFile(filepath.Join(sharedData, "inputs", "kws_ref_input0_int8.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := boards.LoadProfile("msp430fr5994")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range sched.Names() {
+		s, _ := sched.Get(name)
+		p, err := s.Schedule(m, prof, sched.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		split := 0
+		for _, task := range p.Tasks {
+			if task.Part.Split() {
+				split++
+			}
+		}
+		if split == 0 {
+			t.Fatalf("%s: no task of the KWS plan splits a reduction", name)
+		}
+		res, err := Inject(InjectConfig{Model: m, Plan: p, Profile: prof, Input: input, Boundaries: name == "tile", Random: 300, Seed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Verified {
+			t.Fatalf("%s: %+v", name, *res)
+		}
+		t.Logf("%s: %d tasks (%d reduction steps), %+v", name, len(p.Tasks), split, *res)
+	}
+}
+
+// TestMemoIsExact runs the same replays and fault injections with the
+// board's memo of whole-layer outputs and without it: logs and outputs must
+// be identical, also when the commit protocol is broken.
+func TestMemoIsExact(t *testing.T) {
+	for _, faults := range []sim.Faults{{}, {CommitBeforeWrite: true}} {
+		var logs [2]bytes.Buffer
+		var results [2]*Result
+		for i, noMemo := range []bool{false, true} {
+			cfg := setup(t, "tile")
+			cfg.Faults, cfg.NoMemo = faults, noMemo
+			cfg.Log = reports.NewLogWriter(&logs[i])
+			res, err := Run(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results[i] = res
+		}
+		if !bytes.Equal(logs[0].Bytes(), logs[1].Bytes()) || results[0].Mismatches != results[1].Mismatches {
+			t.Fatalf("faults %+v: memo changes the replay (%d vs %d mismatches)", faults, results[0].Mismatches, results[1].Mismatches)
+		}
+		for _, seed := range []uint64{1, 2, 3} {
+			var inj [2]*InjectResult
+			for i, noMemo := range []bool{false, true} {
+				c := injectCfg(t, "tile")
+				c.Faults, c.NoMemo, c.Seed = faults, noMemo, seed
+				r, err := Inject(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				inj[i] = r
+			}
+			if *inj[0] != *inj[1] {
+				t.Fatalf("faults %+v seed %d: memo changes fault injection: %+v vs %+v", faults, seed, *inj[0], *inj[1])
+			}
+		}
 	}
 }

@@ -60,8 +60,10 @@ func Get(name string) (Scheduler, error) {
 	return s, nil
 }
 
-// Tile is the shape of the output regions a layer is cut into.
-type Tile struct{ H, W, C int }
+// Tile is the shape of the output regions a layer is cut into, and R, when
+// not 0, the length of the reduction steps each region is computed in (see
+// plan.Part).
+type Tile struct{ H, W, C, R int }
 
 // EnergyMargin is the share of a power cycle's usable energy (the storage
 // budget less a reboot) that one task and its commit may take, so that a
@@ -84,6 +86,19 @@ func TaskLimits(prof *boards.Profile) Limits {
 // fits reports whether a tile of layer l fits the limits, judged on an
 // interior tile (it reads the full window; border tiles read less).
 func fits(m *model.Model, l *model.Layer, t Tile, lim Limits, prof *boards.Profile) bool {
+	if t.R == 0 {
+		return fitsPart(m, l, t, plan.Part{}, lim, prof)
+	}
+	// A step in the middle reads and writes partial sums; the last one
+	// reads them and writes the outputs. Both must fit.
+	dim, _ := plan.CanSplit(l)
+	steps := ceilDiv(dim, t.R)
+	mid := plan.Part{Lo: 0, Hi: t.R, Step: 1, Steps: max(steps, 3)}
+	last := plan.Part{Lo: 0, Hi: t.R, Step: steps - 1, Steps: steps}
+	return fitsPart(m, l, t, mid, lim, prof) && fitsPart(m, l, t, last, lim, prof)
+}
+
+func fitsPart(m *model.Model, l *model.Layer, t Tile, part plan.Part, lim Limits, prof *boards.Profile) bool {
 	r := kernels.Region{N0: 0, N1: 1, Y0: 0, Y1: t.H, X0: 0, X1: t.W, C0: 0, C1: t.C}
 	// An interior tile reads the full window; measure one away from the
 	// border when there is room, so padding does not shrink the estimate.
@@ -94,7 +109,7 @@ func fits(m *model.Model, l *model.Layer, t Tile, lim Limits, prof *boards.Profi
 	if s.W > t.W {
 		r.X0, r.X1 = 1, min(1+t.W, s.W)
 	}
-	cost, needs := plan.Estimate(prof, m, l, r)
+	cost, needs := plan.Estimate(prof, m, l, r, part)
 	if needs.SRAMBytes() > lim.SRAM {
 		return false
 	}
@@ -119,6 +134,37 @@ func halvings(n int) []int {
 // fewer columns. Softmax keeps every channel (a row is indivisible).
 func LargestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profile) (Tile, error) {
 	s := m.OutputShape(l)
+	best, bestTasks := largestTile(m, l, lim, prof, 0)
+	if dim, ok := plan.CanSplit(l); bestTasks < 0 && ok {
+		// Not even one output value fits: split its reduction into steps.
+		for _, r := range halvings(dim)[1:] {
+			t, n := largestTile(m, l, lim, prof, r)
+			if n < 0 {
+				continue
+			}
+			if n *= ceilDiv(dim, r); bestTasks < 0 || n < bestTasks {
+				best, bestTasks = t, n
+			}
+		}
+	}
+	if bestTasks < 0 {
+		c1 := 1
+		if l.Op == model.OpSoftmax {
+			c1 = s.C
+		}
+		cost, needs := plan.Estimate(prof, m, l, kernels.Region{N0: 0, N1: 1, Y0: 0, Y1: 1, X0: 0, X1: 1, C0: 0, C1: c1}, plan.Part{})
+		if needs.SRAMBytes() > lim.SRAM {
+			return Tile{}, fmt.Errorf("layer %d (%s): the smallest task needs %d bytes of SRAM, the device gives a task %d", l.Index, l.Op, needs.SRAMBytes(), lim.SRAM)
+		}
+		return Tile{}, fmt.Errorf("layer %d (%s): livelock: the smallest task needs %.3g J, a power cycle gives a task %.3g J", l.Index, l.Op, cost.Energy(), lim.Energy)
+	}
+	return best, nil
+}
+
+// largestTile finds the tile with reduction steps of length r (0: whole)
+// with the fewest tasks, or -1 tasks when none fits.
+func largestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profile, r int) (Tile, int) {
+	s := m.OutputShape(l)
 	chans := halvings(s.C)
 	if l.Op == model.OpSoftmax {
 		chans = []int{s.C}
@@ -130,7 +176,7 @@ func LargestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 			lo, hi := 0, s.H
 			for lo < hi {
 				mid := (lo + hi + 1) / 2
-				if fits(m, l, Tile{mid, tw, tc}, lim, prof) {
+				if fits(m, l, Tile{mid, tw, tc, r}, lim, prof) {
 					lo = mid
 				} else {
 					hi = mid - 1
@@ -139,7 +185,7 @@ func LargestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 			if lo == 0 {
 				continue
 			}
-			t := Tile{lo, tw, tc}
+			t := Tile{lo, tw, tc, r}
 			n := ceilDiv(s.H, t.H) * ceilDiv(s.W, t.W) * ceilDiv(s.C, t.C)
 			if bestTasks < 0 || n < bestTasks {
 				best, bestTasks = t, n
@@ -147,36 +193,41 @@ func LargestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 			break // fewer columns only help when no row fits
 		}
 	}
-	if bestTasks < 0 {
-		c1 := 1
-		if l.Op == model.OpSoftmax {
-			c1 = s.C
-		}
-		cost, needs := plan.Estimate(prof, m, l, kernels.Region{N0: 0, N1: 1, Y0: 0, Y1: 1, X0: 0, X1: 1, C0: 0, C1: c1})
-		if needs.SRAMBytes() > lim.SRAM {
-			return Tile{}, fmt.Errorf("layer %d (%s): the smallest task needs %d bytes of SRAM, the device gives a task %d", l.Index, l.Op, needs.SRAMBytes(), lim.SRAM)
-		}
-		return Tile{}, fmt.Errorf("layer %d (%s): livelock: the smallest task needs %.3g J, a power cycle gives a task %.3g J", l.Index, l.Op, cost.Energy(), lim.Energy)
-	}
-	return best, nil
+	return best, bestTasks
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
+// work is one task's region and reduction step.
+type work struct {
+	r    kernels.Region
+	part plan.Part
+}
+
 // regions cuts a layer's output into tiles, batch by batch, row band by row
-// band, column block by column block, channel block by channel block.
-func regions(s kernels.Shape, t Tile) []kernels.Region {
-	var rs []kernels.Region
+// band, column block by column block, channel block by channel block; with
+// a reduction length, each tile becomes its consecutive steps.
+func regions(l *model.Layer, s kernels.Shape, t Tile) []work {
+	var ws []work
+	dim, _ := plan.CanSplit(l)
 	for n := 0; n < s.N; n++ {
 		for y := 0; y < s.H; y += t.H {
 			for x := 0; x < s.W; x += t.W {
 				for c := 0; c < s.C; c += t.C {
-					rs = append(rs, kernels.Region{N0: n, N1: n + 1, Y0: y, Y1: min(y+t.H, s.H), X0: x, X1: min(x+t.W, s.W), C0: c, C1: min(c+t.C, s.C)})
+					r := kernels.Region{N0: n, N1: n + 1, Y0: y, Y1: min(y+t.H, s.H), X0: x, X1: min(x+t.W, s.W), C0: c, C1: min(c+t.C, s.C)}
+					if t.R == 0 {
+						ws = append(ws, work{r: r})
+						continue
+					}
+					steps := ceilDiv(dim, t.R)
+					for k := 0; k < steps; k++ {
+						ws = append(ws, work{r: r, part: plan.Part{Lo: k * t.R, Hi: min((k+1)*t.R, dim), Step: k, Steps: steps}})
+					}
 				}
 			}
 		}
 	}
-	return rs
+	return ws
 }
 
 // build turns tiles and a commit rule into a priced, laid-out plan.
@@ -194,13 +245,13 @@ func build(name string, m *model.Model, prof *boards.Profile, opt Options, tiles
 	commitE, commitC := plan.CommitCost(prof)
 	for li, l := range m.Layers {
 		s := m.OutputShape(l)
-		rs := regions(s, tiles[li])
-		lp := plan.LayerPlan{Layer: l.Index, Op: l.Op.String(), TileH: tiles[li].H, TileW: tiles[li].W, TileC: tiles[li].C, Tasks: len(rs)}
+		rs := regions(l, s, tiles[li])
+		lp := plan.LayerPlan{Layer: l.Index, Op: l.Op.String(), TileH: tiles[li].H, TileW: tiles[li].W, TileC: tiles[li].C, TileR: tiles[li].R, Tasks: len(rs)}
 		commits, group := 0, 0.0
-		for i, r := range rs {
-			cost, needs := plan.Estimate(prof, m, l, r)
-			t := plan.Task{Layer: l.Index, Region: r, MACs: needs.MACs,
-				ReadBytes: needs.InputBytes + needs.WeightBytes, WriteBytes: needs.OutputBytes, SRAMBytes: needs.SRAMBytes(),
+		for i, w := range rs {
+			cost, needs := plan.Estimate(prof, m, l, w.r, w.part)
+			t := plan.Task{Layer: l.Index, Region: w.r, Part: w.part, MACs: needs.MACs,
+				ReadBytes: needs.InputBytes + needs.WeightBytes + needs.AccInBytes, WriteBytes: needs.OutputBytes + needs.AccOutBytes, SRAMBytes: needs.SRAMBytes(),
 				ReadEnergy: cost.ReadEnergy, ComputeEnergy: cost.ComputeEnergy, WriteEnergy: cost.WriteEnergy,
 				ReadCycles: cost.ReadCycles, ComputeCycles: cost.ComputeCycles, WriteCycles: cost.WriteCycles,
 				Energy: cost.Energy(), Cycles: cost.Cycles()}

@@ -53,6 +53,9 @@ func TestPlansCoverEveryOutputOnce(t *testing.T) {
 					}
 					s := m.OutputShape(m.Layers[task.Layer])
 					r := task.Region
+					if !task.Part.Last() {
+						continue // a reduction step before the last writes partial sums, not outputs
+					}
 					if !r.Within(s) {
 						t.Fatalf("%s/%s: task %d region %v outside %v", sname, m.Name, i, r, s)
 					}
