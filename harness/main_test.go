@@ -375,3 +375,41 @@ func TestTraceCommands(t *testing.T) {
 		t.Fatal("a bad spec was accepted")
 	}
 }
+
+func TestScheduleCommand(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "plan.bin")
+	out, err := run(t, "schedule", "--json", "--image", img, "--scheduler", "layer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Scheduler string `json:"scheduler"`
+		Tasks     []struct {
+			Commit bool `json:"commit"`
+		} `json:"tasks"`
+		Layers []struct {
+			Tasks int `json:"tasks"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	commits := 0
+	for _, task := range p.Tasks {
+		if task.Commit {
+			commits++
+		}
+	}
+	if p.Scheduler != "layer" || commits != len(p.Layers) || len(p.Tasks) == 0 {
+		t.Fatalf("schedule --json: scheduler %q, %d commits for %d layers", p.Scheduler, commits, len(p.Layers))
+	}
+	data, err := os.ReadFile(img)
+	if err != nil || len(data) < 32 || string(data[:4]) != "IHPL" {
+		t.Fatalf("image: %v, %d bytes", err, len(data))
+	}
+	table, err := run(t, "schedule")
+	if err != nil || !strings.Contains(table, "tasks/commit") {
+		t.Fatalf("schedule table: %v\n%s", err, table)
+	}
+}

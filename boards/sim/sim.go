@@ -125,7 +125,7 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 	}
 	b := &Board{m: m, p: p, prof: prof, faults: faults,
 		nvm:        make([]byte, p.NVMBytes),
-		tag:        planTag(p),
+		tag:        p.Tag(),
 		sram:       map[int][]byte{},
 		scratch:    make([]int8, m.Plan.ScratchBytes),
 		layerOut:   map[int]int{},
@@ -153,29 +153,6 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 	}
 	b.acc, b.accBytes = make([]int32, most), make([]byte, 4*most)
 	return b, nil
-}
-
-// planTag is a 32-bit tag of the plan, kept in the NVM header so a board
-// never resumes the progress of another plan.
-func planTag(p *plan.Plan) uint32 {
-	h := uint32(2166136261)
-	mix := func(v uint32) {
-		for i := 0; i < 4; i++ {
-			h ^= v & 0xff
-			h *= 16777619
-			v >>= 8
-		}
-	}
-	mix(uint32(len(p.Tasks)))
-	for _, t := range p.Tasks {
-		mix(uint32(t.Layer))
-		mix(uint32(t.Region.Y0<<16 | t.Region.Y1))
-		mix(uint32(t.Region.C0<<16 | t.Region.C1))
-		if t.Commit {
-			mix(1)
-		}
-	}
-	return h
 }
 
 // NVM is the board's NVM image (for inspection by tests and verification).
@@ -448,11 +425,12 @@ func (b *Board) regionFromMemo(l *model.Layer, ins [][]byte, r kernels.Region) {
 
 // partialNVM is the NVM slot a task writes its partial sums to.
 func (b *Board) partialNVM(task int) []byte {
-	pl, ok := b.p.Partial(task)
+	off, n, ok := b.p.PartialSlot(task)
 	if !ok {
 		panic(fmt.Sprintf("sim: task %d has no partial-sum slot", task))
 	}
-	return b.nvm[pl.Offset : pl.Offset+pl.Bytes]
+	// Only the task's region is written (an edge tile is smaller).
+	return b.nvm[off : off+min(n, 4*b.p.Tasks[task].Region.Elems())]
 }
 
 // writeOutput copies the task's output region from SRAM to NVM, span by

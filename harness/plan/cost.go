@@ -263,20 +263,6 @@ func boolSpan(bytes int) int {
 	return 0
 }
 
-// CanSplit reports whether a layer's reduction can be cut into steps, and
-// the length of the reduced dimension.
-func CanSplit(l *model.Layer) (int, bool) {
-	switch l.Op {
-	case model.OpConv2D:
-		return l.Conv.In.C, true
-	case model.OpFullyConnected:
-		return l.FC.Depth, true
-	case model.OpAveragePool2D:
-		return l.Pool.FilterH, true
-	}
-	return 0, false
-}
-
 // CommitCost is the cost of writing the progress word.
 func CommitCost(prof *boards.Profile) (energy, cycles float64) {
 	n := elems16(prof.WordBytes)

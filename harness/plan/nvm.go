@@ -83,14 +83,13 @@ func Layout(p *Plan, m *model.Model, opt LayoutOptions) error {
 	}
 	out := get(m.Output)
 	out.last = math.MaxInt
-	// Partial sums of split reductions: written by one step, read by the
-	// next. Keyed by -(task+1) so they never collide with tensors.
-	for i, t := range p.Tasks {
-		if t.Part.Split() && !t.Part.Last() {
-			if i+1 >= len(p.Tasks) {
-				return fmt.Errorf("plan: task %d writes partial sums no task reads", i)
-			}
-			lives[-(i + 1)] = &life{tensor: -(i + 1), bytes: 4 * t.Region.Elems(), first: group[i], last: group[i+1], alias: -1}
+	// The partial-sum slots of a split layer live while the layer runs.
+	// Keyed by -(layer+1) so they never collide with tensors.
+	for _, lp := range p.Layers {
+		if lp.PartialSlots > 0 {
+			k := -(lp.Layer + 1)
+			lives[k] = &life{tensor: k, bytes: lp.PartialSlots * lp.PartialSlotBytes,
+				first: group[lp.FirstTask], last: group[lp.FirstTask+lp.Tasks-1], alias: -1}
 		}
 	}
 	if opt.InPlace {
@@ -147,7 +146,7 @@ func Layout(p *Plan, m *model.Model, opt LayoutOptions) error {
 			offsets[lv.tensor] = offsets[lv.alias]
 		}
 	}
-	p.Activations, p.Partials = p.Activations[:0], p.Partials[:0]
+	p.Activations = p.Activations[:0]
 	ids := make([]int, 0, len(offsets))
 	for t := range offsets {
 		ids = append(ids, t)
@@ -155,12 +154,12 @@ func Layout(p *Plan, m *model.Model, opt LayoutOptions) error {
 	sort.Ints(ids)
 	for _, t := range ids {
 		if t < 0 {
-			p.Partials = append(p.Partials, Placement{Tensor: -t - 1, Offset: offsets[t], Bytes: lives[t].bytes})
+			p.LayerPlan(-t - 1).PartialBase = offsets[t]
 			continue
 		}
 		p.Activations = append(p.Activations, Placement{Tensor: t, Offset: offsets[t], Bytes: lives[t].bytes})
 	}
-	sort.Slice(p.Partials, func(a, b int) bool { return p.Partials[a].Tensor < p.Partials[b].Tensor })
+
 	p.ProgressOffset = ProgressOffset
 	p.NVMBytes = end
 	p.InputTensor, p.OutputTensor = m.Input, m.Output

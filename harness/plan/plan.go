@@ -36,10 +36,11 @@ const Version = 1
 // needs more input than a task can read in a power cycle, the sum behind it
 // is cut into Steps steps over a range of the reduced dimension (input
 // channels of CONV_2D, inputs of FULLY_CONNECTED, window rows of
-// AVERAGE_POOL_2D). Every step but the last writes int32 partial sums to a
-// fresh NVM slot of its own (Plan.Partials), which the next step reads: no
-// step overwrites what a step reads, so re-running any of them is safe. The
-// zero Part is a task that computes whole outputs.
+// AVERAGE_POOL_2D). Every step but the last writes int32 partial sums to an
+// NVM slot (Plan.PartialSlot), which the next task reads. Slots rotate
+// through enough of them that a slot is overwritten only after a commit
+// has passed its reader: no re-run step ever reads a slot written after it.
+// The zero Part is a task that computes whole outputs.
 type Part struct {
 	Lo    int `json:"lo"`
 	Hi    int `json:"hi"`
@@ -89,15 +90,29 @@ type Placement struct {
 	Bytes  int `json:"bytes"`
 }
 
-// LayerPlan summarizes how one layer was cut.
+// LayerPlan is how one layer is cut: the schedule that, with the model,
+// determines the layer's tasks (see Expand), and what it costs.
 type LayerPlan struct {
-	Layer          int     `json:"layer"`
-	Op             string  `json:"op"`
-	TileH          int     `json:"tile_h"`           // output rows per task
-	TileW          int     `json:"tile_w"`           // output columns per task
-	TileC          int     `json:"tile_c"`           // output channels per task
-	TileR          int     `json:"tile_r,omitempty"` // reduction step length (0: whole reductions)
-	Tasks          int     `json:"tasks"`
+	Layer int    `json:"layer"`
+	Op    string `json:"op"`
+	TileH int    `json:"tile_h"`           // output rows per task
+	TileW int    `json:"tile_w"`           // output columns per task
+	TileC int    `json:"tile_c"`           // output channels per task
+	TileR int    `json:"tile_r,omitempty"` // reduction step length (0: whole reductions)
+	// CommitEvery commits after every CommitEvery-th task of the layer
+	// (0: none inside the layer); NoCommitAtEnd skips the commit after the
+	// layer's last task (the model's last task always commits).
+	CommitEvery   int  `json:"commit_every"`
+	NoCommitAtEnd bool `json:"no_commit_at_end,omitempty"`
+
+	// Filled in by Expand and Layout.
+	FirstTask        int `json:"first_task"`
+	Tasks            int `json:"tasks"`
+	PartialBase      int `json:"partial_base,omitempty"`       // NVM offset of the layer's partial-sum slots
+	PartialSlots     int `json:"partial_slots,omitempty"`      // how many slots rotate
+	PartialSlotBytes int `json:"partial_slot_bytes,omitempty"` // bytes of one slot
+
+	// Estimates.
 	TasksPerCommit float64 `json:"tasks_per_commit"`
 	Energy         float64 `json:"energy_j"`
 	MaxCommitGroup float64 `json:"max_commit_energy_j"` // the costliest stretch between two commits
@@ -119,12 +134,10 @@ type Plan struct {
 	ProgressOffset int         `json:"progress_offset"`
 	NVMBytes       int         `json:"nvm_bytes"` // header plus activations
 	Activations    []Placement `json:"activations"`
-	// Partials are the NVM slots of partial sums, one per task that
-	// writes them (Placement.Tensor is then that task's index).
-	Partials     []Placement `json:"partials,omitempty"`
-	InputTensor  int         `json:"input_tensor"`
-	OutputTensor int         `json:"output_tensor"`
-	WeightBytes  int         `json:"weight_bytes"` // constants, also in NVM
+
+	InputTensor  int `json:"input_tensor"`
+	OutputTensor int `json:"output_tensor"`
+	WeightBytes  int `json:"weight_bytes"` // constants, also in NVM
 
 	// Budget is the energy a power cycle gives from storage alone, and
 	// RebootEnergy what each boot costs before the first task.
@@ -132,14 +145,32 @@ type Plan struct {
 	RebootEnergy float64 `json:"reboot_energy_j"`
 }
 
-// Partial returns the NVM slot the given task writes its partial sums to.
-func (p *Plan) Partial(task int) (Placement, bool) {
-	for _, pl := range p.Partials {
-		if pl.Tensor == task {
-			return pl, true
+// PartialSlot returns the NVM bytes of the partial-sum slot that the given
+// task writes (its successor reads it): slot (j mod PartialSlots) of its
+// layer's partial area, j being the task's index within its layer.
+func (p *Plan) PartialSlot(task int) (offset, bytes int, ok bool) {
+	if task < 0 || task >= len(p.Tasks) {
+		return 0, 0, false
+	}
+	lp := p.LayerPlan(p.Tasks[task].Layer)
+	if lp == nil || lp.PartialSlots == 0 {
+		return 0, 0, false
+	}
+	j := task - lp.FirstTask
+	return lp.PartialBase + (j%lp.PartialSlots)*lp.PartialSlotBytes, lp.PartialSlotBytes, true
+}
+
+// LayerPlan returns the schedule of a layer, nil if the plan has none.
+func (p *Plan) LayerPlan(layer int) *LayerPlan {
+	if layer >= 0 && layer < len(p.Layers) && p.Layers[layer].Layer == layer {
+		return &p.Layers[layer]
+	}
+	for i := range p.Layers {
+		if p.Layers[i].Layer == layer {
+			return &p.Layers[i]
 		}
 	}
-	return Placement{}, false
+	return nil
 }
 
 // Placement returns the NVM placement of an activation tensor.

@@ -2,7 +2,9 @@ package replay
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -234,5 +236,31 @@ func TestMemoIsExact(t *testing.T) {
 				t.Fatalf("faults %+v seed %d: memo changes fault injection: %+v vs %+v", faults, seed, *inj[0], *inj[1])
 			}
 		}
+	}
+}
+
+// TestRunTimeLivelock: the layer scheduler's first layer needs far more
+// than a power cycle between its commits. A trace with short strong bursts
+// passes the static check (its peak could carry the layer), but its
+// average starves it: the replay must stop and name the stretch.
+func TestRunTimeLivelock(t *testing.T) {
+	cfg := setup(t, "layer")
+	cfg.OpenTrace = func() (traces.Reader, error) {
+		return traces.Synth("square:high=10mW,low=0.2mW,period_on=50ms,period_off=5s,duration=3000s,rate=100Hz")
+	}
+	if err := CheckPlan(cfg.Plan, cfg.Profile, cfg.Power, 10e-3); err != nil {
+		t.Fatalf("the static check should pass with a 10 mW peak: %v", err)
+	}
+	_, err := Run(cfg)
+	var ll *LivelockError
+	if !errors.As(err, &ll) || ll.Cycles < DefaultLivelockCycles || ll.Energy <= ll.Budget {
+		t.Fatalf("got %v, want a run-time livelock", err)
+	}
+	if !strings.Contains(err.Error(), "livelock") || !strings.Contains(err.Error(), " J") {
+		t.Fatalf("the message does not name the stretch and the energies: %v", err)
+	}
+	// The static check refuses the same plan on a trace whose peak is weak.
+	if err := CheckPlan(cfg.Plan, cfg.Profile, cfg.Power, 1e-3); !errors.As(err, &ll) {
+		t.Fatalf("static check with a 1 mW peak: %v", err)
 	}
 }

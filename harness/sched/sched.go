@@ -198,85 +198,67 @@ func largestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// work is one task's region and reduction step.
-type work struct {
-	r    kernels.Region
-	part plan.Part
-}
-
-// regions cuts a layer's output into tiles, batch by batch, row band by row
-// band, column block by column block, channel block by channel block; with
-// a reduction length, each tile becomes its consecutive steps.
-func regions(l *model.Layer, s kernels.Shape, t Tile) []work {
-	var ws []work
-	dim, _ := plan.CanSplit(l)
-	for n := 0; n < s.N; n++ {
-		for y := 0; y < s.H; y += t.H {
-			for x := 0; x < s.W; x += t.W {
-				for c := 0; c < s.C; c += t.C {
-					r := kernels.Region{N0: n, N1: n + 1, Y0: y, Y1: min(y+t.H, s.H), X0: x, X1: min(x+t.W, s.W), C0: c, C1: min(c+t.C, s.C)}
-					if t.R == 0 {
-						ws = append(ws, work{r: r})
-						continue
-					}
-					steps := ceilDiv(dim, t.R)
-					for k := 0; k < steps; k++ {
-						ws = append(ws, work{r: r, part: plan.Part{Lo: k * t.R, Hi: min((k+1)*t.R, dim), Step: k, Steps: steps}})
-					}
-				}
-			}
+// Price fills in the estimated costs of a plan's tasks and the per-layer
+// summaries, from the device profile.
+func Price(p *plan.Plan, m *model.Model, prof *boards.Profile) {
+	commitE, commitC := plan.CommitCost(prof)
+	for li := range p.Layers {
+		lp := &p.Layers[li]
+		lp.Energy, lp.MaxCommitGroup, lp.TasksPerCommit = 0, 0, 0
+	}
+	group := 0.0
+	commits := make([]int, len(p.Layers))
+	for i := range p.Tasks {
+		t := &p.Tasks[i]
+		l := m.Layers[t.Layer]
+		cost, needs := plan.Estimate(prof, m, l, t.Region, t.Part)
+		t.MACs = needs.MACs
+		t.ReadBytes = needs.InputBytes + needs.WeightBytes + needs.AccInBytes
+		t.WriteBytes = needs.OutputBytes + needs.AccOutBytes
+		t.SRAMBytes = needs.SRAMBytes()
+		t.ReadEnergy, t.ComputeEnergy, t.WriteEnergy = cost.ReadEnergy, cost.ComputeEnergy, cost.WriteEnergy
+		t.ReadCycles, t.ComputeCycles, t.WriteCycles = cost.ReadCycles, cost.ComputeCycles, cost.WriteCycles
+		t.Energy, t.Cycles = cost.Energy(), cost.Cycles()
+		t.CommitEnergy, t.CommitCycles = 0, 0
+		if t.Commit {
+			t.CommitEnergy, t.CommitCycles = commitE, commitC
+			t.Energy += commitE
+			t.Cycles += commitC
+		}
+		lp := p.LayerPlan(t.Layer)
+		lp.Energy += t.Energy
+		group += t.Energy
+		lp.MaxCommitGroup = max(lp.MaxCommitGroup, group)
+		if t.Commit {
+			commits[t.Layer]++
+			group = 0
 		}
 	}
-	return ws
+	for li := range p.Layers {
+		if c := commits[p.Layers[li].Layer]; c > 0 {
+			p.Layers[li].TasksPerCommit = float64(p.Layers[li].Tasks) / float64(c)
+		}
+	}
 }
 
-// build turns tiles and a commit rule into a priced, laid-out plan.
-// commitAfter(layer, i, n) says whether the i-th of a layer's n tasks commits.
-func build(name string, m *model.Model, prof *boards.Profile, opt Options, tiles []Tile, commitAfter func(layer, i, n int) bool) (*plan.Plan, error) {
+// build expands per-layer schedules into a priced, laid-out plan.
+func build(name string, m *model.Model, prof *boards.Profile, opt Options, layers []plan.LayerPlan) (*plan.Plan, error) {
 	p := &plan.Plan{
 		Version: plan.Version, Model: m.Name, Profile: prof.Name, Scheduler: name,
 		WordBytes: prof.WordBytes, WeightBytes: m.WeightBytes(),
 		Budget: prof.CycleBudget(), RebootEnergy: prof.Reboot.Energy,
+		Layers: layers,
 	}
 	if opt.ModelBytes != nil {
 		sum := sha256.Sum256(opt.ModelBytes)
 		p.ModelHash = hex.EncodeToString(sum[:])
 	}
-	commitE, commitC := plan.CommitCost(prof)
-	for li, l := range m.Layers {
-		s := m.OutputShape(l)
-		rs := regions(l, s, tiles[li])
-		lp := plan.LayerPlan{Layer: l.Index, Op: l.Op.String(), TileH: tiles[li].H, TileW: tiles[li].W, TileC: tiles[li].C, TileR: tiles[li].R, Tasks: len(rs)}
-		commits, group := 0, 0.0
-		for i, w := range rs {
-			cost, needs := plan.Estimate(prof, m, l, w.r, w.part)
-			t := plan.Task{Layer: l.Index, Region: w.r, Part: w.part, MACs: needs.MACs,
-				ReadBytes: needs.InputBytes + needs.WeightBytes + needs.AccInBytes, WriteBytes: needs.OutputBytes + needs.AccOutBytes, SRAMBytes: needs.SRAMBytes(),
-				ReadEnergy: cost.ReadEnergy, ComputeEnergy: cost.ComputeEnergy, WriteEnergy: cost.WriteEnergy,
-				ReadCycles: cost.ReadCycles, ComputeCycles: cost.ComputeCycles, WriteCycles: cost.WriteCycles,
-				Energy: cost.Energy(), Cycles: cost.Cycles()}
-			last := li == len(m.Layers)-1 && i == len(rs)-1
-			if commitAfter(l.Index, i, len(rs)) || last {
-				t.Commit = true
-				t.CommitEnergy, t.CommitCycles = commitE, commitC
-				t.Energy += commitE
-				t.Cycles += commitC
-				commits++
-			}
-			lp.Energy += t.Energy
-			group += t.Energy
-			if t.Commit {
-				lp.MaxCommitGroup = max(lp.MaxCommitGroup, group)
-				group = 0
-			}
-			p.Tasks = append(p.Tasks, t)
-		}
-		if commits > 0 {
-			lp.TasksPerCommit = float64(len(rs)) / float64(commits)
-		}
-		lp.MaxCommitGroup = max(lp.MaxCommitGroup, group)
-		p.Layers = append(p.Layers, lp)
+	tasks, err := plan.Expand(m, p.Layers)
+	if err != nil {
+		return nil, err
 	}
+	p.Tasks = tasks
+	Price(p, m, prof)
 	if err := plan.Layout(p, m, opt.Layout); err != nil {
 		return nil, err
 	}
@@ -288,6 +270,16 @@ func build(name string, m *model.Model, prof *boards.Profile, opt Options, tiles
 		return nil, err
 	}
 	return p, nil
+}
+
+// layerPlans makes the per-layer schedules of tiles with one commit rule.
+func layerPlans(m *model.Model, tiles []Tile, commitEvery int) []plan.LayerPlan {
+	lps := make([]plan.LayerPlan, len(m.Layers))
+	for i, l := range m.Layers {
+		t := tiles[i]
+		lps[i] = plan.LayerPlan{Layer: l.Index, Op: l.Op.String(), TileH: t.H, TileW: t.W, TileC: t.C, TileR: t.R, CommitEvery: commitEvery}
+	}
+	return lps
 }
 
 // sramTiles picks, for every layer, the largest tile that fits SRAM and a
@@ -315,7 +307,7 @@ func (s tileScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Option
 	if err != nil {
 		return nil, err
 	}
-	return build(s.Name(), m, prof, opt, tiles, func(_, _, _ int) bool { return true })
+	return build(s.Name(), m, prof, opt, layerPlans(m, tiles, 1))
 }
 
 type layerScheduler struct{}
@@ -329,7 +321,7 @@ func (s layerScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	return build(s.Name(), m, prof, opt, tiles, func(_, i, n int) bool { return i == n-1 })
+	return build(s.Name(), m, prof, opt, layerPlans(m, tiles, 0))
 }
 
 func init() {

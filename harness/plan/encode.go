@@ -1,0 +1,353 @@
+package plan
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+
+	"github.com/batteryless/harness/harness/model"
+)
+
+// The binary image of a model and its plan, read by the firmware. See
+// FORMAT.md beside this file for the layout; every field is little-endian.
+const (
+	ImageMagic       uint32 = 0x4C504849 // "IHPL"
+	ImageVersion            = 1
+	ImageHeaderBytes        = 32
+	TensorRecBytes          = 24
+	LayerRecBytes           = 128
+	ScheduleRecBytes        = 32
+	QuantRecBytes           = 8
+	LayerParams             = 28
+	noTensor                = 0xFFFF
+)
+
+// Tensor flags in an image.
+const (
+	TensorConst = 1 << 0
+)
+
+// Schedule flags in an image.
+const (
+	ScheduleNoCommitAtEnd = 1 << 0
+)
+
+// ImageTensor is a tensor record of an image.
+type ImageTensor struct {
+	DType      model.DType
+	Flags      uint8
+	ZeroPoint  int16
+	N, H, W, C int
+	Offset     int // NVM offset (activations) or image offset of the data (constants)
+	Bytes      int
+}
+
+// ImageLayer is a layer record of an image.
+type ImageLayer struct {
+	Op                    model.Op
+	Inputs                []int
+	Output, Weights, Bias int // -1: none
+	Params                [LayerParams]int32
+}
+
+// Image is a decoded model-and-plan image.
+type Image struct {
+	Version   int
+	WordBytes int
+	NVMBytes  int
+	PlanTag   uint32
+	Tensors   []ImageTensor
+	Layers    []ImageLayer
+	Schedules []LayerPlan // the schedule fields only
+	Quant     [][2]int32  // (multiplier, shift) pairs
+	Data      []byte      // the whole image (constants are slices of it)
+}
+
+func align4(n int) int { return (n + 3) &^ 3 }
+
+// Tag is a 32-bit tag of the plan's task structure, written in the image
+// and the NVM header so a board never resumes the progress of another plan.
+func (p *Plan) Tag() uint32 {
+	h := uint32(2166136261)
+	mix := func(v uint32) {
+		for i := 0; i < 4; i++ {
+			h ^= v & 0xff
+			h *= 16777619
+			v >>= 8
+		}
+	}
+	mix(uint32(len(p.Tasks)))
+	for _, lp := range p.Layers {
+		for _, v := range []int{lp.Layer, lp.TileH, lp.TileW, lp.TileC, lp.TileR, lp.CommitEvery, lp.PartialBase} {
+			mix(uint32(v))
+		}
+		if lp.NoCommitAtEnd {
+			mix(1)
+		}
+	}
+	return h
+}
+
+// layerParams packs a layer's kernel parameters (FORMAT.md lists them) and
+// appends its per-channel quantization to quant.
+func layerParams(l *model.Layer, quant *[][2]int32) [LayerParams]int32 {
+	var p [LayerParams]int32
+	addQuant := func(mult, shift []int32) int32 {
+		idx := int32(len(*quant))
+		for i := range mult {
+			*quant = append(*quant, [2]int32{mult[i], shift[i]})
+		}
+		return idx
+	}
+	switch l.Op {
+	case model.OpConv2D, model.OpDepthwiseConv2D:
+		c := l.Conv
+		p = [LayerParams]int32{int32(c.KernelH), int32(c.KernelW), int32(c.StrideH), int32(c.StrideW), int32(c.DilationH), int32(c.DilationW),
+			int32(c.PadTop), int32(c.PadLeft), int32(c.DepthMultiplier), c.InputOffset, c.OutputOffset, c.ActMin, c.ActMax,
+			addQuant(c.Multiplier, c.Shift)}
+	case model.OpFullyConnected:
+		f := l.FC
+		p = [LayerParams]int32{int32(f.Batches), int32(f.Depth), int32(f.OutC), f.InputOffset, f.FilterOffset, f.OutputOffset,
+			f.ActMin, f.ActMax, addQuant(f.Multiplier, f.Shift), int32(len(f.Multiplier))}
+	case model.OpAveragePool2D, model.OpMaxPool2D:
+		q := l.Pool
+		p = [LayerParams]int32{int32(q.FilterH), int32(q.FilterW), int32(q.StrideH), int32(q.StrideW), int32(q.PadTop), int32(q.PadLeft), q.ActMin, q.ActMax}
+	case model.OpAdd:
+		a := l.Add
+		p = [LayerParams]int32{a.Input1Offset, a.Input2Offset, int32(a.LeftShift), a.Input1Mult, int32(a.Input1Shift), a.Input2Mult, int32(a.Input2Shift),
+			a.OutputMult, int32(a.OutputShift), a.OutputOffset, a.ActMin, a.ActMax}
+	case model.OpMul:
+		q := l.Mul
+		p = [LayerParams]int32{q.Input1Offset, q.Input2Offset, q.OutputMult, int32(q.OutputShift), q.OutputOffset, q.ActMin, q.ActMax}
+	case model.OpSoftmax:
+		p = [LayerParams]int32{l.Softmax.InputMult, int32(l.Softmax.InputLeftShift), l.Softmax.DiffMin}
+	case model.OpQuantize:
+		if r := l.Requant; r != nil {
+			p = [LayerParams]int32{r.InputOffset, r.Multiplier, int32(r.Shift), r.OutputOffset}
+		} else {
+			p = [LayerParams]int32{0, 0, 0, 0, 1, int32(math.Float32bits(float32(l.Edge.Scale))), l.Edge.ZeroPoint}
+		}
+	case model.OpDequantize:
+		p = [LayerParams]int32{int32(math.Float32bits(float32(l.Edge.Scale))), l.Edge.ZeroPoint}
+	}
+	return p
+}
+
+// EncodeImage writes the binary image of model m and plan p.
+func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
+	if len(m.Tensors) >= noTensor || len(m.Layers) >= noTensor {
+		return nil, fmt.Errorf("plan: image: %d tensors and %d layers exceed the format's 16-bit counts", len(m.Tensors), len(m.Layers))
+	}
+	var quant [][2]int32
+	params := make([][LayerParams]int32, len(m.Layers))
+	for i, l := range m.Layers {
+		params[i] = layerParams(l, &quant)
+	}
+	if len(quant) >= 1<<16 {
+		return nil, fmt.Errorf("plan: image: %d quantization entries exceed 65535", len(quant))
+	}
+	off := ImageHeaderBytes
+	tensorsAt := off
+	off += len(m.Tensors) * TensorRecBytes
+	layersAt := off
+	off += len(m.Layers) * LayerRecBytes
+	schedAt := off
+	off += len(p.Layers) * ScheduleRecBytes
+	quantAt := off
+	off += len(quant) * QuantRecBytes
+	dataOff := map[int]int{}
+	for _, t := range m.Tensors {
+		if t.IsConst() {
+			dataOff[t.Index] = off
+			off = align4(off + len(t.Const))
+		}
+	}
+	if off > math.MaxUint32 {
+		return nil, fmt.Errorf("plan: image of %d bytes is too big", off)
+	}
+	b := make([]byte, off)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], ImageMagic)
+	le.PutUint16(b[4:], ImageVersion)
+	le.PutUint16(b[6:], ImageHeaderBytes)
+	le.PutUint32(b[8:], uint32(off))
+	le.PutUint16(b[16:], uint16(len(m.Tensors)))
+	le.PutUint16(b[18:], uint16(len(m.Layers)))
+	le.PutUint16(b[20:], uint16(len(quant)))
+	b[22] = byte(p.WordBytes)
+	le.PutUint32(b[24:], uint32(p.NVMBytes))
+	le.PutUint32(b[28:], p.Tag())
+	for i, t := range m.Tensors {
+		r := b[tensorsAt+i*TensorRecBytes:]
+		r[0] = byte(t.DType)
+		offset := t.Offset
+		if t.IsConst() {
+			r[1] = TensorConst
+			offset = dataOff[t.Index]
+			copy(b[offset:], t.Const)
+		} else if pl, ok := p.Placement(t.Index); ok {
+			offset = pl.Offset
+		} else {
+			offset = math.MaxUint32 // a tensor the layers never use
+		}
+		le.PutUint16(r[2:], uint16(int16(t.ZeroPoint)))
+		le.PutUint16(r[4:], uint16(t.Shape.N))
+		le.PutUint16(r[6:], uint16(t.Shape.H))
+		le.PutUint16(r[8:], uint16(t.Shape.W))
+		le.PutUint16(r[10:], uint16(t.Shape.C))
+		le.PutUint32(r[12:], uint32(offset))
+		le.PutUint32(r[16:], uint32(t.Bytes()))
+	}
+	ref := func(t int) uint16 {
+		if t < 0 {
+			return noTensor
+		}
+		return uint16(t)
+	}
+	for i, l := range m.Layers {
+		r := b[layersAt+i*LayerRecBytes:]
+		r[0] = byte(l.Op)
+		r[1] = byte(len(l.Inputs))
+		in1 := -1
+		if len(l.Inputs) > 1 {
+			in1 = l.Inputs[1]
+		}
+		le.PutUint16(r[4:], ref(l.Inputs[0]))
+		le.PutUint16(r[6:], ref(in1))
+		le.PutUint16(r[8:], ref(l.Output))
+		le.PutUint16(r[10:], ref(l.Weights))
+		le.PutUint16(r[12:], ref(l.Bias))
+		for k, v := range params[i] {
+			le.PutUint32(r[16+4*k:], uint32(v))
+		}
+	}
+	for i, lp := range p.Layers {
+		r := b[schedAt+i*ScheduleRecBytes:]
+		le.PutUint16(r[0:], uint16(lp.TileH))
+		le.PutUint16(r[2:], uint16(lp.TileW))
+		le.PutUint16(r[4:], uint16(lp.TileC))
+		le.PutUint16(r[6:], uint16(lp.TileR))
+		le.PutUint16(r[8:], uint16(lp.CommitEvery))
+		if lp.NoCommitAtEnd {
+			le.PutUint16(r[10:], ScheduleNoCommitAtEnd)
+		}
+		le.PutUint32(r[12:], uint32(lp.FirstTask))
+		le.PutUint32(r[16:], uint32(lp.Tasks))
+		le.PutUint32(r[20:], uint32(lp.PartialBase))
+		le.PutUint16(r[24:], uint16(lp.PartialSlots))
+		le.PutUint32(r[28:], uint32(lp.PartialSlotBytes))
+	}
+	for i, q := range quant {
+		le.PutUint32(b[quantAt+8*i:], uint32(q[0]))
+		le.PutUint32(b[quantAt+8*i+4:], uint32(q[1]))
+	}
+	le.PutUint32(b[12:], crc32.ChecksumIEEE(b[16:]))
+	return b, nil
+}
+
+// DecodeImage parses and checks an image: magic, version, sizes, CRC, and
+// every record's references. It never panics on bad input.
+func DecodeImage(b []byte) (*Image, error) {
+	le := binary.LittleEndian
+	if len(b) < ImageHeaderBytes {
+		return nil, fmt.Errorf("plan: image: %d bytes, shorter than its %d-byte header", len(b), ImageHeaderBytes)
+	}
+	if m := le.Uint32(b); m != ImageMagic {
+		return nil, fmt.Errorf("plan: image: magic %#x, want %#x (IHPL)", m, ImageMagic)
+	}
+	if v := le.Uint16(b[4:]); v != ImageVersion {
+		return nil, fmt.Errorf("plan: image: version %d, this harness reads version %d", v, ImageVersion)
+	}
+	if h := le.Uint16(b[6:]); h != ImageHeaderBytes {
+		return nil, fmt.Errorf("plan: image: header of %d bytes, want %d", h, ImageHeaderBytes)
+	}
+	total := int(le.Uint32(b[8:]))
+	if total != len(b) {
+		return nil, fmt.Errorf("plan: image: header says %d bytes, the image has %d", total, len(b))
+	}
+	if c := crc32.ChecksumIEEE(b[16:]); c != le.Uint32(b[12:]) {
+		return nil, fmt.Errorf("plan: image: CRC-32 %#08x, header says %#08x", c, le.Uint32(b[12:]))
+	}
+	img := &Image{Version: ImageVersion, WordBytes: int(b[22]), NVMBytes: int(le.Uint32(b[24:])), PlanTag: le.Uint32(b[28:]), Data: b}
+	nt, nl, nq := int(le.Uint16(b[16:])), int(le.Uint16(b[18:])), int(le.Uint16(b[20:]))
+	tensorsAt := ImageHeaderBytes
+	layersAt := tensorsAt + nt*TensorRecBytes
+	schedAt := layersAt + nl*LayerRecBytes
+	quantAt := schedAt + nl*ScheduleRecBytes
+	if quantAt+nq*QuantRecBytes > len(b) {
+		return nil, fmt.Errorf("plan: image: %d tensors, %d layers and %d quantization entries do not fit %d bytes", nt, nl, nq, len(b))
+	}
+	for i := 0; i < nt; i++ {
+		r := b[tensorsAt+i*TensorRecBytes:]
+		t := ImageTensor{DType: model.DType(r[0]), Flags: r[1], ZeroPoint: int16(le.Uint16(r[2:])),
+			N: int(le.Uint16(r[4:])), H: int(le.Uint16(r[6:])), W: int(le.Uint16(r[8:])), C: int(le.Uint16(r[10:])),
+			Offset: int(le.Uint32(r[12:])), Bytes: int(le.Uint32(r[16:]))}
+		if t.DType.Size() == 0 {
+			return nil, fmt.Errorf("plan: image: tensor %d has data type %d", i, r[0])
+		}
+		if t.N*t.H*t.W*t.C*t.DType.Size() != t.Bytes {
+			return nil, fmt.Errorf("plan: image: tensor %d: shape %dx%dx%dx%d of %s is not %d bytes", i, t.N, t.H, t.W, t.C, t.DType, t.Bytes)
+		}
+		if t.Flags&TensorConst != 0 && (t.Offset < quantAt+nq*QuantRecBytes || t.Offset > len(b) || t.Bytes > len(b)-t.Offset) {
+			return nil, fmt.Errorf("plan: image: tensor %d: constant data at %d+%d lies outside the data section", i, t.Offset, t.Bytes)
+		}
+		if t.Flags&TensorConst == 0 && t.Offset != math.MaxUint32 && (t.Offset > img.NVMBytes || t.Bytes > img.NVMBytes-t.Offset) {
+			return nil, fmt.Errorf("plan: image: tensor %d: NVM bytes %d+%d lie past the %d-byte NVM area", i, t.Offset, t.Bytes, img.NVMBytes)
+		}
+		img.Tensors = append(img.Tensors, t)
+	}
+	tensorRef := func(v uint16, what string, layer int) (int, error) {
+		if v == noTensor {
+			return -1, nil
+		}
+		if int(v) >= nt {
+			return 0, fmt.Errorf("plan: image: layer %d: %s tensor %d of %d", layer, what, v, nt)
+		}
+		return int(v), nil
+	}
+	for i := 0; i < nl; i++ {
+		r := b[layersAt+i*LayerRecBytes:]
+		l := ImageLayer{Op: model.Op(r[0])}
+		if l.Op < model.OpConv2D || l.Op > model.OpDequantize {
+			return nil, fmt.Errorf("plan: image: layer %d has operator %d", i, r[0])
+		}
+		nin := int(r[1])
+		if nin < 1 || nin > 2 {
+			return nil, fmt.Errorf("plan: image: layer %d has %d inputs", i, nin)
+		}
+		for k := 0; k < nin; k++ {
+			t, err := tensorRef(le.Uint16(r[4+2*k:]), "input", i)
+			if err != nil || t < 0 {
+				return nil, fmt.Errorf("plan: image: layer %d: input %d is missing or out of range", i, k)
+			}
+			l.Inputs = append(l.Inputs, t)
+		}
+		var err error
+		if l.Output, err = tensorRef(le.Uint16(r[8:]), "output", i); err != nil || l.Output < 0 {
+			return nil, fmt.Errorf("plan: image: layer %d: output is missing or out of range", i)
+		}
+		if l.Weights, err = tensorRef(le.Uint16(r[10:]), "weights", i); err != nil {
+			return nil, err
+		}
+		if l.Bias, err = tensorRef(le.Uint16(r[12:]), "bias", i); err != nil {
+			return nil, err
+		}
+		for k := range l.Params {
+			l.Params[k] = int32(le.Uint32(r[16+4*k:]))
+		}
+		img.Layers = append(img.Layers, l)
+	}
+	for i := 0; i < nl; i++ {
+		r := b[schedAt+i*ScheduleRecBytes:]
+		img.Schedules = append(img.Schedules, LayerPlan{Layer: i,
+			TileH: int(le.Uint16(r[0:])), TileW: int(le.Uint16(r[2:])), TileC: int(le.Uint16(r[4:])), TileR: int(le.Uint16(r[6:])),
+			CommitEvery: int(le.Uint16(r[8:])), NoCommitAtEnd: le.Uint16(r[10:])&ScheduleNoCommitAtEnd != 0,
+			FirstTask: int(le.Uint32(r[12:])), Tasks: int(le.Uint32(r[16:])), PartialBase: int(le.Uint32(r[20:])),
+			PartialSlots: int(le.Uint16(r[24:])), PartialSlotBytes: int(le.Uint32(r[28:]))})
+	}
+	for i := 0; i < nq; i++ {
+		img.Quant = append(img.Quant, [2]int32{int32(le.Uint32(b[quantAt+8*i:])), int32(le.Uint32(b[quantAt+8*i+4:]))})
+	}
+	return img, nil
+}

@@ -1,0 +1,177 @@
+package plan_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/sched"
+)
+
+func plans(t testing.TB) []struct {
+	m *model.Model
+	p *plan.Plan
+} {
+	t.Helper()
+	prof, err := boards.LoadProfile("msp430fr5994")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []*model.Model
+	if m, err := model.Parse(bundled.Model(), bundled.ModelName); err == nil {
+		ms = append(ms, m)
+	}
+	for _, name := range []string{"kws_dscnn_int8.tflite", "micro_speech_int8.tflite"} {
+		if m, err := model.Load(filepath.Join("../../../shared/data/models", name)); err == nil {
+			ms = append(ms, m)
+		}
+	}
+	var out []struct {
+		m *model.Model
+		p *plan.Plan
+	}
+	for _, m := range ms {
+		for _, name := range sched.Names() {
+			s, _ := sched.Get(name)
+			p, err := s.Schedule(m, prof, sched.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, struct {
+				m *model.Model
+				p *plan.Plan
+			}{m, p})
+		}
+	}
+	return out
+}
+
+// TestImageRoundTrip encodes plans, decodes them, and checks that the
+// decoded schedules expand to exactly the plan's tasks and that tensors,
+// constants and parameters survive.
+func TestImageRoundTrip(t *testing.T) {
+	for _, mp := range plans(t) {
+		m, p := mp.m, mp.p
+		img, err := plan.EncodeImage(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := plan.DecodeImage(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.PlanTag != p.Tag() || d.NVMBytes != p.NVMBytes || d.WordBytes != p.WordBytes || len(d.Layers) != len(m.Layers) {
+			t.Fatalf("%s/%s: header does not round-trip", m.Name, p.Scheduler)
+		}
+		layers := make([]plan.LayerPlan, len(d.Schedules))
+		for i, s := range d.Schedules {
+			layers[i] = plan.LayerPlan{Layer: i, TileH: s.TileH, TileW: s.TileW, TileC: s.TileC, TileR: s.TileR, CommitEvery: s.CommitEvery, NoCommitAtEnd: s.NoCommitAtEnd}
+		}
+		tasks, err := plan.Expand(m, layers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tasks) != len(p.Tasks) {
+			t.Fatalf("%s/%s: %d tasks from the image, %d in the plan", m.Name, p.Scheduler, len(tasks), len(p.Tasks))
+		}
+		for i := range tasks {
+			a, b := tasks[i], p.Tasks[i]
+			if a.Layer != b.Layer || a.Region != b.Region || a.Part != b.Part || a.Commit != b.Commit {
+				t.Fatalf("%s/%s: task %d differs: %+v vs %+v", m.Name, p.Scheduler, i, a, b)
+			}
+		}
+		for i, s := range d.Schedules {
+			lp := p.Layers[i]
+			if s.FirstTask != lp.FirstTask || s.Tasks != lp.Tasks || s.PartialBase != lp.PartialBase || s.PartialSlots != lp.PartialSlots || s.PartialSlotBytes != lp.PartialSlotBytes {
+				t.Fatalf("%s/%s: schedule %d differs", m.Name, p.Scheduler, i)
+			}
+		}
+		for i, tt := range m.Tensors {
+			it := d.Tensors[i]
+			if it.DType != tt.DType || it.Bytes != tt.Bytes() || int32(it.ZeroPoint) != tt.ZeroPoint {
+				t.Fatalf("%s: tensor %d differs", m.Name, i)
+			}
+			if tt.IsConst() && !bytes.Equal(img[it.Offset:it.Offset+it.Bytes], tt.Const) {
+				t.Fatalf("%s: constant %d differs", m.Name, i)
+			}
+			if pl, ok := p.Placement(i); ok && it.Offset != pl.Offset {
+				t.Fatalf("%s: tensor %d at NVM %d, plan says %d", m.Name, i, it.Offset, pl.Offset)
+			}
+		}
+		for i, l := range m.Layers {
+			if c := l.Conv; c != nil {
+				q := d.Layers[i].Params[13]
+				for oc := range c.Multiplier {
+					if d.Quant[int(q)+oc] != [2]int32{c.Multiplier[oc], c.Shift[oc]} {
+						t.Fatalf("%s: layer %d channel %d quantization differs", m.Name, i, oc)
+					}
+				}
+			}
+			if !reflect.DeepEqual(d.Layers[i].Inputs, l.Inputs) || d.Layers[i].Output != l.Output {
+				t.Fatalf("%s: layer %d wiring differs", m.Name, i)
+			}
+		}
+		t.Logf("%s/%s: image %d bytes for %d tasks", m.Name, p.Scheduler, len(img), len(p.Tasks))
+	}
+}
+
+func TestImageRejectsDamage(t *testing.T) {
+	mp := plans(t)[0]
+	img, err := plan.EncodeImage(mp.m, mp.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(img)
+	flipped[len(flipped)/2] ^= 0x10
+	if _, err := plan.DecodeImage(flipped); err == nil || !strings.Contains(err.Error(), "CRC-32") {
+		t.Fatalf("a flipped bit gave %v", err)
+	}
+	if _, err := plan.DecodeImage(img[:len(img)-1]); err == nil {
+		t.Fatal("a truncated image decoded")
+	}
+	lying := bytes.Clone(img)
+	binary.LittleEndian.PutUint16(lying[16:], 60000) // tensors
+	binary.LittleEndian.PutUint32(lying[12:], crc32IEEE(lying[16:]))
+	if _, err := plan.DecodeImage(lying); err == nil || !strings.Contains(err.Error(), "do not fit") {
+		t.Fatalf("a lying tensor count gave %v", err)
+	}
+}
+
+func FuzzDecodeImage(f *testing.F) {
+	for i, mp := range plans(f) {
+		if i > 1 {
+			break
+		}
+		img, err := plan.EncodeImage(mp.m, mp.p)
+		if err == nil && len(img) < 8<<10 {
+			f.Add(img)
+		}
+	}
+	f.Add([]byte("IHPL"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Skip the CRC so the fuzzer reaches the record checks.
+		if len(data) >= plan.ImageHeaderBytes {
+			binary.LittleEndian.PutUint32(data[8:], uint32(len(data)))
+			binary.LittleEndian.PutUint32(data[12:], crc32IEEE(data[16:]))
+		}
+		img, err := plan.DecodeImage(data)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		for _, tt := range img.Tensors {
+			if tt.Flags&plan.TensorConst != 0 {
+				_ = data[tt.Offset : tt.Offset+tt.Bytes]
+			}
+		}
+	})
+}
