@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/harness/bundled"
@@ -154,10 +155,24 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 		cfg.Log = reports.NewLogWriter(f)
 	}
 	if !s.boolean("quiet") && !s.json() && term.IsTerminal(int(os.Stderr.Fd())) && stats.Duration > 0 && !cfg.Loop {
-		bar := progressbar.NewOptions64(int64(stats.Duration*1000), progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("replay "+traceName), progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
-		cfg.Progress = func(t float64) { _ = bar.Set64(int64(t * 1000)) }
-		defer bar.Finish()
+		// The bar appears only once a run has taken a second.
+		start := time.Now()
+		var bar *progressbar.ProgressBar
+		cfg.Progress = func(t float64) {
+			if bar == nil && time.Since(start) > time.Second {
+				bar = progressbar.NewOptions64(int64(stats.Duration*1000), progressbar.OptionSetWriter(os.Stderr),
+					progressbar.OptionSetDescription("replay "+traceName+" (simulated ms)"), progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish())
+			}
+			if bar != nil {
+				_ = bar.Set64(int64(t * 1000))
+			}
+		}
+		defer func() {
+			if bar != nil {
+				_ = bar.Finish()
+			}
+		}()
 	}
 	res, err := replay.Run(cfg)
 	if err != nil {
