@@ -208,6 +208,13 @@ func ms(sec float64) string {
 	}
 	return strconv.FormatFloat(sec*1e3, 'f', 1, 64) + " ms"
 }
+func ratio(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(a/b, 'f', 2, 64) + "x"
+}
+
 func mj(j float64) string { return strconv.FormatFloat(j*1e3, 'f', 3, 64) + " mJ" }
 
 func printReplay(cmd *cobra.Command, r *replayReport) error {
@@ -224,6 +231,7 @@ func printReplay(cmd *cobra.Command, r *replayReport) error {
 		{"inferences completed", strconv.Itoa(res.Inferences), fmt.Sprintf("%d verified bit-exact, %d mismatches", res.Verified, res.Mismatches)},
 		{"latency mean / p50", ms(res.Latency.Mean), ms(res.Latency.P50)},
 		{"latency p95 / max", ms(res.Latency.P95), ms(res.Latency.Max)},
+		{"lower bound (mean) / ratio", ms(res.LowerBoundS), ratio(res.Latency.Mean, res.LowerBoundS)},
 		{"power cycles", strconv.Itoa(res.PowerCycles), ""},
 		{"commits", strconv.Itoa(res.Commits), ""},
 		{"tasks run / re-executed", strconv.Itoa(res.TasksRun), strconv.Itoa(res.ReexecutedTasks)},

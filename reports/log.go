@@ -35,6 +35,11 @@ type InferenceRecord struct {
 	PowerCycles int     `json:"power_cycles"` // cycles it ran in
 	Verified    bool    `json:"verified"`     // output bit-exact with the reference
 	Argmax      int     `json:"argmax"`
+	// LowerBound is the earliest this inference could have finished, from
+	// its start: when the energy harvested since (plus what the capacitor
+	// held above brown-out) covers the computation alone, and never sooner
+	// than the computation's time.
+	LowerBound float64 `json:"lower_bound_s"`
 }
 
 // LogWriter writes a replay log as JSON Lines, one record per line.

@@ -268,3 +268,16 @@ func CommitCost(prof *boards.Profile) (energy, cycles float64) {
 	n := elems16(prof.WordBytes)
 	return prof.NVMWrite.Energy(n), prof.NVMWrite.Cycles(n)
 }
+
+// MinimumCost is the energy and cycles of one inference's computation
+// alone on a device: every layer computed whole (each input, weight and
+// output moved once, no tiling overhead), with no commits and no reboots.
+// It is the floor every plan's cost is measured against.
+func MinimumCost(prof *boards.Profile, m *model.Model) (energy, cycles float64) {
+	for _, l := range m.Layers {
+		c, _ := Estimate(prof, m, l, m.OutputShape(l).Full(), Part{})
+		energy += c.Energy()
+		cycles += c.Cycles()
+	}
+	return energy, cycles
+}

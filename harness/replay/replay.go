@@ -77,23 +77,29 @@ type EnergySplit struct {
 
 // Result is the outcome of a replay.
 type Result struct {
-	Inferences      int         `json:"inferences"`
-	Verified        int         `json:"verified"`
-	Mismatches      int         `json:"mismatches"`
-	PowerCycles     int         `json:"power_cycles"`
-	Commits         int         `json:"commits"`
-	TasksRun        int         `json:"tasks_run"`
-	ReexecutedTasks int         `json:"reexecuted_tasks"`
-	Latency         Latency     `json:"latency_s"`
-	Energy          EnergySplit `json:"energy_j"`
-	HarvestedJ      float64     `json:"harvested_j"`
-	TimeOn          float64     `json:"time_on_s"`
-	TimeOff         float64     `json:"time_off_s"`
-	SimTime         float64     `json:"sim_time_s"`
-	TraceEnded      bool        `json:"trace_ended"`
-	WallS           float64     `json:"wall_s"`
-	ReferenceWallS  float64     `json:"reference_wall_s"`
-	Latencies       []float64   `json:"-"`
+	Inferences      int     `json:"inferences"`
+	Verified        int     `json:"verified"`
+	Mismatches      int     `json:"mismatches"`
+	PowerCycles     int     `json:"power_cycles"`
+	Commits         int     `json:"commits"`
+	TasksRun        int     `json:"tasks_run"`
+	ReexecutedTasks int     `json:"reexecuted_tasks"`
+	Latency         Latency `json:"latency_s"`
+	// LowerBoundS is the mean over the completed inferences of their lower
+	// bounds (see reports.InferenceRecord.LowerBound); MinEnergyJ and
+	// MinComputeS the computation alone that the bound is made of.
+	LowerBoundS    float64     `json:"lower_bound_s"`
+	MinEnergyJ     float64     `json:"min_energy_j"`
+	MinComputeS    float64     `json:"min_compute_s"`
+	Energy         EnergySplit `json:"energy_j"`
+	HarvestedJ     float64     `json:"harvested_j"`
+	TimeOn         float64     `json:"time_on_s"`
+	TimeOff        float64     `json:"time_off_s"`
+	SimTime        float64     `json:"sim_time_s"`
+	TraceEnded     bool        `json:"trace_ended"`
+	WallS          float64     `json:"wall_s"`
+	ReferenceWallS float64     `json:"reference_wall_s"`
+	Latencies      []float64   `json:"-"`
 }
 
 // LivelockError says a commit group cannot finish in the power cycles the
@@ -161,6 +167,8 @@ func Run(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	st := &state{cfg: &cfg, board: board, sys: sys, src: src, ref: ref, res: &Result{}, livelockCycles: livelockCycles, inference: -1}
+	minE, minCycles := plan.MinimumCost(cfg.Profile, cfg.Model)
+	st.res.MinEnergyJ, st.res.MinComputeS = minE, cfg.Profile.Seconds(minCycles)
 	start := time.Now()
 	err = st.run()
 	st.res.WallS = time.Since(start).Seconds()
@@ -204,6 +212,9 @@ type state struct {
 
 	inference      int // index of the inference in progress, -1 if none
 	infStart       float64
+	lbTarget       float64 // harvested energy (counter) at which the bound is met
+	lbAt           float64 // when it was met, -1 while pending
+	lbSum          float64
 	infCycles      int
 	queued         bool
 	lastProgressCB float64
@@ -230,8 +241,10 @@ func (st *state) advancePower(dt float64) (float64, power.Event, error) {
 		if step < 0 {
 			step = 0
 		}
+		h0 := st.sys.Counters().Harvested
 		adv, ev := st.sys.Advance(step)
 		moved += adv
+		st.trackBound(h0, adv)
 		if ev == power.None && adv == step && st.sys.Time() >= st.src.until {
 			if err := st.src.advance(); err != nil {
 				return moved, ev, err
@@ -297,6 +310,12 @@ func (st *state) run() error {
 			st.inference = st.res.Inferences
 			st.infStart = st.sys.Time()
 			st.infCycles = 1
+			// The bound counts what the capacitor holds above brown-out
+			// now, and everything harvested from now on.
+			stored := max(st.sys.Energy()-st.cfg.Power.Cap.Energy(st.cfg.Power.Th.Voff), 0)
+			st.lbTarget = st.sys.Counters().Harvested + max(st.res.MinEnergyJ-stored, 0)
+			st.lbAt = -1
+			st.trackBound(st.sys.Counters().Harvested, 0)
 		}
 		moved, ev, err := st.advancePower(seg.Seconds)
 		if err != nil {
@@ -384,12 +403,36 @@ func (st *state) complete(seg sim.Segment) error {
 	return nil
 }
 
+// trackBound notes when the harvested energy reaches the running
+// inference's lower-bound target; h0 is the harvested counter before an
+// advance of adv seconds at constant harvest.
+func (st *state) trackBound(h0, adv float64) {
+	if st.inference < 0 || st.lbAt >= 0 {
+		return
+	}
+	h1 := st.sys.Counters().Harvested
+	if h1 < st.lbTarget {
+		return
+	}
+	t1 := st.sys.Time()
+	if rate := (h1 - h0); rate > 0 && adv > 0 && h0 < st.lbTarget {
+		// Harvest is constant over the advance: interpolate exactly.
+		t1 -= adv * (h1 - st.lbTarget) / rate
+	}
+	st.lbAt = t1
+}
+
 func (st *state) finishInference() {
 	end := st.sys.Time()
 	out := st.board.Output()
 	ok := bytes.Equal(out, st.ref)
+	lb := st.res.MinComputeS
+	if st.lbAt >= 0 {
+		lb = max(lb, st.lbAt-st.infStart)
+	}
+	st.lbSum += lb
 	rec := reports.InferenceRecord{Type: "inference", Index: st.inference, Start: st.infStart, End: end,
-		Latency: end - st.infStart, PowerCycles: st.infCycles, Verified: ok, Argmax: argmax(model.BytesAsInt8(out))}
+		Latency: end - st.infStart, PowerCycles: st.infCycles, Verified: ok, Argmax: argmax(model.BytesAsInt8(out)), LowerBound: lb}
 	st.cfg.Log.Write(rec)
 	st.res.Inferences++
 	if ok {
@@ -473,6 +516,9 @@ func (st *state) finish() {
 	e := &r.Energy
 	e.Total = e.Compute + e.NVM + e.Commits + e.Reboots + e.Idle
 	r.Latency = summarize(r.Latencies)
+	if r.Inferences > 0 {
+		r.LowerBoundS = st.lbSum / float64(r.Inferences)
+	}
 }
 
 // summarize computes mean and nearest-rank percentiles.

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/replay"
+	"github.com/batteryless/harness/harness/sched"
+	"github.com/batteryless/harness/reports"
+	"github.com/batteryless/harness/traces"
+	"github.com/spf13/cobra"
+)
+
+// compareRow is one scheduler on one trace with one model.
+type compareRow struct {
+	Scheduler    string  `json:"scheduler"`
+	Trace        string  `json:"trace"`
+	Model        string  `json:"model"`
+	Inferences   int     `json:"inferences"`
+	Verified     int     `json:"verified"`
+	Mismatches   int     `json:"mismatches"`
+	LatencyMeanS float64 `json:"latency_mean_s"`
+	LatencyP95S  float64 `json:"latency_p95_s"`
+	LowerBoundS  float64 `json:"lower_bound_s"`
+	RatioToBound float64 `json:"ratio_to_bound"`
+	PowerCycles  int     `json:"power_cycles"`
+	Commits      int     `json:"commits"`
+	OverheadJ    float64 `json:"overhead_j"` // commits, reboots and wasted work
+	Reexecuted   int     `json:"reexecuted_tasks"`
+	Livelock     bool    `json:"livelock"`
+	Error        string  `json:"error,omitempty"`
+	PlanTasks    int     `json:"plan_tasks"`
+	PlanEnergyJ  float64 `json:"plan_energy_j"`
+}
+
+type compareModel struct {
+	path  string
+	m     *model.Model
+	input []byte
+	bytes []byte
+}
+
+func newCompareCmd(s *settings) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "compare TRACE...",
+		Short: "Run every scheduler on every trace and model on the simulated board, side by side",
+		Long: `Replay each TRACE with each --model under each scheduler on the simulated board (all
+outputs verified bit for bit) and print one table: mean and p95 latency, the lower bound
+and the ratio to it, power cycles, commits, overhead energy, re-executed tasks, livelocks.
+The runs use every core.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rows, err := runCompare(s, args)
+			if err != nil {
+				return err
+			}
+			if s.json() {
+				err = reports.JSON(cmd.OutOrStdout(), map[string]any{"rows": rows})
+			} else {
+				err = printCompare(cmd, rows)
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if r.Mismatches > 0 {
+					return &exitError{code: 1, msg: fmt.Sprintf("%s on %s with %s: %d mismatches", r.Model, r.Trace, r.Scheduler, r.Mismatches)}
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSlice("model", nil, "model files (default: the bundled model); each uses --input or, for the bundled model, its input")
+	f.StringSlice("input", nil, "input files, one per --model in the same order (default: zeros for other models)")
+	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
+	f.String("schedulers", "all", "schedulers: all, or a comma-separated list of "+strings.Join(sched.Names(), ", "))
+	f.Int("inferences", 0, "inferences per run (0: back to back until the trace ends)")
+	f.Bool("loop", false, "repeat each trace until --inferences are done")
+	f.String("format", "", "trace format: csv, react, mementos (default: detect)")
+	f.Float64("load", 0, "load resistance in ohms for voltage-only traces")
+	return cmd
+}
+
+func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
+	prof, err := boards.LoadProfile(s.str("profile"))
+	if err != nil {
+		return nil, err
+	}
+	names := sched.Names()
+	if v := s.str("schedulers"); v != "" && v != "all" {
+		names = strings.Split(v, ",")
+	}
+	for _, n := range names {
+		if _, err := sched.Get(n); err != nil {
+			return nil, err
+		}
+	}
+	modelPaths := s.v.GetStringSlice("model")
+	if len(modelPaths) == 0 {
+		modelPaths = []string{""}
+	}
+	inputs := s.v.GetStringSlice("input")
+	if len(inputs) > len(modelPaths) {
+		return nil, fmt.Errorf("%d --input files for %d models", len(inputs), len(modelPaths))
+	}
+	var models []compareModel
+	for i, mp := range modelPaths {
+		m, err := loadModel(mp)
+		if err != nil {
+			return nil, err
+		}
+		cm := compareModel{path: mp, m: m, bytes: bundled.Model()}
+		if !isBundled(mp) {
+			if cm.bytes, err = os.ReadFile(mp); err != nil {
+				return nil, err
+			}
+		}
+		switch {
+		case i < len(inputs) && inputs[i] != "":
+			cm.input, err = loadInput(inputs[i], mp, m)
+		case isBundled(mp):
+			cm.input = bundled.Input()
+		default:
+			cm.input = make([]byte, m.InputTensor().Bytes())
+		}
+		if err != nil {
+			return nil, err
+		}
+		models = append(models, cm)
+	}
+	type traceInfo struct {
+		name  string
+		open  func() (traces.Reader, error)
+		peakW float64
+	}
+	var trs []traceInfo
+	for _, a := range traceArgs {
+		open, name, err := traceOpener(a, s.str("format"), s.v.GetFloat64("load"))
+		if err != nil {
+			return nil, err
+		}
+		r, err := open()
+		if err != nil {
+			return nil, err
+		}
+		st, err := traces.Summarize(r, 0)
+		if c, ok := r.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		trs = append(trs, traceInfo{name: name, open: open, peakW: st.MaxW})
+	}
+	// Plans are made once per model and scheduler and shared read-only.
+	type planKey struct{ model, sched int }
+	plans := map[planKey]*plan.Plan{}
+	planErr := map[planKey]error{}
+	for mi, cm := range models {
+		for si, n := range names {
+			sc, _ := sched.Get(n)
+			p, err := sc.Schedule(cm.m, prof, sched.Options{ModelBytes: cm.bytes})
+			plans[planKey{mi, si}], planErr[planKey{mi, si}] = p, err
+		}
+	}
+	type job struct{ mi, ti, si int }
+	var jobs []job
+	for mi := range models {
+		for ti := range trs {
+			for si := range names {
+				jobs = append(jobs, job{mi, ti, si})
+			}
+		}
+	}
+	rows := make([]compareRow, len(jobs))
+	pc := powerConfig(prof)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.NumCPU(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				j := jobs[i]
+				cm, tr := models[j.mi], trs[j.ti]
+				row := compareRow{Scheduler: names[j.si], Trace: tr.name, Model: cm.m.Name}
+				p, err := plans[planKey{j.mi, j.si}], planErr[planKey{j.mi, j.si}]
+				if err == nil {
+					row.PlanTasks, row.PlanEnergyJ = len(p.Tasks), p.Energy()
+					err = replay.CheckPlan(p, prof, pc, tr.peakW)
+				}
+				if err == nil {
+					var res *replay.Result
+					res, err = replay.Run(replay.Config{Model: cm.m, Plan: p, Profile: prof, Power: pc, OpenTrace: tr.open,
+						Input: cm.input, Inferences: s.integer("inferences"), Loop: s.boolean("loop")})
+					if res != nil {
+						row.Inferences, row.Verified, row.Mismatches = res.Inferences, res.Verified, res.Mismatches
+						row.LatencyMeanS, row.LatencyP95S, row.LowerBoundS = res.Latency.Mean, res.Latency.P95, res.LowerBoundS
+						if res.LowerBoundS > 0 {
+							row.RatioToBound = res.Latency.Mean / res.LowerBoundS
+						}
+						row.PowerCycles, row.Commits, row.Reexecuted = res.PowerCycles, res.Commits, res.ReexecutedTasks
+						row.OverheadJ = res.Energy.Commits + res.Energy.Reboots + res.Energy.Wasted
+					}
+				}
+				var ll *replay.LivelockError
+				if errors.As(err, &ll) {
+					row.Livelock = true
+				}
+				if err != nil {
+					row.Error = oneLine(err.Error())
+				}
+				rows[i] = row
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	sort.SliceStable(rows, func(a, b int) bool {
+		if rows[a].Model != rows[b].Model {
+			return rows[a].Model < rows[b].Model
+		}
+		if rows[a].Trace != rows[b].Trace {
+			return rows[a].Trace < rows[b].Trace
+		}
+		return rows[a].Scheduler < rows[b].Scheduler
+	})
+	return rows, nil
+}
+
+func printCompare(cmd *cobra.Command, rows []compareRow) error {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+	table := make([][]string, len(rows))
+	for i, r := range rows {
+		status := fmt.Sprintf("%d/%d", r.Verified, r.Inferences)
+		if r.Livelock {
+			status = "livelock"
+		} else if r.Error != "" {
+			status = "error"
+		}
+		ratio := "-"
+		if r.RatioToBound > 0 {
+			ratio = f(r.RatioToBound) + "x"
+		}
+		table[i] = []string{r.Model, r.Trace, r.Scheduler, status, f(r.LatencyMeanS), f(r.LatencyP95S), f(r.LowerBoundS), ratio,
+			strconv.Itoa(r.PowerCycles), strconv.Itoa(r.Commits), strconv.FormatFloat(r.OverheadJ*1e3, 'f', 1, 64), strconv.Itoa(r.Reexecuted)}
+	}
+	w := cmd.OutOrStdout()
+	if err := reports.Table(w, []string{"model", "trace", "scheduler", "verified", "mean s", "p95 s", "bound s", "ratio", "power cycles", "commits", "overhead mJ", "re-executed"}, table, nil); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s on %s with %s: %s\n", r.Model, r.Trace, r.Scheduler, r.Error)
+		}
+	}
+	return nil
+}
