@@ -27,16 +27,18 @@ type Kind int
 
 // Segment kinds.
 const (
-	Boot      Kind = iota // reboot: runtime start, reading the progress word
-	LoadInput             // the host writes an input tensor and resets progress
-	Read                  // a task's DMA of inputs and weights into SRAM
-	Compute               // a task's arithmetic
-	Write                 // a task's DMA of its output region into NVM
-	Commit                // the progress word write
-	Idle                  // nothing to do: sleep
+	Boot        Kind = iota // reboot: runtime start, reading the progress word
+	LoadInput               // the host writes an input tensor and resets progress
+	Read                    // a task's DMA of inputs and weights into SRAM
+	Compute                 // a task's arithmetic
+	Write                   // a task's DMA of its output region into NVM
+	Commit                  // the progress word write
+	Idle                    // nothing to do: sleep
+	EarlyCommit             // the run-time rule commits before sleeping
+	Sleep                   // the run-time rule waits for the capacitor to recharge
 )
 
-var kindNames = [...]string{"boot", "load_input", "read", "compute", "write", "commit", "idle"}
+var kindNames = [...]string{"boot", "load_input", "read", "compute", "write", "commit", "idle", "early_commit", "sleep"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -88,6 +90,7 @@ type Board struct {
 	phase   Kind
 	seg     Segment
 	hasSeg  bool
+	woke    bool // just woke from a rule sleep: run the next task whatever the voltage
 
 	// Counters of work that happened.
 	Executions []int // per task: how many times its compute ran
@@ -215,11 +218,21 @@ func (b *Board) segment(k Kind, task int, energy, cycles float64) Segment {
 	return s
 }
 
-// Next returns the segment the board runs now. ok is false when the board is
-// idle with nothing queued (the caller decides whether to stop).
-func (b *Board) Next() (seg Segment, ok bool) {
+// Next returns the segment the board runs now, given the energy the
+// capacitor holds above brown-out (what the run-time rule's voltage reading
+// tells; pass +Inf when there is no power model). ok is false when the
+// board is idle with nothing queued (the caller decides whether to stop).
+// A Sleep segment lasts until the caller's power model is back at the
+// turn-on voltage; its Seconds is 0.
+func (b *Board) Next(availableJ float64) (seg Segment, ok bool) {
 	if b.hasSeg {
 		return b.seg, true
+	}
+	if b.p.RuntimeRule && b.booted && b.running && b.phase == Read && b.task < len(b.p.Tasks) {
+		if k, ok := b.rule(availableJ); ok {
+			b.seg, b.hasSeg = k, true
+			return k, true
+		}
 	}
 	switch {
 	case !b.booted:
@@ -236,6 +249,10 @@ func (b *Board) Next() (seg Segment, ok bool) {
 		switch b.phase {
 		case Read:
 			b.seg = b.segment(Read, b.task, t.ReadEnergy, t.ReadCycles)
+			if b.p.RuntimeRule {
+				// The voltage reading before the task.
+				b.seg = b.segment(Read, b.task, t.ReadEnergy+b.p.SenseEnergy, t.ReadCycles+b.p.SenseCycles)
+			}
 		case Compute:
 			b.seg = b.segment(Compute, b.task, t.ComputeEnergy, t.ComputeCycles)
 		case Write:
@@ -253,6 +270,32 @@ var (
 	phasesCommit      = []Kind{Read, Compute, Write, Commit}
 	phasesCommitFirst = []Kind{Read, Compute, Commit, Write}
 )
+
+// rule is the run-time voltage rule at the start of a task: when the energy
+// left does not cover the task, the reading and a commit of uncommitted
+// work, commit that work now and then sleep. A task that needs more than a
+// full charge runs anyway (sleeping would not help), as does the first task
+// after a wake.
+func (b *Board) rule(available float64) (Segment, bool) {
+	if b.woke {
+		b.woke = false
+		return Segment{}, false
+	}
+	t := &b.p.Tasks[b.task]
+	commitE, commitC := b.p.Tasks[len(b.p.Tasks)-1].CommitEnergy, b.p.Tasks[len(b.p.Tasks)-1].CommitCycles
+	uncommitted := b.Progress() < b.task
+	need := t.Energy + b.p.SenseEnergy
+	if !t.Commit {
+		need += commitE
+	}
+	if available >= need || need > 0.95*b.p.Budget {
+		return Segment{}, false
+	}
+	if uncommitted {
+		return b.segment(EarlyCommit, b.task, commitE, commitC), true
+	}
+	return Segment{Kind: Sleep, Task: -1, Power: b.prof.SleepPowerW}, true
+}
 
 // phases is the order of a task's segments.
 func (b *Board) phases(t *plan.Task) []Kind {
@@ -309,6 +352,12 @@ func (b *Board) Complete() Event {
 		b.setProgress(s.Task + 1)
 		ev.Committed = true
 		b.nextPhase()
+	case EarlyCommit:
+		// Everything before the current task is done.
+		b.setProgress(s.Task)
+		ev.Committed = true
+	case Sleep:
+		b.woke = true
 	}
 	if b.running && b.task == len(b.p.Tasks) {
 		// Done once the last task's segments have all run (its commit, or

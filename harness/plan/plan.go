@@ -139,6 +139,16 @@ type Plan struct {
 	OutputTensor int `json:"output_tensor"`
 	WeightBytes  int `json:"weight_bytes"` // constants, also in NVM
 
+	// RuntimeRule turns on the board's voltage rule: before each task the
+	// runtime reads the supply voltage; when the energy left above
+	// brown-out does not cover the task (and a commit of the work not yet
+	// committed), it commits now and sleeps until the capacitor is back at
+	// the turn-on voltage, instead of running into a brown-out and a
+	// reboot. SenseEnergy and SenseCycles are the cost of one reading.
+	RuntimeRule bool    `json:"runtime_rule,omitempty"`
+	SenseEnergy float64 `json:"sense_energy_j,omitempty"`
+	SenseCycles float64 `json:"sense_cycles,omitempty"`
+
 	// Budget is the energy a power cycle gives from storage alone, and
 	// RebootEnergy what each boot costs before the first task.
 	Budget       float64 `json:"cycle_budget_j"`

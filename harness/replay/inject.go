@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/batteryless/harness/boards"
@@ -90,7 +91,7 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 	}
 	limit := 8 * (n + cfg.Random + 10) * (longest + 1)
 	for steps := 0; steps < limit; steps++ {
-		seg, ok := b.Next()
+		seg, ok := b.Next(math.Inf(1))
 		if !ok {
 			if started {
 				break

@@ -84,6 +84,7 @@ type Result struct {
 	Commits         int     `json:"commits"`
 	TasksRun        int     `json:"tasks_run"`
 	ReexecutedTasks int     `json:"reexecuted_tasks"`
+	Sleeps          int     `json:"sleeps"` // run-time rule waits for recharge
 	Latency         Latency `json:"latency_s"`
 	// LowerBoundS is the mean over the completed inferences of their lower
 	// bounds (see reports.InferenceRecord.LowerBound); MinEnergyJ and
@@ -120,7 +121,19 @@ func (e *LivelockError) Error() string { return e.Message }
 // the converter can harvest at the trace's peak power while they run.
 func CheckPlan(p *plan.Plan, prof *boards.Profile, cfg power.Config, peakHarvestW float64) error {
 	budget := cfg.CycleBudget() - prof.Reboot.Energy
-	for _, g := range p.Groups() {
+	groups := p.Groups()
+	if p.RuntimeRule {
+		// The board commits whenever energy runs low and wakes from its
+		// sleeps without a reboot: each task alone, with a commit, must
+		// fit a full charge.
+		budget = cfg.CycleBudget()
+		commitE, commitC := plan.CommitCost(prof)
+		groups = groups[:0]
+		for i, t := range p.Tasks {
+			groups = append(groups, plan.Group{First: i, Last: i, Energy: t.Energy + commitE + p.SenseEnergy, Cycles: t.Cycles + commitC + p.SenseCycles})
+		}
+	}
+	for _, g := range groups {
 		secs := prof.Seconds(g.Cycles)
 		extra := cfg.Efficiency * peakHarvestW * secs
 		if g.Energy > budget+extra {
@@ -290,7 +303,7 @@ func (st *state) run() error {
 			}
 			continue
 		}
-		seg, ok := st.board.Next()
+		seg, ok := st.board.Next(st.available())
 		if !ok {
 			if !st.wantMore() {
 				return nil
@@ -298,8 +311,14 @@ func (st *state) run() error {
 			if err := st.queue(); err != nil {
 				return err
 			}
-			if _, ok := st.board.Next(); !ok {
+			if _, ok := st.board.Next(st.available()); !ok {
 				return nil
+			}
+			continue
+		}
+		if seg.Kind == sim.Sleep {
+			if err := st.sleep(seg); err != nil {
+				return err
 			}
 			continue
 		}
@@ -349,6 +368,45 @@ func (st *state) run() error {
 	return nil
 }
 
+// available is the energy the capacitor holds above brown-out: what the
+// board's voltage reading tells its run-time rule.
+func (st *state) available() float64 {
+	return max(st.sys.Energy()-st.cfg.Power.Cap.Energy(st.cfg.Power.Th.Voff), 0)
+}
+
+// sleep runs a rule sleep: the board draws its sleep power until the
+// capacitor is back at the turn-on voltage (it wakes without a reboot), or
+// browns out if the harvest cannot even cover sleeping.
+func (st *state) sleep(seg sim.Segment) error {
+	if err := st.sys.SetLoad(seg.Power); err != nil {
+		return err
+	}
+	st.res.Sleeps++
+	von := st.cfg.Power.Th.Von
+	for !st.src.ended {
+		wait := st.sys.TimeUntilVoltage(von)
+		if st.sys.Voltage() >= von || wait == 0 {
+			st.board.Complete()
+			return nil
+		}
+		dt := math.Min(wait, st.src.until-st.sys.Time())
+		moved, ev, err := st.advancePower(dt)
+		if err != nil {
+			return err
+		}
+		st.spend(seg, moved*seg.Power)
+		if ev == power.BrownedOut {
+			st.board.BrownOut(0)
+			return st.closeCycle("brownout")
+		}
+		if moved == wait && moved > 0 {
+			st.board.Complete()
+			return nil
+		}
+	}
+	return nil
+}
+
 func (st *state) queue() error {
 	if st.queued && st.board.Running() {
 		return nil
@@ -367,9 +425,9 @@ func (st *state) spend(seg sim.Segment, e float64) {
 		en.NVM += e
 	case sim.Compute:
 		en.Compute += e
-	case sim.Commit:
+	case sim.Commit, sim.EarlyCommit:
 		en.Commits += e
-	case sim.Idle:
+	case sim.Idle, sim.Sleep:
 		en.Idle += e
 	}
 	if seg.Task >= 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/traces"
 )
 
 // SRAMReserve is the SRAM a runtime keeps for its stack, globals and the
@@ -27,6 +28,9 @@ type Options struct {
 	ModelBytes []byte
 	// Layout is passed to plan.Layout.
 	Layout plan.LayoutOptions
+	// Trace, when set, describes the harvested power the plan will run
+	// on (schedulers that use the trace read it; the others ignore it).
+	Trace *traces.Stats
 }
 
 // Scheduler makes a plan for a model on a device.
@@ -243,6 +247,11 @@ func Price(p *plan.Plan, m *model.Model, prof *boards.Profile) {
 
 // build expands per-layer schedules into a priced, laid-out plan.
 func build(name string, m *model.Model, prof *boards.Profile, opt Options, layers []plan.LayerPlan) (*plan.Plan, error) {
+	return buildWith(name, m, prof, opt, layers, nil)
+}
+
+// buildWith is build with a hook that sets plan-wide fields before pricing.
+func buildWith(name string, m *model.Model, prof *boards.Profile, opt Options, layers []plan.LayerPlan, set func(*plan.Plan)) (*plan.Plan, error) {
 	p := &plan.Plan{
 		Version: plan.Version, Model: m.Name, Profile: prof.Name, Scheduler: name,
 		WordBytes: prof.WordBytes, WeightBytes: m.WeightBytes(),
@@ -252,6 +261,9 @@ func build(name string, m *model.Model, prof *boards.Profile, opt Options, layer
 	if opt.ModelBytes != nil {
 		sum := sha256.Sum256(opt.ModelBytes)
 		p.ModelHash = hex.EncodeToString(sum[:])
+	}
+	if set != nil {
+		set(p)
 	}
 	tasks, err := plan.Expand(m, p.Layers)
 	if err != nil {
