@@ -143,6 +143,7 @@ func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
 		name  string
 		open  func() (traces.Reader, error)
 		peakW float64
+		stats traces.Stats
 	}
 	var trs []traceInfo
 	for _, a := range traceArgs {
@@ -161,7 +162,7 @@ func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		trs = append(trs, traceInfo{name: name, open: open, peakW: st.MaxW})
+		trs = append(trs, traceInfo{name: name, open: open, peakW: st.MaxW, stats: st})
 	}
 	// Plans are made once per model and scheduler and shared read-only.
 	type planKey struct{ model, sched int }
@@ -196,6 +197,12 @@ func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
 				cm, tr := models[j.mi], trs[j.ti]
 				row := compareRow{Scheduler: names[j.si], Trace: tr.name, Model: cm.m.Name}
 				p, err := plans[planKey{j.mi, j.si}], planErr[planKey{j.mi, j.si}]
+				if usesTrace(names[j.si]) {
+					// A plan made for this trace's statistics.
+					sc, _ := sched.Get(names[j.si])
+					st := tr.stats
+					p, err = sc.Schedule(cm.m, prof, sched.Options{ModelBytes: cm.bytes, Trace: &st})
+				}
 				if err == nil {
 					row.PlanTasks, row.PlanEnergyJ = len(p.Tasks), p.Energy()
 					err = replay.CheckPlan(p, prof, pc, tr.peakW)
@@ -241,6 +248,9 @@ func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
 	})
 	return rows, nil
 }
+
+// usesTrace reports whether a scheduler plans for the trace's statistics.
+func usesTrace(name string) bool { return name == "adaptive" }
 
 func printCompare(cmd *cobra.Command, rows []compareRow) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }

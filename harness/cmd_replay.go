@@ -119,16 +119,9 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	modelBytes := bundled.Model()
-	if !isBundled(modelPath) {
-		modelBytes, _ = os.ReadFile(modelPath)
-	}
-	p, err := sc.Schedule(m, prof, sched.Options{ModelBytes: modelBytes})
-	if err != nil {
-		return err
-	}
-	// A first pass over the trace: its length for the progress bar and its
-	// peak power for the static livelock check.
+	// A first pass over the trace: its statistics for the schedulers that
+	// use them, its length for the progress bar and its peak power for the
+	// static livelock check.
 	r, err := open()
 	if err != nil {
 		return err
@@ -137,6 +130,14 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	if c, ok := r.(interface{ Close() error }); ok {
 		c.Close()
 	}
+	if err != nil {
+		return err
+	}
+	modelBytes := bundled.Model()
+	if !isBundled(modelPath) {
+		modelBytes, _ = os.ReadFile(modelPath)
+	}
+	p, err := sc.Schedule(m, prof, sched.Options{ModelBytes: modelBytes, Trace: &stats})
 	if err != nil {
 		return err
 	}

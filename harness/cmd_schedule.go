@@ -12,6 +12,7 @@ import (
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
+	"github.com/batteryless/harness/traces"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +35,26 @@ func schedulePlan(s *settings, modelPath string) (*model.Model, *boards.Profile,
 	if !isBundled(modelPath) {
 		modelBytes, _ = os.ReadFile(modelPath)
 	}
-	p, err := sc.Schedule(m, prof, sched.Options{ModelBytes: modelBytes})
+	opt := sched.Options{ModelBytes: modelBytes}
+	if tr := s.str("trace"); tr != "" {
+		open, _, err := traceOpener(tr, s.str("format"), s.v.GetFloat64("load"))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		r, err := open()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		st, err := traces.Summarize(r, 0)
+		if c, ok := r.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		opt.Trace = &st
+	}
+	p, err := sc.Schedule(m, prof, opt)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -79,6 +99,9 @@ the plan (with every task); --image writes the binary image the firmware reads.`
 	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
 	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
 	f.String("image", "", "write the binary plan image (model and plan, for the firmware) here")
+	f.String("trace", "", "plan for this trace's statistics (the adaptive scheduler uses them)")
+	f.String("format", "", "trace format: csv, react, mementos (default: detect)")
+	f.Float64("load", 0, "load resistance in ohms for voltage-only traces")
 	return cmd
 }
 
