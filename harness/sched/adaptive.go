@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 )
@@ -69,7 +70,7 @@ func (s adaptive) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*
 	lim := adaptiveLimits(prof, opt)
 	tiles := make([]Tile, len(m.Layers))
 	for i, l := range m.Layers {
-		t, err := LargestTile(m, l, lim, prof)
+		t, err := cheapestTile(m, l, lim, prof)
 		if err != nil {
 			return nil, fmt.Errorf("%s on %s: %w", m.Name, prof.Name, err)
 		}
@@ -83,6 +84,71 @@ func (s adaptive) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*
 		return nil, err
 	}
 	return p, nil
+}
+
+// cheapestTile picks the tile of layer l whose tasks cost the least energy
+// in all (every task re-reads its input window and its weights, so the
+// shape decides how often each byte crosses from NVM): for each channel
+// block and column block, the most rows that fit the limits; when no
+// output value fits whole, reduction steps as LargestTile makes them.
+func cheapestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profile) (Tile, error) {
+	s := m.OutputShape(l)
+	chans := halvings(s.C)
+	if l.Op == model.OpSoftmax {
+		chans = []int{s.C}
+	}
+	best, bestE := Tile{}, -1.0
+	for _, tc := range chans {
+		for _, tw := range halvings(s.W) {
+			lo, hi := 0, s.H
+			for lo < hi {
+				mid := (lo + hi + 1) / 2
+				if fits(m, l, Tile{mid, tw, tc, 0}, lim, prof) {
+					lo = mid
+				} else {
+					hi = mid - 1
+				}
+			}
+			if lo == 0 {
+				continue
+			}
+			t := Tile{lo, tw, tc, 0}
+			if e := layerEnergy(m, l, t, prof); bestE < 0 || e < bestE {
+				best, bestE = t, e
+			}
+		}
+	}
+	if bestE < 0 {
+		return LargestTile(m, l, lim, prof)
+	}
+	return best, nil
+}
+
+// layerEnergy is the estimated energy of all of a layer's tasks with tile t.
+func layerEnergy(m *model.Model, l *model.Layer, t Tile, prof *boards.Profile) float64 {
+	lp := []plan.LayerPlan{{Layer: l.Index, TileH: t.H, TileW: t.W, TileC: t.C, TileR: t.R, CommitEvery: 0}}
+	e := 0.0
+	for _, task := range expandLayer(m, l, lp[0]) {
+		c, _ := plan.Estimate(prof, m, l, task.Region, task.Part)
+		e += c.Energy()
+	}
+	return e
+}
+
+// expandLayer lists one layer's tasks for a schedule (the order of Expand).
+func expandLayer(m *model.Model, l *model.Layer, lp plan.LayerPlan) []plan.Task {
+	s := m.OutputShape(l)
+	var ts []plan.Task
+	for n := 0; n < s.N; n++ {
+		for y := 0; y < s.H; y += lp.TileH {
+			for x := 0; x < s.W; x += lp.TileW {
+				for c := 0; c < s.C; c += lp.TileC {
+					ts = append(ts, plan.Task{Layer: l.Index, Region: kernels.Region{N0: n, N1: n + 1, Y0: y, Y1: min(y+lp.TileH, s.H), X0: x, X1: min(x+lp.TileW, s.W), C0: c, C1: min(c+lp.TileC, s.C)}})
+				}
+			}
+		}
+	}
+	return ts
 }
 
 func init() { register(adaptive{}) }
