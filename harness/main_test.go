@@ -413,3 +413,67 @@ func TestScheduleCommand(t *testing.T) {
 		t.Fatalf("schedule table: %v\n%s", err, table)
 	}
 }
+
+func TestSelectCommand(t *testing.T) {
+	dir := t.TempDir()
+	set := filepath.Join(dir, "set.yaml")
+	if err := os.WriteFile(set, []byte("models:\n  - name: tiny\n    path: bundled:tinycnn\n    accuracy: 0.5\n    source: test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "select", "rf-office", "--deadline", "15", "--models", set, "--schedulers", "tile,adaptive", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Selections []struct {
+			Scheduler string  `json:"scheduler"`
+			Model     string  `json:"model"`
+			P95       float64 `json:"latency_p95_s"`
+		} `json:"selections"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range rep.Selections {
+		got[s.Scheduler] = s.Model
+	}
+	// On the bundled RF trace tile's p95 is about 20 s and adaptive's about 10 s.
+	if got["adaptive"] != "tiny" || got["tile"] != "" {
+		t.Fatalf("selections at a 15 s deadline: %+v", rep.Selections)
+	}
+	if _, err := run(t, "select", "rf-office", "--deadline", "15", "--models", filepath.Join(dir, "none.yaml")); err == nil {
+		t.Fatal("a missing model set was accepted")
+	}
+	if err := os.WriteFile(set, []byte("models:\n  - name: x\n    path: bundled:tinycnn\n    accuracy: 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "select", "rf-office", "--deadline", "15", "--models", set); err == nil || !strings.Contains(err.Error(), "accuracy 7") {
+		t.Fatalf("an accuracy of 7 gave %v", err)
+	}
+}
+
+func TestCompareCommand(t *testing.T) {
+	out, err := run(t, "compare", "rf-office", "--schedulers", "tile,adaptive", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Rows []struct {
+			Scheduler    string  `json:"scheduler"`
+			LatencyMeanS float64 `json:"latency_mean_s"`
+			LowerBoundS  float64 `json:"lower_bound_s"`
+			Verified     int     `json:"verified"`
+			Mismatches   int     `json:"mismatches"`
+			Livelock     bool    `json:"livelock"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Rows) != 2 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, r := range rep.Rows {
+		if r.Verified == 0 || r.Mismatches != 0 || r.Livelock || r.LatencyMeanS < r.LowerBoundS || r.LowerBoundS <= 0 {
+			t.Fatalf("compare row %+v", r)
+		}
+	}
+}
