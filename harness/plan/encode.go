@@ -28,6 +28,14 @@ const (
 	TensorConst = 1 << 0
 )
 
+// Image header flags (byte 23).
+const (
+	// ImageRuntimeRule: the runtime reads the supply voltage before each
+	// task and, when the energy left does not cover the task and a commit,
+	// commits and sleeps until the turn-on voltage (Plan.RuntimeRule).
+	ImageRuntimeRule = 1 << 0
+)
+
 // Schedule flags in an image.
 const (
 	ScheduleNoCommitAtEnd = 1 << 0
@@ -55,6 +63,7 @@ type ImageLayer struct {
 type Image struct {
 	Version   int
 	WordBytes int
+	Flags     uint8
 	NVMBytes  int
 	PlanTag   uint32
 	Tensors   []ImageTensor
@@ -176,6 +185,9 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 	le.PutUint16(b[18:], uint16(len(m.Layers)))
 	le.PutUint16(b[20:], uint16(len(quant)))
 	b[22] = byte(p.WordBytes)
+	if p.RuntimeRule {
+		b[23] |= ImageRuntimeRule
+	}
 	le.PutUint32(b[24:], uint32(p.NVMBytes))
 	le.PutUint32(b[28:], p.Tag())
 	for i, t := range m.Tensors {
@@ -269,7 +281,7 @@ func DecodeImage(b []byte) (*Image, error) {
 	if c := crc32.ChecksumIEEE(b[16:]); c != le.Uint32(b[12:]) {
 		return nil, fmt.Errorf("plan: image: CRC-32 %#08x, header says %#08x", c, le.Uint32(b[12:]))
 	}
-	img := &Image{Version: ImageVersion, WordBytes: int(b[22]), NVMBytes: int(le.Uint32(b[24:])), PlanTag: le.Uint32(b[28:]), Data: b}
+	img := &Image{Version: ImageVersion, WordBytes: int(b[22]), Flags: b[23], NVMBytes: int(le.Uint32(b[24:])), PlanTag: le.Uint32(b[28:]), Data: b}
 	nt, nl, nq := int(le.Uint16(b[16:])), int(le.Uint16(b[18:])), int(le.Uint16(b[20:]))
 	tensorsAt := ImageHeaderBytes
 	layersAt := tensorsAt + nt*TensorRecBytes
