@@ -23,10 +23,20 @@ type source struct {
 	last    float64 // time of the current sample (trace time)
 	ended   bool
 	passes  int
+
+	// A looped trace's samples are kept after the first pass (up to
+	// maxCached), so later passes do not parse the file again.
+	cache    []traces.Sample
+	caching  bool
+	cacheEnd float64 // when the last sample's hold ends (trace time)
+	replay   int     // next cached sample to hand out, -1 when reading the file
 }
 
+// maxCached bounds the samples a looped trace keeps in memory (32 MiB).
+const maxCached = 1 << 21
+
 func newSource(open func() (traces.Reader, error), loop bool) (*source, error) {
-	s := &source{open: open, loop: loop}
+	s := &source{open: open, loop: loop, caching: loop, replay: -1}
 	if err := s.start(); err != nil {
 		return nil, err
 	}
@@ -35,6 +45,15 @@ func newSource(open func() (traces.Reader, error), loop bool) (*source, error) {
 
 // start opens the trace for a pass and loads its first stretch.
 func (s *source) start() error {
+	if s.passes > 0 && s.caching && len(s.cache) > 0 {
+		// Replay the cached samples.
+		s.passes++
+		s.replay = 0
+		first := s.cache[0]
+		s.offset -= first.T
+		s.last, s.power = first.T, first.P
+		return s.peek()
+	}
 	r, err := s.open()
 	if err != nil {
 		return err
@@ -51,11 +70,25 @@ func (s *source) start() error {
 	s.offset -= first.T // a pass starts where the previous one ended
 	s.last = first.T
 	s.power = first.P
+	if s.caching {
+		s.cache = append(s.cache[:0], first)
+	}
 	return s.peek()
 }
 
 // peek reads the sample after the current one and sets the stretch's end.
 func (s *source) peek() error {
+	if s.replay >= 0 {
+		s.replay++
+		if s.replay < len(s.cache) {
+			s.next, s.hasNext = s.cache[s.replay], true
+			s.until = s.offset + s.next.T
+		} else {
+			s.hasNext = false
+			s.until = s.offset + s.cacheEnd
+		}
+		return nil
+	}
 	n, err := s.r.Next()
 	switch {
 	case errors.Is(err, io.EOF):
@@ -65,11 +98,19 @@ func (s *source) peek() error {
 			hold = s.lastInterval()
 		}
 		s.until = s.offset + s.last + hold
+		s.cacheEnd = s.last + hold
 	case err != nil:
 		return err
 	default:
 		s.next, s.hasNext = n, true
 		s.until = s.offset + n.T
+		if s.caching {
+			if len(s.cache) < maxCached {
+				s.cache = append(s.cache, n)
+			} else {
+				s.caching, s.cache = false, nil
+			}
+		}
 	}
 	return nil
 }
