@@ -42,7 +42,11 @@ func plans(t testing.TB) []struct {
 			s, _ := sched.Get(name)
 			p, err := s.Schedule(m, prof, sched.Options{})
 			if err != nil {
-				t.Fatal(err)
+				if m == ms[0] {
+					t.Fatal(err) // every scheduler plans the bundled model
+				}
+				t.Logf("%s cannot plan %s: %v", name, m.Name, err)
+				continue
 			}
 			out = append(out, struct {
 				m *model.Model

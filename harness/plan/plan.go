@@ -254,8 +254,8 @@ func (p *Plan) Validate() error {
 	if len(p.Tasks) == 0 {
 		return fmt.Errorf("plan: no tasks")
 	}
-	if len(p.Tasks) > MaxTasks {
-		return fmt.Errorf("plan: %d tasks, more than the %d a progress word can count", len(p.Tasks), MaxTasks)
+	if n := MaxTasksFor(p.WordBytes); len(p.Tasks) > n {
+		return fmt.Errorf("plan: %d tasks, more than the %d a %d-byte progress word can count", len(p.Tasks), n, p.WordBytes)
 	}
 	if !p.Tasks[len(p.Tasks)-1].Commit {
 		return fmt.Errorf("plan: the last task does not commit")
@@ -281,6 +281,15 @@ func (p *Plan) Validate() error {
 	return nil
 }
 
-// MaxTasks is the most tasks a plan may have: the progress word is 16 bits
-// on the smallest target, and 0xFFFF is reserved.
-const MaxTasks = 0xFFFE
+// MaxTasks bounds any plan (the tasks are kept in memory while planning).
+const MaxTasks = 1 << 22
+
+// MaxTasksFor is the most tasks a plan may have on a board whose atomic NVM
+// word is wordBytes long: the progress word counts tasks, with its largest
+// value reserved (0xFFFE on a 16-bit MSP430 word).
+func MaxTasksFor(wordBytes int) int {
+	if wordBytes == 2 {
+		return 0xFFFE
+	}
+	return MaxTasks
+}

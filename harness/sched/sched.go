@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -84,7 +85,13 @@ type Limits struct {
 // TaskLimits are the limits of a task on a device: SRAM less the runtime's
 // reserve, and EnergyMargin of what a power cycle gives after the reboot.
 func TaskLimits(prof *boards.Profile) Limits {
-	return Limits{SRAM: prof.SRAMBytes - SRAMReserve, Energy: EnergyMargin * (prof.CycleBudget() - prof.Reboot.Energy)}
+	e := EnergyMargin * (prof.CycleBudget() - prof.Reboot.Energy)
+	if e <= 0 {
+		// The reboot alone takes the whole charge: no task fits (0 would
+		// mean "no limit").
+		e = math.SmallestNonzeroFloat64
+	}
+	return Limits{SRAM: prof.SRAMBytes - SRAMReserve, Energy: e}
 }
 
 // fits reports whether a tile of layer l fits the limits, judged on an
