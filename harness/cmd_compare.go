@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sort"
@@ -64,10 +65,11 @@ The runs use every core.`,
 			if err != nil {
 				return err
 			}
+			sum := summarizeCompare(rows)
 			if s.json() {
-				err = reports.JSON(cmd.OutOrStdout(), map[string]any{"rows": rows})
+				err = reports.JSON(cmd.OutOrStdout(), map[string]any{"rows": rows, "summary": sum})
 			} else {
-				err = printCompare(cmd, rows)
+				err = printCompare(cmd, rows, sum)
 			}
 			if err != nil {
 				return err
@@ -249,10 +251,75 @@ func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
 	return rows, nil
 }
 
+// schedulerSummary is one scheduler's standing over all traces and models.
+type schedulerSummary struct {
+	Scheduler string `json:"scheduler"`
+	// GeomeanRatioToBound is the geometric mean, over the runs that
+	// completed inferences, of mean latency over the lower bound.
+	GeomeanRatioToBound float64 `json:"geomean_ratio_to_bound"`
+	// MaxRatioToBestOther is the largest, over (trace, model), of this
+	// scheduler's mean latency over the best other scheduler's; below 1
+	// everywhere means it was the fastest everywhere.
+	MaxRatioToBestOther float64 `json:"max_ratio_to_best_other"`
+	Runs                int     `json:"runs"`
+	Failed              int     `json:"failed"` // livelocks, errors, runs with no inference
+}
+
+func summarizeCompare(rows []compareRow) []schedulerSummary {
+	type key struct{ model, trace string }
+	best := map[key]map[string]float64{}
+	for _, r := range rows {
+		k := key{r.Model, r.Trace}
+		if best[k] == nil {
+			best[k] = map[string]float64{}
+		}
+		if r.Inferences > 0 && r.Mismatches == 0 && r.Error == "" {
+			best[k][r.Scheduler] = r.LatencyMeanS
+		}
+	}
+	byName := map[string]*schedulerSummary{}
+	var names []string
+	logSum := map[string]float64{}
+	for _, r := range rows {
+		sum, ok := byName[r.Scheduler]
+		if !ok {
+			sum = &schedulerSummary{Scheduler: r.Scheduler}
+			byName[r.Scheduler] = sum
+			names = append(names, r.Scheduler)
+		}
+		lat, ok := best[key{r.Model, r.Trace}][r.Scheduler]
+		if !ok || r.RatioToBound <= 0 {
+			sum.Failed++
+			continue
+		}
+		sum.Runs++
+		logSum[r.Scheduler] += math.Log(r.RatioToBound)
+		other := math.Inf(1)
+		for n, l := range best[key{r.Model, r.Trace}] {
+			if n != r.Scheduler {
+				other = min(other, l)
+			}
+		}
+		if !math.IsInf(other, 1) {
+			sum.MaxRatioToBestOther = max(sum.MaxRatioToBestOther, lat/other)
+		}
+	}
+	sort.Strings(names)
+	out := make([]schedulerSummary, len(names))
+	for i, n := range names {
+		sum := byName[n]
+		if sum.Runs > 0 {
+			sum.GeomeanRatioToBound = math.Exp(logSum[n] / float64(sum.Runs))
+		}
+		out[i] = *sum
+	}
+	return out
+}
+
 // usesTrace reports whether a scheduler plans for the trace's statistics.
 func usesTrace(name string) bool { return name == "adaptive" }
 
-func printCompare(cmd *cobra.Command, rows []compareRow) error {
+func printCompare(cmd *cobra.Command, rows []compareRow, sum []schedulerSummary) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 	table := make([][]string, len(rows))
 	for i, r := range rows {
@@ -278,5 +345,10 @@ func printCompare(cmd *cobra.Command, rows []compareRow) error {
 			fmt.Fprintf(w, "%s on %s with %s: %s\n", r.Model, r.Trace, r.Scheduler, r.Error)
 		}
 	}
-	return nil
+	st := make([][]string, len(sum))
+	for i, x := range sum {
+		st[i] = []string{x.Scheduler, strconv.Itoa(x.Runs), strconv.Itoa(x.Failed),
+			strconv.FormatFloat(x.GeomeanRatioToBound, 'f', 2, 64) + "x", strconv.FormatFloat(x.MaxRatioToBestOther, 'f', 2, 64) + "x"}
+	}
+	return reports.Table(w, []string{"scheduler", "runs", "failed", "geomean latency / bound", "worst latency / best other"}, st, nil)
 }
