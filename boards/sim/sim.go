@@ -91,6 +91,9 @@ type Board struct {
 	seg     Segment
 	hasSeg  bool
 	woke    bool // just woke from a rule sleep: run the next task whatever the voltage
+	// lastDone is the last task whose segments all ran since the last
+	// power-on: its inputs and weights are still in SRAM. -1 after a boot.
+	lastDone int
 
 	// Counters of work that happened.
 	Executions []int // per task: how many times its compute ran
@@ -133,6 +136,7 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 		scratch:    make([]int8, m.Plan.ScratchBytes),
 		layerOut:   map[int]int{},
 		Executions: make([]int, len(p.Tasks)),
+		lastDone:   -1,
 		gen:        make([]uint64, len(m.Tensors)),
 		overlaps:   make([][]int, len(m.Tensors)),
 		memo:       map[int]*memoEntry{},
@@ -208,6 +212,7 @@ func (b *Board) Running() bool { return b.running }
 // PowerOn starts the board: the next segment is the boot.
 func (b *Board) PowerOn() {
 	b.on, b.booted, b.hasSeg = true, false, false
+	b.lastDone = -1
 }
 
 func (b *Board) segment(k Kind, task int, energy, cycles float64) Segment {
@@ -248,11 +253,16 @@ func (b *Board) Next(availableJ float64) (seg Segment, ok bool) {
 		t := &b.p.Tasks[b.task]
 		switch b.phase {
 		case Read:
-			b.seg = b.segment(Read, b.task, t.ReadEnergy, t.ReadCycles)
+			e, c := t.ReadEnergy, t.ReadCycles
+			if b.lastDone == b.task-1 && b.task > 0 {
+				// What the task before left in SRAM is not read again.
+				e, c = t.ResidentReadEnergy, t.ResidentReadCycles
+			}
 			if b.p.RuntimeRule {
 				// The voltage reading before the task.
-				b.seg = b.segment(Read, b.task, t.ReadEnergy+b.p.SenseEnergy, t.ReadCycles+b.p.SenseCycles)
+				e, c = e+b.p.SenseEnergy, c+b.p.SenseCycles
 			}
+			b.seg = b.segment(Read, b.task, e, c)
 		case Compute:
 			b.seg = b.segment(Compute, b.task, t.ComputeEnergy, t.ComputeCycles)
 		case Write:
@@ -319,6 +329,7 @@ func (b *Board) nextPhase() {
 			break
 		}
 	}
+	b.lastDone = b.task
 	b.task++
 	b.phase = Read
 }
@@ -551,6 +562,7 @@ func (b *Board) BrownOut(fraction float64) {
 		}
 	}
 	b.on, b.booted, b.hasSeg, b.running = false, false, false, false
+	b.lastDone = -1
 }
 
 // scramble overwrites a region of an SRAM buffer with a pattern, so that no

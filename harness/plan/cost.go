@@ -168,6 +168,9 @@ func rowsRegion(s kernels.Shape, depth, n0, n1 int) kernels.Region {
 type Cost struct {
 	ReadEnergy, ComputeEnergy, WriteEnergy float64
 	ReadCycles, ComputeCycles, WriteCycles float64
+	// The parts of the read: inputs and weights (the rest is partial sums).
+	InputReadEnergy, WeightReadEnergy float64
+	InputReadCycles, WeightReadCycles float64
 }
 
 // Energy is the total energy.
@@ -198,6 +201,7 @@ func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Re
 	e1, c1 := dma(prof.NVMRead, n.InputBytes, n.InputSpans)
 	e2, c2 := dma(prof.NVMRead, n.WeightBytes, n.WeightSpans)
 	c.ReadEnergy, c.ReadCycles = e1+e2, c1+c2
+	c.InputReadEnergy, c.InputReadCycles, c.WeightReadEnergy, c.WeightReadCycles = e1, c1, e2, c2
 	e3, c3 := dma(prof.NVMRead, n.AccInBytes, boolSpan(n.AccInBytes))
 	c.ReadEnergy, c.ReadCycles = c.ReadEnergy+e3, c.ReadCycles+c3
 	c.WriteEnergy, c.WriteCycles = dma(prof.NVMWrite, n.OutputBytes, n.OutputSpans)

@@ -81,6 +81,13 @@ type Task struct {
 	ReadCycles    float64 `json:"read_cycles"`
 	ComputeCycles float64 `json:"compute_cycles"`
 	WriteCycles   float64 `json:"write_cycles"`
+	// ResidentReadEnergy and ResidentReadCycles are the read's cost when
+	// the task before it ran in the same power cycle: the inputs it shares
+	// with that task (the same input regions) and the weights (the same
+	// channel block and reduction step) are still in SRAM and are not read
+	// again. A brown-out empties SRAM; a rule sleep keeps it.
+	ResidentReadEnergy float64 `json:"resident_read_energy_j"`
+	ResidentReadCycles float64 `json:"resident_read_cycles"`
 }
 
 // Placement is where an activation tensor lives in NVM.

@@ -124,13 +124,27 @@ func cheapestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profi
 	return best, nil
 }
 
-// layerEnergy is the estimated energy of all of a layer's tasks with tile t.
+// layerEnergy is the estimated energy of all of a layer's tasks with tile
+// t, run back to back without a brown-out: a task finds in SRAM what the
+// task before it read, when it needs the same (see plan.Task's
+// ResidentReadEnergy).
 func layerEnergy(m *model.Model, l *model.Layer, t Tile, prof *boards.Profile) float64 {
 	lp := []plan.LayerPlan{{Layer: l.Index, TileH: t.H, TileW: t.W, TileC: t.C, TileR: t.R, CommitEvery: 0}}
 	e := 0.0
-	for _, task := range expandLayer(m, l, lp[0]) {
+	tasks := expandLayer(m, l, lp[0])
+	for i := range tasks {
+		task := &tasks[i]
 		c, _ := plan.Estimate(prof, m, l, task.Region, task.Part)
 		e += c.Energy()
+		if i > 0 {
+			prev := &tasks[i-1]
+			if sameInputs(m, l, prev, task) {
+				e -= c.InputReadEnergy
+			}
+			if prev.Region.C0 == task.Region.C0 && prev.Region.C1 == task.Region.C1 && prev.Part == task.Part {
+				e -= c.WeightReadEnergy
+			}
+		}
 	}
 	return e
 }

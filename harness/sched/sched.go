@@ -230,6 +230,18 @@ func Price(p *plan.Plan, m *model.Model, prof *boards.Profile) {
 		t.ReadEnergy, t.ComputeEnergy, t.WriteEnergy = cost.ReadEnergy, cost.ComputeEnergy, cost.WriteEnergy
 		t.ReadCycles, t.ComputeCycles, t.WriteCycles = cost.ReadCycles, cost.ComputeCycles, cost.WriteCycles
 		t.Energy, t.Cycles = cost.Energy(), cost.Cycles()
+		t.ResidentReadEnergy, t.ResidentReadCycles = t.ReadEnergy, t.ReadCycles
+		if i > 0 && p.Tasks[i-1].Layer == t.Layer {
+			prev := &p.Tasks[i-1]
+			if sameInputs(m, l, prev, t) {
+				t.ResidentReadEnergy -= cost.InputReadEnergy
+				t.ResidentReadCycles -= cost.InputReadCycles
+			}
+			if prev.Region.C0 == t.Region.C0 && prev.Region.C1 == t.Region.C1 && prev.Part.Lo == t.Part.Lo && prev.Part.Hi == t.Part.Hi {
+				t.ResidentReadEnergy -= cost.WeightReadEnergy
+				t.ResidentReadCycles -= cost.WeightReadCycles
+			}
+		}
 		t.CommitEnergy, t.CommitCycles = 0, 0
 		if t.Commit {
 			t.CommitEnergy, t.CommitCycles = commitE, commitC
@@ -250,6 +262,22 @@ func Price(p *plan.Plan, m *model.Model, prof *boards.Profile) {
 			p.Layers[li].TasksPerCommit = float64(p.Layers[li].Tasks) / float64(c)
 		}
 	}
+}
+
+// sameInputs reports whether two tasks of a layer read the same input
+// regions (then the second finds them in SRAM if no brown-out came between).
+func sameInputs(m *model.Model, l *model.Layer, a, b *plan.Task) bool {
+	na := plan.LayerNeeds(m, l, a.Region, a.Part)
+	nb := plan.LayerNeeds(m, l, b.Region, b.Part)
+	if len(na.Inputs) != len(nb.Inputs) {
+		return false
+	}
+	for i := range na.Inputs {
+		if na.Inputs[i] != nb.Inputs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // build expands per-layer schedules into a priced, laid-out plan.
