@@ -80,6 +80,10 @@ type Board struct {
 	acc      []int32 // SRAM partial sums of a split reduction
 	accBytes []byte  // the same, as the bytes written to NVM
 	pending  []byte  // input the host will load next
+	// loaded is how much of pending the host already has in NVM: it loads
+	// the input in acknowledged chunks, so a brown-out in the middle of the
+	// load keeps what was written and the host sends only the rest.
+	loaded   int
 	layerOut map[int]int
 
 	// Volatile execution state: lost at a brown-out.
@@ -203,8 +207,12 @@ func (b *Board) QueueInput(input []byte) error {
 		return fmt.Errorf("sim: input is %d bytes, the model needs %d", len(input), b.m.InputTensor().Bytes())
 	}
 	b.pending = input
+	b.loaded = 0
 	return nil
 }
+
+// Loading reports whether the host is loading an input (no inference runs).
+func (b *Board) Loading() bool { return !b.running && b.pending != nil }
 
 // Running reports whether an inference is in progress (from NVM's view).
 func (b *Board) Running() bool { return b.running }
@@ -245,7 +253,7 @@ func (b *Board) Next(availableJ float64) (seg Segment, ok bool) {
 		s.Power = s.Energy / s.Seconds
 		b.seg = s
 	case !b.running && b.pending != nil:
-		n := float64((len(b.pending) + 1) / 2)
+		n := float64((len(b.pending) - b.loaded + 1) / 2)
 		b.seg = b.segment(LoadInput, -1, b.prof.NVMWrite.Energy(n), b.prof.NVMWrite.Cycles(n))
 	case !b.running:
 		return Segment{Kind: Idle, Task: -1, Power: b.prof.SleepPowerW}, false
@@ -344,12 +352,12 @@ func (b *Board) Complete() Event {
 		b.booted = true
 		b.resume()
 	case LoadInput:
-		copy(b.tensorNVM(b.p.InputTensor), b.pending)
+		copy(b.tensorNVM(b.p.InputTensor)[b.loaded:], b.pending[b.loaded:])
 		b.written(b.p.InputTensor)
 		binary.LittleEndian.PutUint32(b.nvm[plan.MagicOffset:], plan.Magic)
 		binary.LittleEndian.PutUint32(b.nvm[plan.PlanTagOffset:], b.tag)
 		b.setProgress(0)
-		b.pending = nil
+		b.pending, b.loaded = nil, 0
 		b.running, b.task, b.phase = true, 0, Read
 	case Read:
 		b.nextPhase()
@@ -545,8 +553,9 @@ func (b *Board) BrownOut(fraction float64) {
 			words := int(fraction * float64(t.WriteBytes) / float64(b.p.WordBytes))
 			b.writeOutput(s.Task, words*b.p.WordBytes)
 		case LoadInput:
-			n := int(fraction*float64(len(b.pending))) / b.p.WordBytes * b.p.WordBytes
-			copy(b.tensorNVM(b.p.InputTensor)[:n], b.pending[:n])
+			n := int(fraction*float64(len(b.pending)-b.loaded)) / b.p.WordBytes * b.p.WordBytes
+			copy(b.tensorNVM(b.p.InputTensor)[b.loaded:b.loaded+n], b.pending[b.loaded:b.loaded+n])
+			b.loaded += n
 			b.written(b.p.InputTensor)
 		}
 		if s.Task >= 0 {

@@ -540,6 +540,11 @@ func (st *state) closeCycle(reason string) error {
 		if st.cycle.Commits == 0 && st.cycle.VStart >= st.cfg.Power.Th.Von*0.999 {
 			st.noProgress++
 		}
+		if st.noProgress >= st.livelockCycles && st.board.Loading() {
+			return &LivelockError{Cycles: st.noProgress, Task: -1, Layer: -1,
+				Message: fmt.Sprintf("livelock at %.3f s: %d power cycles without loading the %d-byte input (the host resends only what is missing, and even that does not fit what a power cycle gives after the reboot)",
+					st.sys.Time(), st.noProgress, len(st.cfg.Input))}
+		}
 		if st.noProgress >= st.livelockCycles {
 			task := st.board.Progress()
 			if task >= len(st.cfg.Plan.Tasks) {
