@@ -291,3 +291,42 @@ func TestAdaptiveRuntimeRule(t *testing.T) {
 	t.Logf("tile %.2f s (%d cycles), adaptive %.2f s (%d cycles, %d sleeps), bound %.2f s",
 		tile.Latency.Mean, tile.PowerCycles, ad.Latency.Mean, ad.PowerCycles, ad.Sleeps, ad.LowerBoundS)
 }
+
+// TestAdaptiveOnUnseenTraces: on synthetic traces that no constant was
+// tuned on (seeds and shapes used nowhere else), adaptive keeps its
+// standing against the best baseline and the lower bound.
+func TestAdaptiveOnUnseenTraces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	specs := []string{
+		"rf:mean=1.5mW,peak=10mW,dropout=0.3,duration=240s,rate=50Hz,seed=11",
+		"solar:peak=3mW,day=600s,clouds=0.4,rate=10Hz,seed=12,duration=600s",
+		"square:high=4mW,low=0.05mW,period_on=3s,period_off=7s,duration=300s,rate=20Hz",
+	}
+	for _, spec := range specs {
+		lat := map[string]float64{}
+		var bound float64
+		for _, name := range []string{"tile", "inas", "adaptive"} {
+			cfg := setup(t, name)
+			cfg.OpenTrace = func() (traces.Reader, error) { return traces.Synth(spec) }
+			cfg.Loop, cfg.Inferences = true, 6
+			res, err := Run(cfg)
+			if err != nil {
+				t.Fatalf("%s on %s: %v", name, spec, err)
+			}
+			if res.Verified != res.Inferences || res.Inferences != 6 {
+				t.Fatalf("%s on %s: %d of %d verified", name, spec, res.Verified, res.Inferences)
+			}
+			lat[name] = res.Latency.Mean
+			if name == "adaptive" {
+				bound = res.LowerBoundS
+			}
+		}
+		best := min(lat["tile"], lat["inas"])
+		if lat["adaptive"] > 0.7*best || lat["adaptive"] > 1.3*bound {
+			t.Errorf("%s: adaptive %.2f s, best baseline %.2f s, bound %.2f s", spec, lat["adaptive"], best, bound)
+		}
+		t.Logf("%s: adaptive %.2f s = %.2fx the best baseline, %.2fx the bound", spec, lat["adaptive"], lat["adaptive"]/best, lat["adaptive"]/bound)
+	}
+}

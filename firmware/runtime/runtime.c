@@ -1,0 +1,600 @@
+/*
+ * runtime.c - see runtime.h.
+ */
+#include "runtime.h"
+#include "kernels.h"
+#include "le.h"
+#include "port.h"
+
+/* The task's SRAM: the output region, or the partial sums (int32-aligned). */
+static int32_t sram_buf[(IH_SRAM_OUT_BYTES + 3) / 4];
+
+/* Volatile execution state: lost at every brown-out, rebuilt at boot. */
+static struct {
+    ih_image img;
+    ih_config cfg;
+    uint8_t booted;
+    uint8_t running;    /* an inference is in progress (progress < tasks) */
+    uint32_t next;      /* the next task to run */
+    uint32_t committed; /* the progress word, as last read or written */
+} rt;
+
+static ih_rt_stats stats;
+
+void ih_config_default(ih_config *cfg)
+{
+    cfg->cap_uf = 100;
+    cfg->von_mv = 2800;
+    cfg->voff_mv = 2400;
+    cfg->task_fixed_nj = 393;       /* DMA fixed costs: 200 nJ read + 193.36 nJ write */
+    cfg->mac_pj = 23190;            /* CPU mul 19.25 nJ + add 3.94 nJ */
+    cfg->read_pj_per_byte = 13500;  /* 2.7e-8 J per 16-bit element */
+    cfg->write_pj_per_byte = 13408; /* 2.6815e-8 J per 16-bit element */
+    cfg->commit_nj = 220;           /* one element written: 2.6815e-8 + 1.9336e-7 J */
+    cfg->sense_nj = 75;
+    cfg->check_crc = 1;
+}
+
+static uint32_t dtype_bytes(uint8_t d) { return d == IH_INT8 ? 1u : 4u; }
+
+static uint32_t read_progress(void)
+{
+    const uint8_t *nvm = port_nvm();
+    if (rt.img.word_bytes == 2) {
+        uint16_t v = ih_rd16(nvm + IH_NVM_PROGRESS_OFFSET);
+        return v == 0xFFFFu ? 0xFFFFFFFFu : v;
+    }
+    return ih_rd32(nvm + IH_NVM_PROGRESS_OFFSET);
+}
+
+/* The progress word: one NVM word, nothing else written with it. */
+static void write_progress(uint32_t v)
+{
+    uint8_t w[4];
+    ih_wr32(w, v);
+    port_nvm_write(IH_NVM_PROGRESS_OFFSET, w, rt.img.word_bytes);
+    rt.committed = v;
+}
+
+int ih_rt_boot(const ih_config *cfg)
+{
+    const uint8_t *nvm;
+    uint32_t prog;
+    int err;
+    rt.booted = 0;
+    rt.running = 0;
+    if (cfg) {
+        rt.cfg = *cfg;
+    } else {
+        ih_config_default(&rt.cfg);
+    }
+    stats.boots++;
+    err = ih_image_open(&rt.img, port_image(), port_image_bytes(), port_nvm_bytes(),
+                        rt.cfg.check_crc ? 0u : IH_OPEN_SKIP_CRC);
+    if (err != IH_OK) {
+        return err;
+    }
+    if (rt.img.max_region_bytes > IH_SRAM_OUT_BYTES) {
+        return IH_ERR_SRAM;
+    }
+    rt.booted = 1;
+    nvm = port_nvm();
+    prog = read_progress();
+    rt.committed = prog;
+    if (ih_rd32(nvm + IH_NVM_MAGIC_OFFSET) == IH_NVM_MAGIC && ih_rd32(nvm + IH_NVM_TAG_OFFSET) == rt.img.plan_tag &&
+        prog < rt.img.n_tasks) {
+        rt.running = 1;
+        rt.next = prog;
+    }
+    return IH_OK;
+}
+
+int ih_rt_load_begin(void)
+{
+    if (!rt.booted) {
+        return IH_ERR_STATE;
+    }
+    rt.running = 0;
+    write_progress(0xFFFFFFFFu); /* no inference while the input is half written */
+    return IH_OK;
+}
+
+int ih_rt_load_chunk(uint32_t offset, const uint8_t *data, uint32_t bytes)
+{
+    ih_tensor in;
+    if (!rt.booted) {
+        return IH_ERR_STATE;
+    }
+    ih_tensor_get(&rt.img, rt.img.input_tensor, &in);
+    if (offset > in.bytes || bytes > in.bytes - offset) {
+        return IH_ERR_INPUT;
+    }
+    port_nvm_write(in.offset + offset, data, bytes);
+    return IH_OK;
+}
+
+int ih_rt_load_end(void)
+{
+    uint8_t hdr[8];
+    if (!rt.booted) {
+        return IH_ERR_STATE;
+    }
+    ih_wr32(hdr, IH_NVM_MAGIC);
+    ih_wr32(hdr + 4, rt.img.plan_tag);
+    port_nvm_write(IH_NVM_MAGIC_OFFSET, hdr, sizeof hdr);
+    write_progress(0);
+    rt.running = 1;
+    rt.next = 0;
+    return IH_OK;
+}
+
+int ih_rt_load_input(const uint8_t *data, uint32_t bytes)
+{
+    int err;
+    if (!rt.booted) {
+        return IH_ERR_STATE;
+    }
+    if (bytes != ih_rt_input_bytes()) {
+        return IH_ERR_INPUT;
+    }
+    if ((err = ih_rt_load_begin()) != IH_OK || (err = ih_rt_load_chunk(0, data, bytes)) != IH_OK) {
+        return err;
+    }
+    return ih_rt_load_end();
+}
+
+uint32_t ih_rt_input_bytes(void)
+{
+    ih_tensor in;
+    if (!rt.booted) {
+        return 0;
+    }
+    ih_tensor_get(&rt.img, rt.img.input_tensor, &in);
+    return in.bytes;
+}
+
+/* Conversion of a task's parameters from the layer record. */
+static void conv_params(const ih_layer *l, const ih_tensor *in, const ih_tensor *out, ih_conv_params *p)
+{
+    const int32_t *q = l->params;
+    p->in = in->shape;
+    p->out = out->shape;
+    p->kernel_h = q[0];
+    p->kernel_w = q[1];
+    p->stride_h = q[2];
+    p->stride_w = q[3];
+    p->dilation_h = q[4];
+    p->dilation_w = q[5];
+    p->pad_top = q[6];
+    p->pad_left = q[7];
+    p->depth_multiplier = q[8];
+    p->input_offset = q[9];
+    p->output_offset = q[10];
+    p->act_min = q[11];
+    p->act_max = q[12];
+    p->quant.entries = ih_quant_entries(&rt.img, (uint32_t)q[13]);
+    p->quant.count = out->shape.c;
+}
+
+static void fc_params(const ih_layer *l, ih_fc_params *p)
+{
+    const int32_t *q = l->params;
+    p->batches = q[0];
+    p->depth = q[1];
+    p->out_c = q[2];
+    p->input_offset = q[3];
+    p->filter_offset = q[4];
+    p->output_offset = q[5];
+    p->act_min = q[6];
+    p->act_max = q[7];
+    p->quant.entries = ih_quant_entries(&rt.img, (uint32_t)q[8]);
+    p->quant.count = q[9];
+}
+
+static void pool_params(const ih_layer *l, const ih_tensor *in, const ih_tensor *out, ih_pool_params *p)
+{
+    const int32_t *q = l->params;
+    p->in = in->shape;
+    p->out = out->shape;
+    p->filter_h = q[0];
+    p->filter_w = q[1];
+    p->stride_h = q[2];
+    p->stride_w = q[3];
+    p->pad_top = q[4];
+    p->pad_left = q[5];
+    p->act_min = q[6];
+    p->act_max = q[7];
+}
+
+static const uint8_t *const_or_null(uint16_t ref)
+{
+    ih_tensor t;
+    if (ref == IH_NO_TENSOR) {
+        return 0;
+    }
+    ih_tensor_get(&rt.img, ref, &t);
+    return ih_const_data(&rt.img, &t);
+}
+
+/* Computes task t's output region (whole reductions) into buf. */
+static void compute_region(const ih_layer *l, const ih_tensor *in0, const ih_tensor *in1, const ih_tensor *out,
+                           const ih_region *r, uint8_t *buf)
+{
+    const uint8_t *nvm = port_nvm();
+    const int8_t *x0 = (const int8_t *)(nvm + in0->offset);
+    const int8_t *x1 = in1 ? (const int8_t *)(nvm + in1->offset) : 0;
+    const int8_t *w = (const int8_t *)const_or_null(l->weights);
+    const uint8_t *bias = const_or_null(l->bias);
+    int8_t *o = (int8_t *)buf;
+    const int32_t *q = l->params;
+    switch (l->op) {
+    case IH_OP_CONV_2D:
+    case IH_OP_DEPTHWISE_CONV_2D: {
+        ih_conv_params p;
+        conv_params(l, in0, out, &p);
+        if (l->op == IH_OP_CONV_2D) {
+            ih_conv2d(&p, x0, w, bias, o, r);
+        } else {
+            ih_depthwise_conv2d(&p, x0, w, bias, o, r);
+        }
+        break;
+    }
+    case IH_OP_FULLY_CONNECTED: {
+        ih_fc_params p;
+        fc_params(l, &p);
+        ih_fully_connected(&p, x0, w, bias, o, r);
+        break;
+    }
+    case IH_OP_AVERAGE_POOL_2D:
+    case IH_OP_MAX_POOL_2D: {
+        ih_pool_params p;
+        pool_params(l, in0, out, &p);
+        if (l->op == IH_OP_MAX_POOL_2D) {
+            ih_max_pool(&p, x0, o, r);
+        } else {
+            ih_average_pool(&p, x0, o, r);
+        }
+        break;
+    }
+    case IH_OP_ADD: {
+        ih_add_params p;
+        p.shape = out->shape;
+        p.input1_offset = q[0];
+        p.input2_offset = q[1];
+        p.left_shift = q[2];
+        p.input1_mult = q[3];
+        p.input1_shift = q[4];
+        p.input2_mult = q[5];
+        p.input2_shift = q[6];
+        p.output_mult = q[7];
+        p.output_shift = q[8];
+        p.output_offset = q[9];
+        p.act_min = q[10];
+        p.act_max = q[11];
+        ih_add(&p, x0, x1, o, r);
+        break;
+    }
+    case IH_OP_MUL: {
+        ih_mul_params p;
+        p.shape = out->shape;
+        p.input1_offset = q[0];
+        p.input2_offset = q[1];
+        p.output_mult = q[2];
+        p.output_shift = q[3];
+        p.output_offset = q[4];
+        p.act_min = q[5];
+        p.act_max = q[6];
+        ih_mul(&p, x0, x1, o, r);
+        break;
+    }
+    case IH_OP_RESHAPE:
+        ih_copy(&out->shape, (int32_t)dtype_bytes(out->dtype), nvm + in0->offset, buf, r);
+        break;
+    case IH_OP_SOFTMAX: {
+        ih_softmax_params p;
+        p.shape = out->shape;
+        p.input_mult = q[0];
+        p.input_left_shift = q[1];
+        p.diff_min = q[2];
+        ih_softmax(&p, x0, o, r);
+        break;
+    }
+    case IH_OP_QUANTIZE:
+        if (q[4] == 1) {
+            ih_quantize_float(&out->shape, (uint32_t)q[5], q[6], nvm + in0->offset, o, r);
+        } else {
+            ih_requantize_params p;
+            p.shape = out->shape;
+            p.input_offset = q[0];
+            p.multiplier = q[1];
+            p.shift = q[2];
+            p.output_offset = q[3];
+            ih_requantize(&p, x0, o, r);
+        }
+        break;
+    case IH_OP_DEQUANTIZE:
+        ih_dequantize(&out->shape, (uint32_t)q[0], q[1], x0, buf, r);
+        break;
+    default:
+        break; /* unreachable: the image was checked */
+    }
+}
+
+/* One step of a split reduction: adds [lo, hi) to acc, and on the last step
+ * turns acc into the int8 outputs in place. */
+static void compute_step(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t,
+                         int32_t *acc)
+{
+    const int8_t *x0 = (const int8_t *)(port_nvm() + in0->offset);
+    const int8_t *w = (const int8_t *)const_or_null(l->weights);
+    const uint8_t *bias = const_or_null(l->bias);
+    int last = ih_task_last(t);
+    switch (l->op) {
+    case IH_OP_CONV_2D: {
+        ih_conv_params p;
+        conv_params(l, in0, out, &p);
+        ih_conv2d_accumulate(&p, x0, w, &t->region, t->lo, t->hi, acc);
+        if (last) {
+            ih_conv_finish(&p, bias, acc, (int8_t *)acc, &t->region);
+        }
+        break;
+    }
+    case IH_OP_FULLY_CONNECTED: {
+        ih_fc_params p;
+        fc_params(l, &p);
+        ih_fully_connected_accumulate(&p, x0, w, &t->region, t->lo, t->hi, acc);
+        if (last) {
+            ih_fully_connected_finish(&p, bias, acc, (int8_t *)acc, &t->region);
+        }
+        break;
+    }
+    case IH_OP_AVERAGE_POOL_2D: {
+        ih_pool_params p;
+        pool_params(l, in0, out, &p);
+        ih_average_pool_accumulate(&p, x0, &t->region, t->lo, t->hi, acc);
+        if (last) {
+            ih_average_pool_finish(&p, acc, (int8_t *)acc, &t->region);
+        }
+        break;
+    }
+    default:
+        break; /* unreachable: the image was checked */
+    }
+}
+
+/* Writes a packed output region from SRAM to its tensor in NVM, one
+ * contiguous run at a time, in increasing address order. */
+static void write_region(const ih_tensor *out, const ih_region *r, const uint8_t *buf)
+{
+    const ih_shape *s = &out->shape;
+    uint32_t size = dtype_bytes(out->dtype);
+    int32_t n, y, x;
+    uint32_t done = 0;
+    if (r->c0 == 0 && r->c1 == s->c && r->x0 == 0 && r->x1 == s->w) {
+        uint32_t run = (uint32_t)((r->y1 - r->y0) * s->w * s->c) * size;
+        for (n = r->n0; n < r->n1; n++) {
+            uint32_t at = (uint32_t)((n * s->h + r->y0) * s->w * s->c) * size;
+            port_nvm_write(out->offset + at, buf + done, run);
+            done += run;
+        }
+        return;
+    }
+    for (n = r->n0; n < r->n1; n++) {
+        for (y = r->y0; y < r->y1; y++) {
+            for (x = r->x0; x < r->x1; x++) {
+                uint32_t at = (uint32_t)(((n * s->h + y) * s->w + x) * s->c + r->c0) * size;
+                uint32_t run = (uint32_t)(r->c1 - r->c0) * size;
+                port_nvm_write(out->offset + at, buf + done, run);
+                done += run;
+            }
+        }
+    }
+}
+
+static uint32_t span(int32_t o0, int32_t o1, int32_t stride, int32_t dilation, int32_t k, int32_t in)
+{
+    int32_t n = (o1 - o0 - 1) * stride + (k - 1) * dilation + 1;
+    return (uint32_t)(n < in ? n : in);
+}
+
+/* The estimated energy of task t in nJ (the run-time rule). */
+static uint64_t task_energy(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t)
+{
+    const ih_region *r = &t->region;
+    const int32_t *q = l->params;
+    uint32_t elems = (uint32_t)ih_region_elems(r);
+    uint32_t ch = (uint32_t)(r->c1 - r->c0);
+    uint32_t red = ih_task_split(t) ? (uint32_t)(t->hi - t->lo) : 0;
+    uint64_t macs = elems, rd = 0, wr;
+    switch (l->op) {
+    case IH_OP_CONV_2D:
+        red = red ? red : (uint32_t)in0->shape.c;
+        macs = (uint64_t)elems * (uint32_t)(q[0] * q[1]) * red;
+        rd = (uint64_t)ch * (uint32_t)(q[0] * q[1]) * red +
+             (uint64_t)span(r->y0, r->y1, q[2], q[4], q[0], in0->shape.h) * span(r->x0, r->x1, q[3], q[5], q[1], in0->shape.w) * red;
+        break;
+    case IH_OP_DEPTHWISE_CONV_2D:
+        macs = (uint64_t)elems * (uint32_t)(q[0] * q[1]);
+        rd = (uint64_t)ch * (uint32_t)(q[0] * q[1]) +
+             (uint64_t)span(r->y0, r->y1, q[2], q[4], q[0], in0->shape.h) * span(r->x0, r->x1, q[3], q[5], q[1], in0->shape.w) * ch;
+        break;
+    case IH_OP_FULLY_CONNECTED:
+        red = red ? red : (uint32_t)q[1];
+        macs = (uint64_t)elems * red;
+        rd = (uint64_t)ch * red + (uint64_t)(r->n1 - r->n0) * red;
+        break;
+    case IH_OP_AVERAGE_POOL_2D:
+    case IH_OP_MAX_POOL_2D:
+        red = red ? red : (uint32_t)q[0];
+        macs = (uint64_t)elems * red * (uint32_t)q[1];
+        rd = (uint64_t)span(r->y0, r->y1, q[2], 1, q[0], in0->shape.h) * span(r->x0, r->x1, q[3], 1, q[1], in0->shape.w) * ch;
+        break;
+    default:
+        rd = (uint64_t)elems * l->n_inputs * dtype_bytes(in0->dtype);
+        break;
+    }
+    if (ih_task_split(t) && t->step > 0) {
+        rd += 4u * (uint64_t)elems;
+    }
+    wr = (ih_task_split(t) && !ih_task_last(t)) ? 4u * (uint64_t)elems : (uint64_t)elems * dtype_bytes(out->dtype);
+    return rt.cfg.task_fixed_nj +
+           (macs * rt.cfg.mac_pj + rd * rt.cfg.read_pj_per_byte + wr * rt.cfg.write_pj_per_byte) / 1000u;
+}
+
+/* The energy above brown-out at mv millivolts, nJ: C * (V^2 - Voff^2) / 2. */
+static uint64_t energy_left(uint32_t mv)
+{
+    uint64_t v2, off2;
+    if (mv <= rt.cfg.voff_mv) {
+        return 0;
+    }
+    v2 = (uint64_t)mv * mv;
+    off2 = (uint64_t)rt.cfg.voff_mv * rt.cfg.voff_mv;
+    return (uint64_t)rt.cfg.cap_uf * (v2 - off2) / 2000u;
+}
+
+/* The run-time rule before task t (boards/sim Board.rule): when the energy
+ * left does not cover the task, a reading and a commit, commit the work
+ * done and sleep until the capacitor is charged, then run the task. A task
+ * that needs more than 95% of a full charge runs anyway (sleeping would not
+ * help), as does every task when the port cannot measure (0 mV). */
+static void runtime_rule(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t)
+{
+    /* The task, the reading, and one commit: the task's own, or the early
+     * commit of work not yet committed (boards/sim: t.Energy includes the
+     * commit of a committing task). */
+    uint64_t need = task_energy(l, in0, out, t) + rt.cfg.sense_nj + rt.cfg.commit_nj;
+    uint64_t budget = energy_left(rt.cfg.von_mv);
+    for (;;) {
+        uint16_t mv = port_supply_mv();
+        if (mv == 0 || need * 100u > budget * 95u || energy_left(mv) >= need) {
+            return;
+        }
+        if (rt.committed < t->index) {
+            write_progress(t->index); /* everything before t is done */
+            stats.early_commits++;
+            continue;
+        }
+        port_sleep_until_charged();
+        stats.sleeps++;
+        return;
+    }
+}
+
+int ih_rt_step(void)
+{
+    ih_task t;
+    ih_layer l;
+    ih_tensor in0, in1, out;
+    uint8_t *buf = (uint8_t *)sram_buf;
+    int32_t *acc = sram_buf;
+    uint32_t elems, i;
+    int err;
+    if (!rt.booted) {
+        return IH_ERR_STATE;
+    }
+    if (!rt.running) {
+        return read_progress() == rt.img.n_tasks ? IH_RT_DONE : IH_RT_IDLE;
+    }
+    if ((err = ih_task_get(&rt.img, rt.next, &t)) != IH_OK) {
+        return err;
+    }
+    ih_layer_get(&rt.img, t.layer, &l);
+    ih_tensor_get(&rt.img, l.input[0], &in0);
+    ih_tensor_get(&rt.img, l.output, &out);
+    if (l.n_inputs > 1) {
+        ih_tensor_get(&rt.img, l.input[1], &in1);
+    }
+    if (rt.img.flags & IH_IMAGE_FLAG_RUNTIME_RULE) {
+        runtime_rule(&l, &in0, &out, &t);
+    }
+    stats.tasks_run++;
+    elems = (uint32_t)ih_region_elems(&t.region);
+    if (ih_task_split(&t)) {
+        const uint8_t *prev = port_nvm() + t.prev_slot_off;
+        for (i = 0; i < elems; i++) {
+            acc[i] = t.step == 0 ? 0 : ih_rdi32(prev + 4 * i);
+        }
+        compute_step(&l, &in0, &out, &t, acc);
+        if (!ih_task_last(&t)) {
+            for (i = 0; i < elems; i++) {
+                uint32_t v = (uint32_t)acc[i];
+                ih_wr32(buf + 4 * i, v); /* little-endian in place */
+            }
+        }
+    } else {
+        compute_region(&l, &in0, l.n_inputs > 1 ? &in1 : 0, &out, &t.region, buf);
+    }
+#ifdef IH_BROKEN_COMMIT_BEFORE_WRITE
+    if (t.commit) {
+        write_progress(t.index + 1);
+        stats.commits++;
+    }
+#endif
+    if (ih_task_split(&t) && !ih_task_last(&t)) {
+        port_nvm_write(t.slot_off, buf, 4 * elems);
+    } else {
+        write_region(&out, &t.region, buf);
+    }
+#ifndef IH_BROKEN_COMMIT_BEFORE_WRITE
+    if (t.commit) {
+        write_progress(t.index + 1); /* after all of the task's writes */
+        stats.commits++;
+    }
+#endif
+    rt.next = t.index + 1;
+    if (rt.next >= rt.img.n_tasks) {
+        rt.running = 0;
+    }
+    return IH_RT_RAN;
+}
+
+int ih_rt_run(void)
+{
+    int r;
+    do {
+        r = ih_rt_step();
+    } while (r == IH_RT_RAN);
+    return r;
+}
+
+uint32_t ih_rt_next(void) { return rt.next; }
+
+uint32_t ih_rt_tasks(void) { return rt.booted ? rt.img.n_tasks : 0; }
+
+uint32_t ih_rt_progress(void) { return rt.booted ? read_progress() : 0; }
+
+const ih_image *ih_rt_image(void) { return rt.booted ? &rt.img : 0; }
+
+const uint8_t *ih_rt_output(uint32_t *bytes)
+{
+    ih_tensor out;
+    if (!rt.booted) {
+        *bytes = 0;
+        return 0;
+    }
+    ih_tensor_get(&rt.img, rt.img.output_tensor, &out);
+    *bytes = out.bytes;
+    return port_nvm() + out.offset;
+}
+
+const ih_rt_stats *ih_rt_get_stats(void) { return &stats; }
+
+void ih_rt_reset_stats(void)
+{
+    stats.boots = stats.tasks_run = stats.commits = stats.early_commits = stats.sleeps = 0;
+}
+
+void ih_rt_poison(void)
+{
+    uint8_t *p = (uint8_t *)sram_buf;
+    uint32_t i;
+    for (i = 0; i < sizeof sram_buf; i++) {
+        p[i] = 0xA5;
+    }
+    p = (uint8_t *)&rt;
+    for (i = 0; i < sizeof rt; i++) {
+        p[i] = 0xA5;
+    }
+    rt.booted = 0;
+}
