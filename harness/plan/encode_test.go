@@ -149,12 +149,22 @@ func TestImageRejectsDamage(t *testing.T) {
 }
 
 func FuzzDecodeImage(f *testing.F) {
-	for i, mp := range plans(f) {
-		if i > 1 {
-			break
+	// Seeds from quick plans only: the fuzzing time includes this setup.
+	prof, err := boards.LoadProfile("msp430fr5994")
+	if err != nil {
+		f.Fatal(err)
+	}
+	m, err := model.Parse(bundled.Model(), bundled.ModelName)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range []string{"tile", "adaptive"} {
+		s, _ := sched.Get(name)
+		p, err := s.Schedule(m, prof, sched.Options{})
+		if err != nil {
+			f.Fatal(err)
 		}
-		img, err := plan.EncodeImage(mp.m, mp.p)
-		if err == nil && len(img) < 8<<10 {
+		if img, err := plan.EncodeImage(m, p); err == nil && len(img) < 16<<10 {
 			f.Add(img)
 		}
 	}
