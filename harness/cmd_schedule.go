@@ -58,6 +58,11 @@ func schedulePlan(s *settings, modelPath string) (*model.Model, *boards.Profile,
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	mean := 0.0
+	if opt.Trace != nil {
+		mean = opt.Trace.MeanW
+	}
+	sched.Predict(p, prof, mean)
 	return m, prof, p, nil
 }
 
@@ -116,15 +121,19 @@ func printSchedule(cmd *cobra.Command, m *model.Model, prof *boards.Profile, p *
 		}
 		rows[i] = []string{strconv.Itoa(lp.Layer), lp.Op, tile, strconv.Itoa(lp.Tasks),
 			strconv.FormatFloat(lp.TasksPerCommit, 'f', 1, 64), uj(lp.Energy), uj(lp.MaxCommitGroup),
-			strconv.FormatFloat(100*lp.MaxCommitGroup/budget, 'f', 0, 64) + " %"}
+			strconv.FormatFloat(100*lp.MaxCommitGroup/budget, 'f', 0, 64) + " %", strconv.FormatFloat(lp.PredictedS, 'f', 3, 64)}
 	}
-	footer := []string{"", "total", "", strconv.Itoa(len(p.Tasks)), strconv.Itoa(p.Commits()) + " commits", uj(p.Energy()), "", ""}
+	footer := []string{"", "total", "", strconv.Itoa(len(p.Tasks)), strconv.Itoa(p.Commits()) + " commits", uj(p.Energy()), "", "", strconv.FormatFloat(p.PredictedS, 'f', 3, 64)}
 	w := cmd.OutOrStdout()
-	if err := reports.Table(w, []string{"#", "operator", "tile (h x w x c, reduction)", "tasks", "tasks/commit", "energy uJ", "max commit group uJ", "of budget"}, rows, footer); err != nil {
+	if err := reports.Table(w, []string{"#", "operator", "tile (h x w x c, reduction)", "tasks", "tasks/commit", "energy uJ", "max commit group uJ", "of budget", "predicted s"}, rows, footer); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%s on %s with %s: %d tasks, %.3f mJ and %.1f ms of compute per inference; a power cycle gives %.1f uJ after a %.1f uJ reboot; NVM %d of %d bytes (weights %d)\n",
-		m.Name, prof.Name, p.Scheduler, len(p.Tasks), p.Energy()*1e3, prof.Seconds(p.Cycles())*1e3, budget*1e6, p.RebootEnergy*1e6,
+	on := "on continuous power"
+	if p.PredictedForW > 0 {
+		on = fmt.Sprintf("at a mean harvest of %.3g mW", p.PredictedForW*1e3)
+	}
+	fmt.Fprintf(w, "%s on %s with %s: %d tasks, %.3f mJ and %.1f ms of compute per inference, predicted latency %.2f s %s; a power cycle gives %.1f uJ after a %.1f uJ reboot; NVM %d of %d bytes (weights %d)\n",
+		m.Name, prof.Name, p.Scheduler, len(p.Tasks), p.Energy()*1e3, prof.Seconds(p.Cycles())*1e3, p.PredictedS, on, budget*1e6, p.RebootEnergy*1e6,
 		p.NVMBytes+p.WeightBytes, prof.NVMBytes, p.WeightBytes)
 	return nil
 }

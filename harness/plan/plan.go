@@ -120,6 +120,8 @@ type LayerPlan struct {
 	PartialSlotBytes int `json:"partial_slot_bytes,omitempty"` // bytes of one slot
 
 	// Estimates.
+	// PredictedS is the layer's predicted latency (see sched.Predict).
+	PredictedS     float64 `json:"predicted_s,omitempty"`
 	TasksPerCommit float64 `json:"tasks_per_commit"`
 	Energy         float64 `json:"energy_j"`
 	MaxCommitGroup float64 `json:"max_commit_energy_j"` // the costliest stretch between two commits
@@ -158,6 +160,12 @@ type Plan struct {
 
 	// Budget is the energy a power cycle gives from storage alone, and
 	// RebootEnergy what each boot costs before the first task.
+	// PredictedS is the predicted latency of one inference (sched.Predict),
+	// for the harvest power it was predicted with (PredictedForW; 0 means
+	// continuous power).
+	PredictedS    float64 `json:"predicted_s,omitempty"`
+	PredictedForW float64 `json:"predicted_for_w,omitempty"`
+
 	Budget       float64 `json:"cycle_budget_j"`
 	RebootEnergy float64 `json:"reboot_energy_j"`
 }
