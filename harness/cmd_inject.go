@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/batteryless/harness/boards"
-	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
@@ -41,10 +39,7 @@ reference executor value by value. Exits non-zero on any mismatch.`,
 			if v := s.str("scheduler"); v != "" && v != "all" {
 				names = strings.Split(v, ",")
 			}
-			modelBytes := bundled.Model()
-			if !isBundled(modelPath) {
-				modelBytes, _ = os.ReadFile(modelPath)
-			}
+			modelBytes := modelFileBytes(modelPath)
 			var results []*replay.InjectResult
 			mismatches := 0
 			for _, name := range names {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/batteryless/harness/boards"
-	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/sched"
@@ -133,10 +132,7 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	modelBytes := bundled.Model()
-	if !isBundled(modelPath) {
-		modelBytes, _ = os.ReadFile(modelPath)
-	}
+	modelBytes := modelFileBytes(modelPath)
 	p, err := sc.Schedule(m, prof, sched.Options{ModelBytes: modelBytes, Trace: &stats})
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/batteryless/harness/boards"
-	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/sched"
@@ -31,10 +30,7 @@ func schedulePlan(s *settings, modelPath string) (*model.Model, *boards.Profile,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	modelBytes := bundled.Model()
-	if !isBundled(modelPath) {
-		modelBytes, _ = os.ReadFile(modelPath)
-	}
+	modelBytes := modelFileBytes(modelPath)
 	opt := sched.Options{ModelBytes: modelBytes}
 	if tr := s.str("trace"); tr != "" {
 		open, _, err := traceOpener(tr, s.str("format"), s.v.GetFloat64("load"))

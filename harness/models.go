@@ -18,6 +18,19 @@ func loadModel(path string) (*model.Model, error) {
 	return model.Load(path)
 }
 
+// modelFileBytes is the model file's bytes (for the plan's model hash):
+// the bundled model's, or the file's; nil if the file cannot be read.
+func modelFileBytes(path string) []byte {
+	if isBundled(path) {
+		return bundled.Model()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // isBundled reports whether a model path means the bundled model.
 func isBundled(path string) bool { return path == "" || path == bundled.ModelName }
 

@@ -702,21 +702,11 @@ func (c *opCtx) softmax(l *Layer) error {
 	if !(beta > 0) || math.IsInf(float64(beta), 0) {
 		return c.errorf("beta %g is not a positive finite number", beta)
 	}
-	in, err := c.activationIn(0, Int8)
-	if err != nil {
-		return err
-	}
-	out, err := c.output(Int8)
+	in, out, err := c.unary(Int8)
 	if err != nil {
 		return err
 	}
 	ti, to := c.t(in), c.t(out)
-	if ti.Shape != to.Shape {
-		return c.errorf("input %v and output %v shapes differ", ti.Dims, to.Dims)
-	}
-	if err := c.quantized(in, "input"); err != nil {
-		return err
-	}
 	if to.ZeroPoint != -128 || to.Scale != 1.0/256 {
 		return c.errorf("int8 softmax output must have scale 1/256 and zero point -128, got %g and %d", to.Scale, to.ZeroPoint)
 	}
@@ -770,28 +760,33 @@ func (c *opCtx) quantize(l *Layer) error {
 	return nil
 }
 
+// unary imports a quantized int8 activation input and an output of type
+// outType with the same shape.
+func (c *opCtx) unary(outType DType) (in, out int, err error) {
+	if in, err = c.activationIn(0, Int8); err != nil {
+		return 0, 0, err
+	}
+	if out, err = c.output(outType); err != nil {
+		return 0, 0, err
+	}
+	if ti, to := c.t(in), c.t(out); ti.Shape != to.Shape {
+		return 0, 0, c.errorf("input %v and output %v shapes differ", ti.Dims, to.Dims)
+	}
+	return in, out, c.quantized(in, "input")
+}
+
 func (c *opCtx) dequantize(l *Layer) error {
-	in, err := c.activationIn(0, Int8)
+	in, out, err := c.unary(Float32)
 	if err != nil {
 		return err
 	}
-	out, err := c.output(Float32)
-	if err != nil {
-		return err
-	}
-	ti, to := c.t(in), c.t(out)
-	if ti.Shape != to.Shape {
-		return c.errorf("input %v and output %v shapes differ", ti.Dims, to.Dims)
-	}
-	if err := c.quantized(in, "input"); err != nil {
-		return err
-	}
+	ti := c.t(in)
 	if len(c.im.sg.Outputs) != 1 || c.op.Outputs[0] != c.im.sg.Outputs[0] {
 		return c.errorf("a float32 output is supported only at the model's output edge")
 	}
 	l.Op = OpDequantize
 	l.Inputs, l.Output = []int{in}, out
 	l.Edge = &EdgeQuant{Scale: ti.Scale, ZeroPoint: ti.ZeroPoint, Shape: ti.Shape}
-	l.MACs = int64(to.Shape.Elems())
+	l.MACs = int64(ti.Shape.Elems())
 	return nil
 }

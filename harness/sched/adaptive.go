@@ -100,15 +100,7 @@ func cheapestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profi
 	best, bestE := Tile{}, -1.0
 	for _, tc := range chans {
 		for _, tw := range halvings(s.W) {
-			lo, hi := 0, s.H
-			for lo < hi {
-				mid := (lo + hi + 1) / 2
-				if fits(m, l, Tile{mid, tw, tc, 0}, lim, prof) {
-					lo = mid
-				} else {
-					hi = mid - 1
-				}
-			}
+			lo := maxRows(m, l, tw, tc, 0, lim, prof)
 			if lo == 0 {
 				continue
 			}

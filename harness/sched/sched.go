@@ -183,16 +183,7 @@ func largestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 	best, bestTasks := Tile{}, -1
 	for _, tc := range chans {
 		for _, tw := range halvings(s.W) {
-			// The largest number of rows that fits (footprint grows with rows).
-			lo, hi := 0, s.H
-			for lo < hi {
-				mid := (lo + hi + 1) / 2
-				if fits(m, l, Tile{mid, tw, tc, r}, lim, prof) {
-					lo = mid
-				} else {
-					hi = mid - 1
-				}
-			}
+			lo := maxRows(m, l, tw, tc, r, lim, prof)
 			if lo == 0 {
 				continue
 			}
@@ -205,6 +196,22 @@ func largestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 		}
 	}
 	return best, bestTasks
+}
+
+// maxRows is the most output rows a tile of tw columns, tc channels and
+// reduction steps of r may have within the limits (0 if not even one row
+// fits); the footprint and the energy grow with the rows.
+func maxRows(m *model.Model, l *model.Layer, tw, tc, r int, lim Limits, prof *boards.Profile) int {
+	lo, hi := 0, m.OutputShape(l).H
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fits(m, l, Tile{mid, tw, tc, r}, lim, prof) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
