@@ -26,20 +26,7 @@ func (hawaiiScheduler) Describe() string {
 }
 
 func (s hawaiiScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
-	lim := TaskLimits(prof)
-	tiles := make([]Tile, len(m.Layers))
-	for i, l := range m.Layers {
-		t, err := hawaiiTile(m, l, lim, prof)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s on %s: %w", s.Name(), m.Name, prof.Name, err)
-		}
-		tiles[i] = t
-	}
-	fitTaskCount(m, prof, tiles, lim)
-	if err := checkTaskCount(s.Name(), m, prof, tiles); err != nil {
-		return nil, err
-	}
-	return build(s.Name(), m, prof, opt, layerPlans(m, tiles, 1))
+	return finePlan(s.Name(), m, prof, opt, func(l *model.Layer, lim Limits) (Tile, error) { return hawaiiTile(m, l, lim, prof) })
 }
 
 // vectorMAC reports whether the layer's work is vector MACs on the

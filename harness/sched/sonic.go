@@ -26,20 +26,29 @@ func (sonicScheduler) Describe() string {
 }
 
 func (s sonicScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+	return finePlan(s.Name(), m, prof, opt, func(l *model.Layer, lim Limits) (Tile, error) {
+		return outputValueTile(newLayerCoster(m, l, prof), lim, nil)
+	})
+}
+
+// finePlan is the plan of the fine-grained baselines: each layer's tile from
+// tileOf within the task limits, widened where the task count would
+// overflow the progress word, a commit after every task.
+func finePlan(name string, m *model.Model, prof *boards.Profile, opt Options, tileOf func(*model.Layer, Limits) (Tile, error)) (*plan.Plan, error) {
 	lim := TaskLimits(prof)
 	tiles := make([]Tile, len(m.Layers))
 	for i, l := range m.Layers {
-		t, err := outputValueTile(newLayerCoster(m, l, prof), lim, nil)
+		t, err := tileOf(l, lim)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s on %s: %w", s.Name(), m.Name, prof.Name, err)
+			return nil, fmt.Errorf("%s: %s on %s: %w", name, m.Name, prof.Name, err)
 		}
 		tiles[i] = t
 	}
 	fitTaskCount(m, prof, tiles, lim)
-	if err := checkTaskCount(s.Name(), m, prof, tiles); err != nil {
+	if err := checkTaskCount(name, m, prof, tiles); err != nil {
 		return nil, err
 	}
-	return build(s.Name(), m, prof, opt, layerPlans(m, tiles, 1))
+	return build(name, m, prof, opt, layerPlans(m, tiles, 1))
 }
 
 // valueTile is the tile of one output value of layer l: 1x1x1, or a whole
