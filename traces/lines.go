@@ -145,6 +145,9 @@ func splitWS(b []byte, dst [][]byte) int {
 // parseFloat parses a decimal number from b without allocating for short
 // inputs. It returns a one-line reason on failure, naming what the value is.
 func parseFloat(b []byte, what string) (float64, error) {
+	if v, ok := parseSimpleDecimal(b); ok {
+		return v, nil
+	}
 	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		var ne *strconv.NumError
@@ -157,4 +160,48 @@ func parseFloat(b []byte, what string) (float64, error) {
 		return 0, errors.New(what + " " + quote(string(b)) + " is not a finite number")
 	}
 	return v, nil
+}
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseSimpleDecimal parses the plain decimals traces are made of
+// ("313.08", "-0.0723148", "2") without strconv: an optional sign, at most
+// 15 digits with at most one point. The digits form an integer m below
+// 10^15 < 2^53 and the point a power 10^k, both exact in float64, so m/10^k
+// is the correctly rounded value, the same float64 strconv.ParseFloat gives.
+// Anything else (exponents, more digits, a lone point) goes to strconv.
+func parseSimpleDecimal(b []byte) (float64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var m uint64
+	digits, frac, point := 0, 0, false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+			if point {
+				frac++
+			}
+		case c == '.' && !point:
+			point = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	v := float64(m) / pow10[frac]
+	if neg {
+		v = -v
+	}
+	return v, true
 }

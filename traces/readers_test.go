@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -259,5 +261,28 @@ func TestGlob(t *testing.T) {
 	}
 	if _, err := Glob(dir + "/none"); err == nil || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestSimpleDecimalMatchesStrconv: the fast decimal path gives exactly the
+// float64 strconv.ParseFloat gives, and leaves everything else to it.
+func TestSimpleDecimalMatchesStrconv(t *testing.T) {
+	cases := []string{"0", "313.08", "0.22", "10.00", "0.0723148", "5.28258", "-2.5", "+7", "123456789012345", "0.000000000000001",
+		"999999999999999", ".5", "5.", "1e3", "1.5e-3", "12345678901234567", "", "-", ".", "1.2.3", "0x10", "NaN", "inf"}
+	r := rand.New(rand.NewPCG(4, 2))
+	for i := 0; i < 20000; i++ {
+		cases = append(cases, strconv.FormatFloat(r.Float64()*math.Pow(10, float64(r.IntN(12)-4)), 'f', r.IntN(9), 64))
+	}
+	for _, c := range cases {
+		v, ok := parseSimpleDecimal([]byte(c))
+		want, err := strconv.ParseFloat(c, 64)
+		if ok && (err != nil || math.Float64bits(v) != math.Float64bits(want)) {
+			t.Fatalf("%q: fast path %v, strconv %v (%v)", c, v, want, err)
+		}
+	}
+	for _, c := range []string{"1e3", "12345678901234567", ".", "", "0x10"} {
+		if _, ok := parseSimpleDecimal([]byte(c)); ok {
+			t.Errorf("%q took the fast path", c)
+		}
 	}
 }
