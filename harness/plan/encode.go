@@ -282,6 +282,12 @@ func DecodeImage(b []byte) (*Image, error) {
 		return nil, fmt.Errorf("plan: image: CRC-32 %#08x, header says %#08x", c, le.Uint32(b[12:]))
 	}
 	img := &Image{Version: ImageVersion, WordBytes: int(b[22]), Flags: b[23], NVMBytes: int(le.Uint32(b[24:])), PlanTag: le.Uint32(b[28:]), Data: b}
+	if img.WordBytes != 2 && img.WordBytes != 4 {
+		return nil, fmt.Errorf("plan: image: NVM word of %d bytes, want 2 or 4", img.WordBytes)
+	}
+	if img.NVMBytes < HeaderBytes {
+		return nil, fmt.Errorf("plan: image: NVM area of %d bytes is smaller than its %d-byte header", img.NVMBytes, HeaderBytes)
+	}
 	nt, nl, nq := int(le.Uint16(b[16:])), int(le.Uint16(b[18:])), int(le.Uint16(b[20:]))
 	tensorsAt := ImageHeaderBytes
 	layersAt := tensorsAt + nt*TensorRecBytes
@@ -304,8 +310,8 @@ func DecodeImage(b []byte) (*Image, error) {
 		if t.Flags&TensorConst != 0 && (t.Offset < quantAt+nq*QuantRecBytes || t.Offset > len(b) || t.Bytes > len(b)-t.Offset) {
 			return nil, fmt.Errorf("plan: image: tensor %d: constant data at %d+%d lies outside the data section", i, t.Offset, t.Bytes)
 		}
-		if t.Flags&TensorConst == 0 && t.Offset != math.MaxUint32 && (t.Offset > img.NVMBytes || t.Bytes > img.NVMBytes-t.Offset) {
-			return nil, fmt.Errorf("plan: image: tensor %d: NVM bytes %d+%d lie past the %d-byte NVM area", i, t.Offset, t.Bytes, img.NVMBytes)
+		if t.Flags&TensorConst == 0 && t.Offset != math.MaxUint32 && (t.Offset < HeaderBytes || t.Offset > img.NVMBytes || t.Bytes > img.NVMBytes-t.Offset) {
+			return nil, fmt.Errorf("plan: image: tensor %d: NVM bytes %d+%d lie outside the activation area [%d, %d)", i, t.Offset, t.Bytes, HeaderBytes, img.NVMBytes)
 		}
 		img.Tensors = append(img.Tensors, t)
 	}
@@ -357,6 +363,20 @@ func DecodeImage(b []byte) (*Image, error) {
 			CommitEvery: int(le.Uint16(r[8:])), NoCommitAtEnd: le.Uint16(r[10:])&ScheduleNoCommitAtEnd != 0,
 			FirstTask: int(le.Uint32(r[12:])), Tasks: int(le.Uint32(r[16:])), PartialBase: int(le.Uint32(r[20:])),
 			PartialSlots: int(le.Uint16(r[24:])), PartialSlotBytes: int(le.Uint32(r[28:]))})
+	}
+	next := 0
+	for i, sc := range img.Schedules {
+		if sc.FirstTask != next {
+			return nil, fmt.Errorf("plan: image: schedule %d starts at task %d, the layers before end at %d", i, sc.FirstTask, next)
+		}
+		next += sc.Tasks
+		if sc.PartialSlots > 0 && (sc.PartialBase < HeaderBytes || sc.PartialBase > img.NVMBytes ||
+			sc.PartialSlots*sc.PartialSlotBytes > img.NVMBytes-sc.PartialBase) {
+			return nil, fmt.Errorf("plan: image: schedule %d: partial-sum slots at %d+%dx%d lie outside the NVM area", i, sc.PartialBase, sc.PartialSlots, sc.PartialSlotBytes)
+		}
+	}
+	if next > MaxTasksFor(img.WordBytes) {
+		return nil, fmt.Errorf("plan: image: %d tasks, more than a %d-byte progress word counts", next, img.WordBytes)
 	}
 	for i := 0; i < nq; i++ {
 		img.Quant = append(img.Quant, [2]int32{int32(le.Uint32(b[quantAt+8*i:])), int32(le.Uint32(b[quantAt+8*i+4:]))})
