@@ -4,8 +4,11 @@
  * inference that NVM holds or start one on the input deployed with the
  * firmware, run it task by task, and report every event on the UART.
  *
- * The events are printed as lines of text by one function (app_event in
- * app.c); the wire protocol (firmware/PROTOCOL.md) replaces that function.
+ * The events are reported by one function (app_event in app.c): by default
+ * as lines of text (app_main); built with -DIH_APP_WIRE (and runtime/wire.c)
+ * as frames of the wire protocol (firmware/PROTOCOL.md), from the command
+ * loop app_wire_main below. The host program firmware/host/board runs that
+ * loop; the ports' main.c still call app_main (text log).
  *
  * The deployed input: a region of flash or FRAM that starts with a 16-byte
  * header, little-endian:
@@ -40,5 +43,42 @@ int app_main(const ih_config *cfg, const uint8_t *input_region, uint32_t region_
 
 /* The deployed input in a region (its header checked), or NULL. */
 const uint8_t *app_input(const uint8_t *input_region, uint32_t region_bytes, uint32_t *bytes);
+
+
+#ifdef IH_APP_WIRE
+/*
+ * The wire protocol main loop (firmware/PROTOCOL.md), built with -DIH_APP_WIRE
+ * (and runtime/wire.c). Events then go out as wire frames from app_event;
+ * without IH_APP_WIRE app_event prints the text lines above.
+ *
+ * What the board keeps across power failures besides the NVM region: the
+ * boot count and the image-valid flag (struct app_persist: the port places
+ * it in memory that survives a brown-out). The started inference number is
+ * NVM header bytes 12..15 (harness/plan/FORMAT.md).
+ */
+struct app_persist {
+    uint32_t boots;
+    uint32_t image_valid; /* 1: a committed image is in the image area */
+    uint32_t image_len;   /* its length */
+};
+
+struct app_wire_config {
+    const ih_config *cfg;          /* runtime config, NULL: defaults */
+    struct app_persist *persist;   /* survives brown-outs */
+    uint8_t *image_area;           /* writable image area, NULL: DEPLOY is refused (FAILED) */
+    uint32_t image_cap;            /* its capacity in bytes */
+    /* Called after a DEPLOY_COMMIT succeeded (the port makes port_image()
+     * return the image area's first len bytes); may be NULL. */
+    void (*image_committed)(uint32_t len);
+    uint8_t boot_reason;           /* WIRE_BOOT_* for this boot */
+    const char *name;              /* the device profile's name, at most 16 characters */
+    void (*idle)(void);            /* called when there is nothing to do; may be NULL */
+};
+
+/* One power-up: boots the runtime, sends BOOT, then serves commands and
+ * runs the inference in NVM task by task. Returns only when running
+ * becomes impossible (never in normal operation). */
+int app_wire_main(const struct app_wire_config *wc);
+#endif
 
 #endif
