@@ -2,10 +2,13 @@ package firmwaretest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"os"
 	"os/exec"
@@ -13,11 +16,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/refexec"
+	"github.com/batteryless/harness/harness/wire"
 )
 
 // The STM32F405 port's memory (firmware/ports/stm32f4/stm32f4.ld): the chip's
@@ -103,9 +109,9 @@ func TestSTM32Build(t *testing.T) {
 	bss, _ := strconv.ParseUint(m[3], 10, 64)
 	flash, sram := text+data, data+bss
 	secs := sizeSections(t, elf)
-	t.Logf("flash %d of %d bytes (code and constants %d, plan image %d, input %d); SRAM %d of %d bytes (.data %d, .bss %d, stack %d, NVM %d)",
+	t.Logf("wire loop: flash %d of %d bytes (code and constants %d, plan image %d, input %d); SRAM %d of %d bytes (.data %d, .bss %d, stack %d, persist %d, NVM %d)",
 		flash, stm32Flash, secs[".isr_vector"].size+secs[".text"].size+secs[".ARM.exidx"].size, secs[".plan"].size, secs[".input"].size,
-		sram, stm32SRAM, secs[".data"].size, secs[".bss"].size, secs[".stack"].size, secs[".nvm"].size)
+		sram, stm32SRAM, secs[".data"].size, secs[".bss"].size, secs[".stack"].size, secs[".ih_persist"].size, secs[".nvm"].size)
 	if flash > stm32Flash {
 		t.Errorf("text + data = %d bytes: more than the STM32F405's %d bytes of flash", flash, stm32Flash)
 	}
@@ -136,14 +142,20 @@ func TestSTM32Build(t *testing.T) {
 		t.Errorf("input.blob (%d bytes) is not the IHIN header and the bundled input", len(blob))
 	}
 
-	// firmware-noplan.elf leaves the plan and input regions to -device loader.
-	np := sizeSections(t, filepath.Join(dir, "firmware-noplan.elf"))
-	if _, ok := np[".plan"]; ok {
-		t.Error("firmware-noplan.elf has a .plan section")
+	// The *-noplan.elf leave the plan and input regions to -device loader.
+	for _, name := range []string{"firmware-noplan.elf", "firmware-text-noplan.elf"} {
+		np := sizeSections(t, filepath.Join(dir, name))
+		if _, ok := np[".plan"]; ok {
+			t.Errorf("%s has a .plan section", name)
+		}
+		if _, ok := np[".input"]; ok {
+			t.Errorf("%s has an .input section", name)
+		}
 	}
-	if _, ok := np[".input"]; ok {
-		t.Error("firmware-noplan.elf has an .input section")
-	}
+	// The text-log variant links too, and fits.
+	tsecs := sizeSections(t, filepath.Join(dir, "firmware-text.elf"))
+	t.Logf("text log (firmware-text.elf): code and constants %d bytes, .bss %d",
+		tsecs[".isr_vector"].size+tsecs[".text"].size+tsecs[".ARM.exidx"].size, tsecs[".bss"].size)
 }
 
 // TestMSP430Check compiles every MSP430 source (runtime and port) with
@@ -178,12 +190,7 @@ type qemu struct {
 
 func startQEMU(t *testing.T, elf string, extra ...string) *qemu {
 	t.Helper()
-	sockDir, err := os.MkdirTemp("", "ihqmp") // short: a unix socket path has at most 107 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "qmp")
+	sock := qmpSocket(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	args := append([]string{"-M", "netduinoplus2", "-nographic", "-monitor", "none", "-serial", "stdio",
 		"-icount", "shift=6", "-qmp", "unix:" + sock + ",server=on,wait=off", "-kernel", elf}, extra...)
@@ -216,20 +223,39 @@ func startQEMU(t *testing.T, elf string, extra ...string) *qemu {
 		}
 		close(q.lines)
 	}()
+	q.qmp = dialQMP(t, sock, func() string { return stderr.String() })
+	q.command("qmp_capabilities") // after the greeting, which command skips
+	return q
+}
+
+// qmpSocket returns a path for a QMP unix socket (short: at most 107 bytes),
+// removed when the test ends.
+func qmpSocket(t *testing.T) string {
+	t.Helper()
+	sockDir, err := os.MkdirTemp("", "ihqmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	return filepath.Join(sockDir, "qmp")
+}
+
+// dialQMP connects to QEMU's QMP socket (closed when the test ends).
+func dialQMP(t *testing.T, sock string, diag func() string) *bufio.ReadWriter {
+	t.Helper()
 	var conn net.Conn
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if conn, err = net.Dial("unix", sock); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("QMP socket: %v\n%s", err, stderr.String())
+			t.Fatalf("QMP socket: %v\n%s", err, diag())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Cleanup(func() { conn.Close() })
-	q.qmp = bufio.NewReadWriter(bufio.NewReader(conn), bufio.NewWriter(conn))
-	q.command("qmp_capabilities") // after the greeting, which command skips
-	return q
+	return bufio.NewReadWriter(bufio.NewReader(conn), bufio.NewWriter(conn))
 }
 
 // command sends a QMP command and waits for its return.
@@ -313,8 +339,9 @@ func checkResult(t *testing.T, line, want string) {
 	}
 }
 
-// TestSTM32QEMU boots the STM32 firmware on QEMU's netduinoplus2 (a smoke
-// test, skipped without qemu-system-arm): the bundled input's inference must
+// TestSTM32QEMU boots the STM32 firmware's text-log variant
+// (firmware-text.elf) on QEMU's netduinoplus2 (a smoke test, skipped
+// without qemu-system-arm): the bundled input's inference must
 // give the reference executor's output; after QMP system_reset the NVM
 // region (SRAM, which a reset keeps) still says the inference is done and a
 // new one starts; a reset in the middle of that one resumes at the progress
@@ -331,7 +358,7 @@ func TestSTM32QEMU(t *testing.T) {
 	}
 	want := hex.EncodeToString(ref)
 
-	q := startQEMU(t, filepath.Join(dir, "firmware.elf"))
+	q := startQEMU(t, filepath.Join(dir, "firmware-text.elf"))
 	tasks, _ := parseBoot(t, q.next("ih boot", 30*time.Second))
 	q.next("ih load", 10*time.Second)
 	checkResult(t, q.next("ih result", time.Minute), want)
@@ -364,9 +391,195 @@ func TestSTM32QEMU(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	q2 := startQEMU(t, filepath.Join(dir, "firmware-noplan.elf"),
+	q2 := startQEMU(t, filepath.Join(dir, "firmware-text-noplan.elf"),
 		"-device", fmt.Sprintf("loader,file=%s,addr=%#x", filepath.Join(dir, "plan.bin"), stm32Plan),
 		"-device", fmt.Sprintf("loader,file=%s,addr=%#x", filepath.Join(dir, "input.blob"), stm32Input))
 	parseBoot(t, q2.next("ih boot", 30*time.Second))
 	checkResult(t, q2.next("ih result", time.Minute), want)
+}
+
+var ptyRE = regexp.MustCompile(`char device redirected to (/dev/pts/\d+) \(label serial0\)`)
+
+// startQEMUPty runs the STM32 firmware on QEMU's netduinoplus2 with USART1
+// on a pseudo-terminal and returns its path, and a QEMU whose QMP command
+// works (its UART fields are unused); QEMU is killed when the test ends.
+func startQEMUPty(t *testing.T, elf string) (string, *qemu) {
+	t.Helper()
+	sock := qmpSocket(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	cmd := exec.CommandContext(ctx, "qemu-system-arm", "-M", "netduinoplus2", "-nographic",
+		"-kernel", elf, "-serial", "pty", "-monitor", "none", "-qmp", "unix:"+sock+",server=on,wait=off")
+	cmd.WaitDelay = 2 * time.Second
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout // QEMU prints the pty's path on stderr or stdout
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("qemu-system-arm: %v", err)
+	}
+	var mu sync.Mutex
+	var out strings.Builder
+	t.Cleanup(func() {
+		cancel() // kills QEMU
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("qemu output:\n%s", out.String())
+			mu.Unlock()
+		}
+	})
+	path := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if m := ptyRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case path <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	var p string
+	select {
+	case p = <-path:
+	case <-time.After(20 * time.Second):
+		t.Fatal("QEMU did not say which pty holds serial0 within 20s")
+	}
+	q := &qemu{t: t}
+	q.qmp = dialQMP(t, sock, func() string { mu.Lock(); defer mu.Unlock(); return out.String() })
+	q.command("qmp_capabilities")
+	return p, q
+}
+
+// TestSTM32QEMUWire runs the STM32 firmware (the wire protocol's main loop,
+// the default build) on QEMU's netduinoplus2 with USART1 on a pty, and
+// drives it with harness/link: HELLO, SET_INPUT (the bundled input), START,
+// the RESULT event, READ_OUTPUT; the output must be the reference
+// executor's. DEPLOY must be refused (no writable image area on the STM32).
+// After QMP system_reset the boot count (.ih_persist) and the NVM survive:
+// BOOT says boot 2 with a valid NVM, and inference 2 gives the same output.
+func TestSTM32QEMUWire(t *testing.T) {
+	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
+		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
+	}
+	dir := stm32Build(t)
+	m := bundledModel(t)
+	input := bundled.Input()
+	want, err := refexec.New(m).Run(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	path, q := startQEMUPty(t, filepath.Join(dir, "firmware.elf"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := link.Open(ctx, link.Config{Path: path})
+	if err != nil {
+		t.Fatalf("link.Open %s: %v", path, err)
+	}
+	t.Cleanup(func() { l.Close() })
+
+	id, err := l.Hello(ctx)
+	if err != nil {
+		t.Fatalf("Hello: %v", err)
+	}
+	t.Logf("IDENTITY: %+v", *id)
+	if id.Name != "stm32f405" {
+		t.Errorf("IDENTITY name %q, want stm32f405", id.Name)
+	}
+	if id.Flags&wire.IdentityImageValid == 0 {
+		t.Errorf("IDENTITY flags %#x: the image linked into flash is not valid", id.Flags)
+	}
+	if id.NVMBytes != stm32NVM {
+		t.Errorf("IDENTITY NVM %d bytes, want %d", id.NVMBytes, stm32NVM)
+	}
+
+	// DEPLOY: the guest cannot write flash, so the board refuses it.
+	var ce *link.CommandError
+	if err := l.Deploy(ctx, []byte{1, 2, 3, 4}); err == nil {
+		t.Error("Deploy succeeded on the STM32, which has no writable image area")
+	} else if !errors.As(err, &ce) || ce.Status != wire.StatusFailed || ce.Detail != 1 {
+		t.Errorf("Deploy: %v, want ACK FAILED detail 1", err)
+	}
+
+	if err := l.SetInput(ctx, input); err != nil {
+		t.Fatalf("SetInput: %v", err)
+	}
+	for drained := false; !drained; { // events before START are not the inference's
+		select {
+		case <-l.Events():
+		default:
+			drained = true
+		}
+	}
+	infer := func(n uint32) {
+		t.Helper()
+		if err := l.Start(ctx, n); err != nil {
+			t.Fatalf("Start %d: %v", n, err)
+		}
+		var res *wire.Result
+		tasks := 0
+		for res == nil {
+			select {
+			case ev := <-l.Events():
+				if ev.Kind != link.BoardEvent {
+					continue
+				}
+				switch e := ev.Msg.(type) {
+				case *wire.TaskDone:
+					tasks++
+				case *wire.Result:
+					res = e
+				}
+			case <-ctx.Done():
+				t.Fatalf("inference %d: no RESULT within the time limit (%d TASK_DONE)", n, tasks)
+			}
+		}
+		if res.Inference != n || res.Length != uint32(len(want)) || res.CRC != crc32.ChecksumIEEE(want) {
+			t.Errorf("RESULT %+v, want inference %d length %d crc %#08x", *res, n, len(want), crc32.ChecksumIEEE(want))
+		}
+		out, err := l.ReadOutput(ctx, 0, len(want))
+		if err != nil {
+			t.Fatalf("ReadOutput: %v", err)
+		}
+		if !bytes.Equal(out, want) {
+			t.Errorf("inference %d: QEMU's output over the link differs from the reference executor\n got %x\nwant %x", n, out, want)
+		} else {
+			t.Logf("inference %d: %d tasks; output %x matches the reference executor", n, tasks, out)
+		}
+	}
+	infer(1)
+
+	// A reset keeps .ih_persist and the NVM region (SRAM under QEMU).
+	q.command("system_reset")
+	var boot *wire.Boot
+	for boot == nil {
+		select {
+		case ev := <-l.Events():
+			if b, ok := ev.Msg.(*wire.Boot); ok && ev.Kind == link.BoardEvent {
+				boot = b
+			}
+		case <-ctx.Done():
+			t.Fatal("no BOOT after system_reset")
+		}
+	}
+	t.Logf("BOOT after system_reset: %+v", *boot)
+	if boot.Boots != 2 {
+		t.Errorf("BOOT after system_reset: boot %d, want 2 (.ih_persist did not survive the reset)", boot.Boots)
+	}
+	if boot.Flags&wire.BootNVMValid == 0 || boot.Flags&wire.BootImageValid == 0 {
+		t.Errorf("BOOT after system_reset: flags %#x, want NVM and image valid", boot.Flags)
+	}
+	if err := l.SetInput(ctx, input); err != nil {
+		t.Fatalf("SetInput after the reset: %v", err)
+	}
+	infer(2)
 }

@@ -8,7 +8,7 @@
  * as lines of text (app_main); built with -DIH_APP_WIRE (and runtime/wire.c)
  * as frames of the wire protocol (firmware/PROTOCOL.md), from the command
  * loop app_wire_main below. The host program firmware/host/board runs that
- * loop; the ports' main.c still call app_main (text log).
+ * loop; the ports' main.c call app_wire_main when built with -DIH_APP_WIRE (their default) and app_main otherwise.
  *
  * The deployed input: a region of flash or FRAM that starts with a 16-byte
  * header, little-endian:

@@ -1,14 +1,46 @@
 /*
  * main.c - the MSP430FR5994 firmware: at every power-up bring up the board,
- * boot the runtime, resume the inference in FRAM or start one on the
- * deployed input, run it (sleeping in LPM3 when the run-time rule says the
- * capacitor is low) and report it on eUSCI_A0 (ports/common/app.c), then
- * sleep until the next power-up.
+ * then run one of the two main loops of ports/common/app.c on eUSCI_A0:
+ *
+ * - built with -DIH_APP_WIRE (the default): the wire protocol
+ *   (firmware/PROTOCOL.md) on the image linked into FRAM. DEPLOY is refused
+ *   (ACK FAILED detail 1): no writable image area yet.
+ * - without: the text log; resume the inference in FRAM or start one on the
+ *   deployed input, run it (sleeping in LPM3 when the run-time rule says the
+ *   capacitor is low), then sleep until the next power-up.
  */
 #include "app.h"
 #include "port.h"
 #include "port_msp430.h"
 
+#ifdef IH_APP_WIRE
+#include "wire.h"
+
+/* Boot count and image-valid flag: in FRAM (.ih_persist, NOLOAD, just below
+ * the NVM region in msp430fr5994.ld), kept across power failures. */
+static struct app_persist persist __attribute__((section(".ih_persist")));
+
+int main(void)
+{
+    static ih_config cfg;
+    static struct app_wire_config wc;
+    port_init();
+    ih_config_default(&cfg); /* the msp430fr5994 profile: 100 uF, 2.8 V / 2.4 V, iNAS's costs */
+    msp430_set_turn_on_mv(cfg.von_mv);
+    persist.image_valid = port_image() ? 1u : 0u;
+    persist.image_len = port_image_bytes();
+    wc.cfg = &cfg;
+    wc.persist = &persist;
+    wc.image_area = 0; /* no writable image area: DEPLOY answers FAILED */
+    wc.image_cap = 0;
+    wc.image_committed = 0;
+    wc.boot_reason = WIRE_BOOT_POWER_ON;
+    wc.name = "msp430fr5994";
+    wc.idle = 0;
+    (void)app_wire_main(&wc);
+    msp430_idle();
+}
+#else
 int main(void)
 {
     ih_config cfg;
@@ -21,3 +53,4 @@ int main(void)
     (void)app_main(&cfg, input, input_bytes);
     msp430_idle();
 }
+#endif
