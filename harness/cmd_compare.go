@@ -153,14 +153,7 @@ func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := open()
-		if err != nil {
-			return nil, err
-		}
-		st, err := traces.Summarize(r, 0)
-		if c, ok := r.(interface{ Close() error }); ok {
-			c.Close()
-		}
+		st, err := summarizeTrace(open)
 		if err != nil {
 			return nil, err
 		}

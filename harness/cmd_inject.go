@@ -22,12 +22,7 @@ arithmetic, the output write or the commit), then compare the output with the
 reference executor value by value. Exits non-zero on any mismatch.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			modelPath := s.str("model")
-			m, err := loadModel(modelPath)
-			if err != nil {
-				return err
-			}
-			input, err := loadInput(s.str("input"), modelPath, m)
+			m, input, modelPath, err := loadModelInput(s)
 			if err != nil {
 				return err
 			}

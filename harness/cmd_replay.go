@@ -53,6 +53,18 @@ func traceOpener(arg, format string, load float64) (func() (traces.Reader, error
 	return nil, "", fmt.Errorf("trace %s: no such file, and no bundled trace of that name (bundled: %s)", arg, strings.Join(traces.Bundled(), ", "))
 }
 
+// summarizeTrace reads a trace once for its statistics.
+func summarizeTrace(open func() (traces.Reader, error)) (traces.Stats, error) {
+	r, err := open()
+	if err != nil {
+		return traces.Stats{}, err
+	}
+	if c, ok := r.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	return traces.Summarize(r, 0)
+}
+
 // powerConfig is the power system of a profile.
 func powerConfig(p *boards.Profile) power.Config {
 	return power.Config{
@@ -110,12 +122,7 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	modelPath := s.str("model")
-	m, err := loadModel(modelPath)
-	if err != nil {
-		return err
-	}
-	input, err := loadInput(s.str("input"), modelPath, m)
+	m, input, modelPath, err := loadModelInput(s)
 	if err != nil {
 		return err
 	}
@@ -130,14 +137,7 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	// A first pass over the trace: its statistics for the schedulers that
 	// use them, its length for the progress bar and its peak power for the
 	// static livelock check.
-	r, err := open()
-	if err != nil {
-		return err
-	}
-	stats, err := traces.Summarize(r, 0)
-	if c, ok := r.(interface{ Close() error }); ok {
-		c.Close()
-	}
+	stats, err := summarizeTrace(open)
 	if err != nil {
 		return err
 	}
@@ -264,12 +264,7 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	modelPath := s.str("model")
-	m, err := loadModel(modelPath)
-	if err != nil {
-		return err
-	}
-	input, err := loadInput(s.str("input"), modelPath, m)
+	m, input, _, err := loadModelInput(s)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
-	"github.com/batteryless/harness/traces"
 	"github.com/spf13/cobra"
 )
 
@@ -37,14 +36,7 @@ func schedulePlan(s *settings, modelPath string) (*model.Model, *boards.Profile,
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		r, err := open()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		st, err := traces.Summarize(r, 0)
-		if c, ok := r.(interface{ Close() error }); ok {
-			c.Close()
-		}
+		st, err := summarizeTrace(open)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -9,6 +9,17 @@ import (
 	"github.com/batteryless/harness/harness/model"
 )
 
+// loadModelInput loads the --model of the settings (default: the bundled
+// model) and its --input.
+func loadModelInput(s *settings) (m *model.Model, input []byte, modelPath string, err error) {
+	modelPath = s.str("model")
+	if m, err = loadModel(modelPath); err != nil {
+		return nil, nil, modelPath, err
+	}
+	input, err = loadInput(s.str("input"), modelPath, m)
+	return m, input, modelPath, err
+}
+
 // loadModel imports the model at path, or the bundled model when path is
 // empty or names it.
 func loadModel(path string) (*model.Model, error) {
