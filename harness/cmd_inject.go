@@ -19,9 +19,21 @@ func newInjectCmd(s *settings) *cobra.Command {
 		Long: `Run one inference per scheduler on the simulated board with a brown-out forced
 after every task and at --random seeded points inside tasks (during a read, the
 arithmetic, the output write or the commit), then compare the output with the
-reference executor value by value. Exits non-zero on any mismatch.`,
+reference executor value by value. Exits non-zero on any mismatch.
+
+With --board qemu-stm32 the real firmware runs in QEMU on bench power and the
+harness cuts its power (QEMU stopped, reset with the volatile SRAM scrubbed,
+continued) in the middle of every task (at --fraction of its duration,
+measured by a warm-up inference) and at --random seeded points.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch b := s.str("board"); b {
+			case "sim":
+			case "qemu-stm32":
+				return runInjectQEMU(cmd, s)
+			default:
+				return fmt.Errorf("--board %s: want sim or qemu-stm32", b)
+			}
 			m, input, modelPath, err := loadModelInput(s)
 			if err != nil {
 				return err
@@ -80,5 +92,8 @@ reference executor value by value. Exits non-zero on any mismatch.`,
 	f.String("scheduler", "all", "schedulers to test, comma-separated, or all")
 	f.Int("random", 100, "brown-outs at random points inside tasks")
 	f.Int64("seed", 1, "seed of the random points")
+	f.String("board", "sim", "board: sim, or qemu-stm32 (the STM32 firmware in QEMU)")
+	f.String("elf", "", "qemu-stm32: the wire firmware built without a plan (default "+defaultNoPlanELF+")")
+	f.Float64("fraction", 0.5, "qemu-stm32: where in each task its brown-out strikes (0 to 1)")
 	return cmd
 }

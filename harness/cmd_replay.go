@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,9 +9,7 @@ import (
 	"time"
 
 	"github.com/batteryless/harness/boards"
-	"github.com/batteryless/harness/boards/emulated"
 	"github.com/batteryless/harness/harness/power"
-	"github.com/batteryless/harness/harness/refexec"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
@@ -98,9 +95,9 @@ the reference executor. Exits non-zero on any mismatch or livelock.`,
 	f.String("input", "", "input tensor as raw bytes (default: the bundled input)")
 	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
 	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
-	f.String("board", "sim", "board: sim, or qemu-stm32 (the STM32 firmware in QEMU under the emulated power system; needs --elf)")
-	f.String("elf", "", "qemu-stm32: the wire firmware (make -C firmware stm32f4: BUILD/stm32f4/firmware.elf)")
-	f.Float64("time-scale", 1, "qemu-stm32: wall seconds per simulated second")
+	f.String("board", "sim", "board: sim, or qemu-stm32 (the STM32 firmware in QEMU under the emulated power system)")
+	f.String("elf", "", "qemu-stm32: the wire firmware built without a plan (default "+defaultNoPlanELF+"; make -C firmware stm32f4)")
+	f.Float64("time-scale", 0, "qemu-stm32: wall seconds per simulated second (0: measured by a warm-up inference)")
 	f.Int("inferences", 0, "inferences to run (0: back to back until the trace ends)")
 	f.Bool("loop", false, "repeat the trace until --inferences are done")
 	f.String("log", "", "write a JSON Lines record per power cycle and per inference here")
@@ -250,77 +247,20 @@ func printReplay(cmd *cobra.Command, r *replayReport) error {
 		{"time on / off", ms(res.TimeOn), ms(res.TimeOff)},
 		{"wall / reference executor", ms(res.WallS), ms(res.ReferenceWallS)},
 	}
+	if r.Board != "sim" {
+		// A real or emulated board reports whole tasks only: no split of
+		// their energy, no reference timing.
+		keep := rows[:0]
+		for _, row := range rows {
+			switch row[0] {
+			case "energy: NVM traffic", "energy: commits", "energy: reboots", "wall / reference executor", "lower bound (mean) / ratio":
+				continue
+			case "energy: compute":
+				row[0] = "energy: tasks (compute and NVM)"
+			}
+			keep = append(keep, row)
+		}
+		rows = keep
+	}
 	return reports.Table(cmd.OutOrStdout(), []string{"replay", "value", ""}, rows, nil)
-}
-
-// runReplayQEMU replays a trace on the STM32 firmware in QEMU
-// (boards/emulated): the power model in scaled real time drives QEMU's
-// power (stop and reset at brown-out, cont at turn-on).
-func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
-	if s.str("elf") == "" {
-		return errors.New("--board qemu-stm32 needs --elf (make -C firmware stm32f4)")
-	}
-	open, traceName, err := traceOpener(traceArg, s.str("format"), s.v.GetFloat64("load"))
-	if err != nil {
-		return err
-	}
-	m, input, _, err := loadModelInput(s)
-	if err != nil {
-		return err
-	}
-	profName := s.str("profile")
-	if !cmd.Flags().Changed("profile") {
-		profName = "stm32f405"
-	}
-	prof, err := boards.LoadProfile(profName)
-	if err != nil {
-		return err
-	}
-	want, err := refexec.New(m).Run(input)
-	if err != nil {
-		return err
-	}
-	r, err := open()
-	if err != nil {
-		return err
-	}
-	harvest, end, err := emulated.TraceHarvest(r, s.boolean("loop"))
-	if c, ok := r.(interface{ Close() error }); ok {
-		c.Close()
-	}
-	if err != nil {
-		return err
-	}
-	n := s.integer("inferences")
-	if n <= 0 {
-		n = 1
-	}
-	maxSim := end
-	if s.boolean("loop") {
-		maxSim = 0
-	}
-	res, err := emulated.Run(cmd.Context(), emulated.Config{
-		ELF: s.str("elf"), Profile: prof, Input: input, Want: want,
-		Harvest: harvest, TimeScale: s.v.GetFloat64("time-scale"), Inferences: n, MaxSimTime: maxSim,
-	})
-	if err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	if s.json() {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			Trace   string `json:"trace"`
-			Profile string `json:"profile"`
-			Board   string `json:"board"`
-			emulated.Result
-		}{traceName, prof.Name, "qemu-stm32", res})
-	}
-	fmt.Fprintf(out, "qemu-stm32 %s on %s: %d inferences, %d verified, %d mismatches, %d power cycles (per inference %v), %d commits, %d hangs, latency mean %.3f s (simulated), sim %.3f s, wall %.2f s\n",
-		traceName, prof.Name, res.Inferences, res.Verified, res.Mismatches, res.PowerCycles, res.CyclesPerInference, res.Commits, res.Hangs, res.Latency.Mean, res.SimTime, res.WallS)
-	if res.Mismatches > 0 {
-		return fmt.Errorf("%d mismatches", res.Mismatches)
-	}
-	return nil
 }

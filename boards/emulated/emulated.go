@@ -1,45 +1,71 @@
-// Package emulated runs the real STM32 firmware in QEMU (boards/qemu) under
-// the power system model (harness/power), in real time scaled by TimeScale:
-// one simulated second lasts TimeScale wall seconds. While the model says the
-// board is on, QEMU runs and the board draws the profile's ActivePowerW; at a
-// brown-out QEMU is stopped and reset (system_reset re-applies the SRAM
-// scrub: volatile state lost, NVM kept) and stays stopped while off; at
-// turn-on it continues. The host drives the board over harness/link
-// (SET_INPUT, START, events, READ_OUTPUT) and checks every output against the
-// reference executor. A board silent for longer than HangTimeout while
-// powered is power-cycled and counted as a hang. QEMU is closed on every
-// exit path.
+// Package emulated is the emulated board: the real STM32 firmware in QEMU
+// (boards/qemu), driven over its serial line by the same driver as a real
+// board (boards/serialboard), with its power cut and restored by the power
+// system model (harness/power) running in real time.
+//
+// Time. QEMU runs with -icount (qemu.BoardICountShift), so the guest's
+// virtual clock advances by a fixed time per instruction, near the profile's
+// clock, and the firmware's cycle counter (SysTick at qemu.CounterHz of
+// virtual time) reports the same count for the same work on any host. The
+// power model's simulated time is that virtual time. QEMU itself runs at the
+// host's speed, so one simulated second lasts TimeScale wall seconds; with
+// TimeScale 0 the run measures it first: a warm-up inference on bench power,
+// whose wall time over its virtual time (the sum of its tasks' cycles over
+// CounterHz) is the scale. So the board draws the profile's ActivePowerW for
+// as long, in simulated time, as the real chip would compute.
+//
+// Power. While the model says the board is on, QEMU runs; at a brown-out it
+// is stopped and reset (the reset re-applies a scrub of the volatile SRAM:
+// nothing volatile survives; NVM does) and stays stopped while off; at
+// turn-on it continues. The host's own I/O (writing an input, reading an
+// output) happens on held power: the model stands still meanwhile
+// (serialboard.Power). A board silent while powered is power-cycled (a hang).
+// QEMU is closed on every exit path.
 package emulated
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/qemu"
+	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/wire"
+	"github.com/batteryless/harness/reports"
 )
 
 // Config of an emulated run.
 type Config struct {
-	ELF     string          // the STM32 wire firmware (make stm32f4), its plan linked in
-	Profile *boards.Profile // power defaults and ActivePowerW
-	Input   []byte          // the input tensor
-	Want    []byte          // the expected output (refexec.New(m).Run(input))
+	// ELF is the STM32 wire firmware (make -C firmware stm32f4). With
+	// Image set it is the build without a plan (firmware-noplan.elf) and
+	// Image is loaded at qemu.PlanAddr; without, the ELF's own plan runs.
+	ELF   string
+	Image []byte
+	// Tasks is the plan's task count, OutputBytes its output tensor's size.
+	Tasks       int
+	OutputBytes int
+	Profile     *boards.Profile // ActivePowerW; power defaults unless Power is set
+	Power       *power.Config   // the power system; nil: the profile's
+	Input       []byte          // the input tensor
+	Want        []byte          // the expected output (the reference executor's)
 
 	// Harvest is the harvested power in W at simulated time t (s).
 	Harvest func(t float64) float64
-	// TimeScale: wall seconds per simulated second; default 1.
+	// TimeScale: wall seconds per simulated second; 0 measures it with a
+	// warm-up inference (see the package doc).
 	TimeScale float64
-	// Inferences to run; default 1 (more is not supported yet).
+	// Inferences to run; default 1.
 	Inferences int
 	// Step is the wall time between two advances of the model; default 1 ms.
 	Step time.Duration
@@ -49,132 +75,38 @@ type Config struct {
 	MaxSimTime float64
 	// V0 is the capacitor's initial voltage.
 	V0 float64
+	// CounterHz is the firmware's cycle counter rate in virtual time;
+	// default qemu.CounterHz.
+	CounterHz float64
+	// NoScrub keeps the volatile SRAM across power failures (unlike a real
+	// chip): the control of the test that shows the scrub matters.
+	NoScrub bool
+	// Log, if set, receives a record per power cycle and per inference
+	// (the simulated board's JSON Lines schema).
+	Log *reports.LogWriter
 	// Logf, if set, receives one line per power event and board event.
 	Logf func(format string, args ...any)
+	// QEMUStarted, if set, is called with the running machine (tests kill it).
+	QEMUStarted func(*qemu.Machine)
 }
 
 // Result is replay.Result plus what only an emulated board has.
 type Result struct {
 	replay.Result
-	Hangs int `json:"hangs"`
-	Boots int `json:"boots"` // BOOT events seen
-	// CyclesPerInference: the brown-outs from each inference's START to its RESULT.
+	Hangs      int `json:"hangs"`
+	Boots      int `json:"boots"` // BOOT events seen during the trace
+	EventsLost int `json:"events_lost"`
+	// CyclesPerInference: the brown-outs during each inference.
 	CyclesPerInference []int `json:"cycles_per_inference"`
-}
-
-// powerBoard is the power model driving QEMU.
-type powerBoard struct {
-	mu    sync.Mutex
-	sys   *power.System
-	m     *qemu.Machine
-	cfg   *Config
-	on    bool
-	force bool // a hang: power-cycle at the next step
-	hold  bool // the model is frozen while on (the host reads the output)
-	cyc   int  // brown-outs (power cycles)
-	onCh  chan struct{}
-	err   error
-}
-
-func (b *powerBoard) isOn() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.on
-}
-
-func (b *powerBoard) setHold(h bool) {
-	b.mu.Lock()
-	b.hold = h
-	b.mu.Unlock()
-}
-
-func (b *powerBoard) logf(format string, args ...any) {
-	if b.cfg.Logf != nil {
-		b.cfg.Logf(format, args...)
-	}
-}
-
-// run advances the model in scaled real time until ctx is done.
-func (b *powerBoard) run(ctx context.Context) error {
-	cfg := b.cfg
-	tick := time.NewTicker(cfg.Step)
-	defer tick.Stop()
-	last := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-b.m.Done():
-			return b.m.Err()
-		case now := <-tick.C:
-			dt := now.Sub(last).Seconds() / cfg.TimeScale
-			last = now
-			b.mu.Lock()
-			force := b.force
-			b.force = false
-			if b.hold && b.on {
-				dt = 0
-			}
-			b.mu.Unlock()
-			if force && b.isOn() {
-				// A hang: reset the board without touching the model.
-				if err := b.m.Stop(ctx); err != nil {
-					return err
-				}
-				if err := b.m.SystemReset(ctx); err != nil {
-					return err
-				}
-				if err := b.m.Cont(ctx); err != nil {
-					return err
-				}
-				b.logf("hang: power-cycled at t=%.4f s", b.sys.Time())
-			}
-			for dt > 0 {
-				if err := b.sys.SetHarvest(max(cfg.Harvest(b.sys.Time()), 0)); err != nil {
-					return err
-				}
-				adv, ev := b.sys.Advance(dt)
-				dt -= adv
-				switch ev {
-				case power.BrownedOut:
-					if err := b.m.Stop(ctx); err != nil {
-						return err
-					}
-					if err := b.m.SystemReset(ctx); err != nil {
-						return err
-					}
-					b.mu.Lock()
-					b.on = false
-					b.cyc++
-					b.mu.Unlock()
-					b.sys.SetLoad(0)
-					b.logf("brown-out at t=%.4f s (V=%.3f)", b.sys.Time(), b.sys.Voltage())
-				case power.TurnedOn:
-					b.sys.SetLoad(cfg.Profile.ActivePowerW)
-					if err := b.m.Cont(ctx); err != nil {
-						return err
-					}
-					b.mu.Lock()
-					b.on = true
-					b.mu.Unlock()
-					select {
-					case b.onCh <- struct{}{}:
-					default:
-					}
-					b.logf("turn-on at t=%.4f s (V=%.3f)", b.sys.Time(), b.sys.Voltage())
-				case power.None:
-					dt = 0
-				}
-			}
-		}
-	}
+	// TimeScale is the wall seconds per simulated second used.
+	TimeScale float64 `json:"time_scale"`
+	// WarmupTaskCycles: each task's cycles in the warm-up inference on bench
+	// power (the board's own measurement; nil without a warm-up).
+	WarmupTaskCycles []uint32 `json:"warmup_task_cycles,omitempty"`
 }
 
 // Run runs cfg.Inferences inferences on the emulated board.
 func Run(ctx context.Context, cfg Config) (res Result, err error) {
-	if cfg.TimeScale <= 0 {
-		cfg.TimeScale = 1
-	}
 	if cfg.Inferences <= 0 {
 		cfg.Inferences = 1
 	}
@@ -184,204 +116,469 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if cfg.HangTimeout <= 0 {
 		cfg.HangTimeout = 5 * time.Second
 	}
-	if cfg.Inferences > 1 {
-		// Unfinished: the second inference needs the input again (the plan
-		// reuses its NVM area: without SET_INPUT the output differs), and a
-		// SET_INPUT after the first RESULT got no answer under power cycling.
-		return res, errors.New("emulated: only one inference per run so far")
+	if cfg.CounterHz <= 0 {
+		cfg.CounterHz = qemu.CounterHz
 	}
-	if cfg.Profile == nil || cfg.Harvest == nil || len(cfg.Want) == 0 {
-		return res, errors.New("emulated: Config needs Profile, Harvest and Want")
+	if cfg.Profile == nil || cfg.Harvest == nil || len(cfg.Want) == 0 || cfg.Tasks <= 0 {
+		return res, errors.New("emulated: Config needs Profile, Harvest, Want and Tasks")
 	}
-	p := cfg.Profile
-	sys, err := power.New(power.Config{
-		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
-		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},
-		Efficiency: p.Power.Efficiency,
-		V0:         cfg.V0,
-	})
+	if cfg.OutputBytes == 0 {
+		cfg.OutputBytes = len(cfg.Want)
+	}
+	pc := profilePower(cfg.Profile)
+	if cfg.Power != nil {
+		pc = *cfg.Power
+	}
+	pc.V0 = cfg.V0
+	sys, err := power.New(pc)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("emulated: %w", err)
 	}
 	wall0 := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m, err := qemu.Start(ctx, qemu.Config{ELF: cfg.ELF, ICountShift: -1, Scrub: &qemu.Scrub{Addr: qemu.SRAMAddr, Pattern: 0xA5}})
+	qc := qemu.Config{ELF: cfg.ELF, ICountShift: qemu.BoardICountShift}
+	if !cfg.NoScrub {
+		qc.Scrub = &qemu.Scrub{Addr: qemu.SRAMAddr, Pattern: 0xA5}
+	}
+	if cfg.Image != nil {
+		dir, err := tempDir()
+		if err != nil {
+			return res, err
+		}
+		defer removeAll(dir)
+		file, err := writeFile(dir, "plan.bin", cfg.Image)
+		if err != nil {
+			return res, err
+		}
+		qc.Loaders = append(qc.Loaders, qemu.Loader{File: file, Addr: qemu.PlanAddr})
+	}
+	m, err := qemu.Start(ctx, qc)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("emulated: %w", err)
 	}
 	defer m.Close()
+	if cfg.QEMUStarted != nil {
+		cfg.QEMUStarted(m)
+	}
 	l, err := link.Open(ctx, link.Config{Path: m.SerialPath()})
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("emulated: %w", err)
 	}
 	defer l.Close()
-
-	// Set-up on bench power: HELLO and the input (kept in NVM).
-	if _, err := l.Hello(ctx); err != nil {
-		return res, fmt.Errorf("emulated: HELLO: %w", err)
-	}
-	if err := l.SetInput(ctx, cfg.Input); err != nil {
-		return res, fmt.Errorf("emulated: SET_INPUT: %w", err)
-	}
-	// Now the power model owns the supply: off until it turns on.
-	if err := m.Stop(ctx); err != nil {
-		return res, err
-	}
-	if err := m.SystemReset(ctx); err != nil {
-		return res, err
-	}
-	for drained := false; !drained; {
+	brd := serialboard.New(l, serialboard.Config{Tasks: cfg.Tasks, OutputBytes: cfg.OutputBytes, HangTimeout: cfg.HangTimeout, Logf: cfg.Logf})
+	// QEMU dying fails the run at once, whatever it is waiting for.
+	go func() {
 		select {
-		case <-l.Events():
-		default:
-			drained = true
+		case <-m.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	fail := func(err error) (Result, error) {
+		if merr := m.Err(); merr != nil {
+			err = fmt.Errorf("%w (QEMU: %v)", err, merr)
+		}
+		return res, fmt.Errorf("emulated: %w", err)
+	}
+
+	// Set-up on bench power: HELLO, and the warm-up inference that checks
+	// the board computes the right numbers and measures QEMU's speed.
+	if _, err := brd.Hello(ctx); err != nil {
+		return fail(err)
+	}
+	bench := &serialboard.Bench{Reset: func(ctx context.Context) error { return m.SystemReset(ctx) }}
+	scale := cfg.TimeScale
+	{
+		inf, err := brd.Infer(ctx, 1, cfg.Input, bench, nil)
+		if err != nil {
+			return fail(fmt.Errorf("warm-up on bench power: %w", err))
+		}
+		if ok, why := serialboard.Verify(inf.Output, cfg.Want); !ok {
+			return fail(fmt.Errorf("warm-up on bench power: %s", why))
+		}
+		wall := inf.End - inf.Start // bench.Now: wall seconds from START's ACK to RESULT
+		var ticks float64
+		res.WarmupTaskCycles = make([]uint32, cfg.Tasks)
+		for _, t := range inf.Tasks {
+			ticks += float64(t.Cycles)
+			if int(t.Task) < cfg.Tasks {
+				res.WarmupTaskCycles[t.Task] = t.Cycles
+			}
+		}
+		if scale <= 0 {
+			if ticks <= 0 {
+				return fail(errors.New("warm-up: the board reported no task cycles, cannot measure the time scale"))
+			}
+			scale = wall / (ticks / cfg.CounterHz)
 		}
 	}
-	b := &powerBoard{sys: sys, m: m, cfg: &cfg, onCh: make(chan struct{}, 1)}
+	res.TimeScale = scale
+
+	// Now the power model owns the supply: off until it turns on.
+	if err := m.Stop(ctx); err != nil {
+		return fail(err)
+	}
+	if err := m.SystemReset(ctx); err != nil {
+		return fail(err)
+	}
+	pw := &powerModel{sys: sys, m: m, cfg: &cfg, scale: scale, onCh: make(chan struct{}), rec: newRecorder(cfg.Log)}
 	pctx, pcancel := context.WithCancel(ctx)
 	perr := make(chan error, 1)
 	go func() {
-		e := b.run(pctx)
-		if pctx.Err() != nil {
-			e = nil // stopped by Run: a QMP call cut by the cancellation is no failure
+		e := pw.run(pctx)
+		if pctx.Err() != nil && e != nil && errors.Is(e, context.Canceled) {
+			e = nil // stopped by Run
 		}
 		perr <- e
+		if e != nil {
+			cancel() // the board cannot go on without its power
+		}
 	}()
-	defer func() {
+	stopPower := func() error {
 		pcancel()
-		if e := <-perr; e != nil && err == nil {
-			err = e
+		return <-perr
+	}
+	powerStopped := false
+	defer func() {
+		if !powerStopped {
+			if e := stopPower(); e != nil && err == nil {
+				err = fmt.Errorf("emulated: power loop: %w", e)
+			}
 		}
 	}()
 
-	simNow := func() float64 {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return b.sys.Time()
-	}
-	for n := 1; n <= cfg.Inferences; n++ {
-		t0 := time.Now()
-		b.mu.Lock()
-		cyc0 := b.cyc
-		b.mu.Unlock()
-		// START, in the background, right after a BOOT (the board listens
-		// then, and the on time is short): it retries across the off times.
-		startErr := make(chan error, 1)
-		started := false
-		send := func() {
-			if !started {
-				started = true
-				go func(n uint32) { startErr <- l.Start(ctx, n) }(uint32(n))
+	for i := 0; i < cfg.Inferences; i++ {
+		n := uint32(i + 2) // 1 was the warm-up
+		pw.beginInference(i)
+		inf, ierr := brd.Infer(ctx, n, cfg.Input, pw, pw.observe)
+		cycles := pw.endInference()
+		if inf != nil {
+			res.Hangs += inf.Hangs
+			res.Boots += inf.Boots
+			res.EventsLost += inf.EventsLost
+			res.Commits += inf.Commits
+			res.TasksRun += len(inf.Tasks)
+			res.ReexecutedTasks += inf.Reexecuted
+			for _, t := range inf.Tasks {
+				res.Energy.Compute += float64(t.Cycles) / cfg.CounterHz * cfg.Profile.ActivePowerW
 			}
 		}
-		if n > 1 {
-			// The plan may reuse the input's NVM area: write the input again
-			// (the board just answered READ_OUTPUT; the link retries across
-			// off times).
-			if err := l.SetInput(ctx, cfg.Input); err != nil {
-				return finish(res, b, wall0, cfg), fmt.Errorf("emulated: SET_INPUT before inference %d: %w", n, err)
-			}
-			send()
+		if errors.Is(ierr, serialboard.ErrProgressLost) {
+			// A verification failure found before the output: what the
+			// board will compute from here is not to be trusted.
+			res.Inferences++
+			res.Mismatches++
+			cfg.Log.Write(reports.InferenceRecord{Type: "inference", Index: i, Start: inf.Start, End: pw.Now(),
+				PowerCycles: cycles, Verified: false, Argmax: -1})
+			pw.logf("inference %d: %v", i, ierr)
+			powerStopped = true
+			_ = stopPower()
+			pw.finish(&res, wall0)
+			_ = cfg.Log.Flush()
+			return res, fmt.Errorf("emulated: %w", ierr)
 		}
-		var got *wire.Result
-		lastEv := time.Now()
-		hang := time.NewTicker(cfg.HangTimeout / 10)
-		for got == nil {
-			select {
-			case e := <-startErr:
-				if e != nil {
-					hang.Stop()
-					return finish(res, b, wall0, cfg), fmt.Errorf("emulated: START %d: %w", n, e)
-				}
-				b.mu.Lock()
-				cyc0 = b.cyc
-				b.mu.Unlock()
-				t0 = time.Now()
-				b.logf("START %d acknowledged", n)
-			case ev, ok := <-l.Events():
-				if !ok {
-					hang.Stop()
-					return res, errors.New("emulated: link closed")
-				}
-				lastEv = time.Now()
-				if ev.Kind != link.BoardEvent {
-					continue
-				}
-				switch e := ev.Msg.(type) {
-				case *wire.Boot:
-					res.Boots++
-					send()
-					b.logf("BOOT boots=%d resume=%d flags=%#x", e.Boots, e.Resume, e.Flags)
-				case *wire.TaskDone:
-					res.TasksRun++
-					b.logf("TASK_DONE %d cycles %d", e.Task, e.Cycles)
-				case *wire.Commit:
-					res.Commits++
-					b.logf("COMMIT %d", e.Progress)
-				case *wire.Result:
-					if e.Inference == uint32(n) {
-						got = e
-					}
-				}
-			case <-b.onCh:
-				lastEv = time.Now()
-			case <-hang.C:
-				if b.isOn() && time.Since(lastEv) > cfg.HangTimeout {
-					res.Hangs++
-					b.mu.Lock()
-					b.force = true
-					b.mu.Unlock()
-					lastEv = time.Now()
-				}
-			case e := <-perr:
-				hang.Stop()
-				perr <- e
-				return res, fmt.Errorf("emulated: power loop: %v", e)
-			case <-ctx.Done():
-				hang.Stop()
-				return res, ctx.Err()
-			}
-			if cfg.MaxSimTime > 0 && simNow() > cfg.MaxSimTime {
-				hang.Stop()
+		if ierr != nil {
+			if pw.ended() {
 				res.TraceEnded = true
-				return finish(res, b, wall0, cfg), nil
+				break
 			}
+			if e := pw.error(); e != nil {
+				ierr = fmt.Errorf("%w (power loop: %v)", ierr, e)
+			}
+			return fail(ierr)
 		}
-		hang.Stop()
-		b.mu.Lock()
-		res.CyclesPerInference = append(res.CyclesPerInference, b.cyc-cyc0)
-		b.mu.Unlock()
-		// The read-out is the harness's measurement, not the board's work:
-		// the model is frozen while the board is on (if RESULT came just
-		// before a brown-out, it runs until the next turn-on first).
-		b.setHold(true)
-		out, err := l.ReadOutput(ctx, 0, len(cfg.Want))
-		b.setHold(false)
-		if err != nil {
-			return res, fmt.Errorf("emulated: READ_OUTPUT %d: %w", n, err)
-		}
+		ok, why := serialboard.Verify(inf.Output, cfg.Want)
 		res.Inferences++
-		if bytes.Equal(out, cfg.Want) {
+		if ok {
 			res.Verified++
 		} else {
 			res.Mismatches++
-			b.logf("inference %d: output %x, want %x", n, out, cfg.Want)
+			pw.logf("inference %d: %s", i, why)
 		}
-		res.Latencies = append(res.Latencies, time.Since(t0).Seconds()/cfg.TimeScale)
+		res.CyclesPerInference = append(res.CyclesPerInference, cycles)
+		res.Latencies = append(res.Latencies, inf.End-inf.Start)
+		cfg.Log.Write(reports.InferenceRecord{Type: "inference", Index: i, Start: inf.Start, End: inf.End,
+			Latency: inf.End - inf.Start, PowerCycles: cycles, Verified: ok, Argmax: argmax(inf.Output)})
 	}
-	return finish(res, b, wall0, cfg), nil
+	powerStopped = true
+	if e := stopPower(); e != nil {
+		return fail(fmt.Errorf("power loop: %w", e))
+	}
+	pw.finish(&res, wall0)
+	return res, cfg.Log.Flush()
 }
 
-func finish(res Result, b *powerBoard, wall0 time.Time, cfg Config) Result {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c := b.sys.Counters()
-	res.PowerCycles = b.cyc
+func argmax(out []byte) int {
+	v := model.BytesAsInt8(out)
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func profilePower(p *boards.Profile) power.Config {
+	return power.Config{
+		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
+		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},
+		Efficiency: p.Power.Efficiency,
+	}
+}
+
+// errTraceEnded stops the power model at MaxSimTime.
+var errTraceEnded = errors.New("the trace ended")
+
+// powerModel is the power system model driving QEMU: the
+// serialboard.Power strategy of the emulated board.
+type powerModel struct {
+	mu     sync.Mutex
+	sys    *power.System
+	m      *qemu.Machine
+	cfg    *Config
+	scale  float64
+	on     bool
+	holds  int           // Hold calls not yet released
+	onCh   chan struct{} // closed and replaced at every turn-on
+	cyc    int           // brown-outs
+	endErr error         // why the loop stopped by itself
+	rec    *recorder
+	act    sync.Mutex // one power action (QMP stop/reset/cont sequence) at a time
+	// the inference running: its index and the brown-outs at its start
+	inf, infCyc0 int
+}
+
+func (p *powerModel) logf(format string, args ...any) {
+	if p.cfg.Logf != nil {
+		p.cfg.Logf(format, args...)
+	}
+}
+
+// On implements serialboard.Power.
+func (p *powerModel) On() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.on
+}
+
+// Now implements serialboard.Power: the simulated time.
+func (p *powerModel) Now() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sys.Time()
+}
+
+// Hold implements serialboard.Power: the model runs until the board is on,
+// then stands still until Release.
+func (p *powerModel) Hold(ctx context.Context) error {
+	p.mu.Lock()
+	p.holds++
+	for !p.on {
+		ch := p.onCh
+		if p.endErr != nil {
+			err := p.endErr
+			p.holds--
+			p.mu.Unlock()
+			return err
+		}
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.holds--
+			p.mu.Unlock()
+			return ctx.Err()
+		}
+		p.mu.Lock()
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Release implements serialboard.Power.
+func (p *powerModel) Release() {
+	p.mu.Lock()
+	p.holds--
+	p.mu.Unlock()
+}
+
+// Cycle implements serialboard.Power: a hang; the board is reset without
+// touching the model (the energy it wasted is already spent).
+func (p *powerModel) Cycle(ctx context.Context) error {
+	p.act.Lock()
+	defer p.act.Unlock()
+	if !p.On() {
+		return nil // the model cut it already
+	}
+	if err := p.m.Stop(ctx); err != nil {
+		return err
+	}
+	if err := p.m.SystemReset(ctx); err != nil {
+		return err
+	}
+	if err := p.m.Cont(ctx); err != nil {
+		return err
+	}
+	p.logf("hang: power-cycled at t=%.4f s", p.Now())
+	return nil
+}
+
+func (p *powerModel) ended() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Is(p.endErr, errTraceEnded)
+}
+
+func (p *powerModel) error() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.endErr
+}
+
+func (p *powerModel) beginInference(i int) {
+	p.mu.Lock()
+	p.inf, p.infCyc0 = i, p.cyc
+	p.rec.inference = i
+	p.mu.Unlock()
+}
+
+func (p *powerModel) endInference() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rec.inference = -1
+	return p.cyc - p.infCyc0
+}
+
+// observe counts the board's events into the power cycle they belong to.
+func (p *powerModel) observe(ev link.Event) {
+	if ev.Kind != link.BoardEvent {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e := ev.Msg.(type) {
+	case *wire.TaskDone:
+		p.rec.task()
+	case *wire.Commit:
+		p.rec.commit(int(e.Progress))
+	case *wire.Boot:
+		p.rec.progress = int(e.Resume)
+	}
+}
+
+// run advances the model in scaled real time until ctx is done, the trace
+// ends or a QMP command fails.
+func (p *powerModel) run(ctx context.Context) (err error) {
+	defer func() {
+		p.mu.Lock()
+		if err == nil {
+			err = ctx.Err()
+		}
+		p.endErr = err
+		close(p.onCh) // wake Hold callers
+		p.onCh = make(chan struct{})
+		p.mu.Unlock()
+	}()
+	tick := time.NewTicker(p.cfg.Step)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.m.Done():
+			return p.m.Err()
+		case now := <-tick.C:
+			dt := now.Sub(last).Seconds() / p.scale
+			last = now
+			if err := p.advance(ctx, dt); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (p *powerModel) advance(ctx context.Context, dt float64) error {
+	p.act.Lock()
+	defer p.act.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.holds > 0 && p.on {
+		return nil // held: the host's I/O
+	}
+	if p.cfg.MaxSimTime > 0 && p.sys.Time() >= p.cfg.MaxSimTime {
+		return errTraceEnded
+	}
+	for dt > 0 {
+		if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
+			return err
+		}
+		adv, ev := p.sys.Advance(dt)
+		dt -= adv
+		switch ev {
+		case power.BrownedOut:
+			// QMP under p.mu: On and Now callers wait a few ms, and no
+			// Hold can see the board on while it is being cut.
+			if err := p.m.Stop(ctx); err != nil {
+				return err
+			}
+			if err := p.m.SystemReset(ctx); err != nil {
+				return err
+			}
+			p.on = false
+			p.cyc++
+			if err := p.sys.SetLoad(0); err != nil {
+				return err
+			}
+			p.rec.off(p.sys, "brownout")
+			p.logf("brown-out at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
+		case power.TurnedOn:
+			if err := p.sys.SetLoad(p.cfg.Profile.ActivePowerW); err != nil {
+				return err
+			}
+			if err := p.m.Cont(ctx); err != nil {
+				return err
+			}
+			p.on = true
+			p.rec.on(p.sys)
+			close(p.onCh)
+			p.onCh = make(chan struct{})
+			p.logf("turn-on at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
+			if p.holds > 0 {
+				return nil // held from this instant
+			}
+		case power.None:
+			dt = 0
+		}
+	}
+	return nil
+}
+
+// finish fills the result's power figures and writes the last cycle record.
+func (p *powerModel) finish(res *Result, wall0 time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.on {
+		p.rec.off(p.sys, "end")
+	}
+	p.rec.flush()
+	c := p.sys.Counters()
+	res.PowerCycles = p.cyc
 	res.HarvestedJ = c.Harvested
 	res.TimeOn, res.TimeOff = c.TimeOn, c.TimeOff
-	res.SimTime = b.sys.Time()
+	res.SimTime = p.sys.Time()
 	res.WallS = time.Since(wall0).Seconds()
+	res.Energy.Total = c.Delivered
+	// The board reports whole tasks only: Compute holds their cycles'
+	// energy (NVM traffic included), Wasted the re-executed ones', Idle the
+	// rest (boots, partial tasks cut by brown-outs, waiting for the host).
+	if res.TasksRun > 0 {
+		res.Energy.Wasted = res.Energy.Compute * float64(res.ReexecutedTasks) / float64(res.TasksRun)
+	}
+	res.Energy.Idle = math.Max(0, res.Energy.Total-res.Energy.Compute)
 	if n := len(res.Latencies); n > 0 {
 		s := slices.Clone(res.Latencies)
 		slices.Sort(s)
@@ -391,5 +588,79 @@ func finish(res Result, b *powerBoard, wall0 time.Time, cfg Config) Result {
 		}
 		res.Latency = replay.Latency{Mean: sum / float64(n), P50: s[n/2], P95: s[min(n-1, n*95/100)], Max: s[n-1]}
 	}
-	return res
 }
+
+// recorder turns power events and board events into the simulated board's
+// per-cycle records. A record is written at the next turn-on (or the end),
+// so that board events that arrive after their brown-out still count in it.
+type recorder struct {
+	log       *reports.LogWriter
+	cur       *reports.CycleRecord // the cycle on now, or the last one until the next turn-on
+	open      bool
+	n         int
+	h0, d0    float64
+	progress  int
+	inference int
+}
+
+func newRecorder(l *reports.LogWriter) *recorder { return &recorder{log: l, inference: -1} }
+
+func (r *recorder) on(sys *power.System) {
+	r.flush()
+	c := sys.Counters()
+	r.h0, r.d0 = c.Harvested, c.Delivered
+	r.cur = &reports.CycleRecord{Type: "cycle", Cycle: r.n, Start: sys.Time(), VStart: sys.Voltage(), Progress: r.progress, Inference: r.inference}
+	r.open = true
+	r.n++
+}
+
+func (r *recorder) off(sys *power.System, reason string) {
+	if !r.open {
+		return
+	}
+	c := sys.Counters()
+	r.cur.End, r.cur.VEnd = sys.Time(), sys.Voltage()
+	r.cur.HarvestedJ, r.cur.UsedJ = c.Harvested-r.h0, c.Delivered-r.d0
+	r.cur.Reason = reason
+	r.cur.Inference = r.inference
+	r.open = false
+}
+
+func (r *recorder) task() {
+	if r.cur != nil {
+		r.cur.Tasks++
+	}
+}
+
+func (r *recorder) commit(progress int) {
+	r.progress = progress
+	if r.cur != nil {
+		r.cur.Commits++
+		r.cur.Progress = progress
+	}
+}
+
+func (r *recorder) flush() {
+	if r.cur != nil && !r.open {
+		r.log.Write(*r.cur)
+		r.cur = nil
+	}
+}
+
+func tempDir() (string, error) {
+	d, err := os.MkdirTemp("", "ihemu")
+	if err != nil {
+		return "", fmt.Errorf("emulated: %w", err)
+	}
+	return d, nil
+}
+
+func writeFile(dir, name string, b []byte) (string, error) {
+	f := filepath.Join(dir, name)
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		return "", fmt.Errorf("emulated: %w", err)
+	}
+	return f, nil
+}
+
+func removeAll(dir string) { os.RemoveAll(dir) }

@@ -43,7 +43,26 @@ const (
 	PersistSize = 32
 	NVMAddr     = 0x20010000
 	NVMSize     = 64 << 10
+	// PlanAddr is where firmware-noplan.elf expects the plan image (a
+	// -device loader blob), InputAddr its deployed input (unused over the wire).
+	PlanAddr  = 0x08080000
+	InputAddr = 0x080E0000
 )
+
+// BoardICountShift is the -icount shift of the emulated board: one guest
+// instruction advances the virtual clock by 2^6 = 64 ns, so the CPU runs
+// 15.6 M instructions per virtual second, near the stm32f405 profile's
+// 16 MHz, and the firmware's cycle counter (SysTick on the virtual clock)
+// gives the same count for the same work on any host: the calibration and
+// the emulated board both use it.
+const BoardICountShift = 6
+
+// CounterHz is the rate of the firmware's cycle counter in QEMU's virtual
+// time: the STM32 port counts SysTick ticks of the core clock, which the
+// netduinoplus2 machine sets to 168 MHz whatever -icount makes of the
+// instruction rate (so a tick is not an instruction: at shift 6 one
+// instruction is 64 ns, 10.75 ticks).
+const CounterHz = 168e6
 
 // DefaultTimeout bounds a QMP command whose context has no deadline.
 const DefaultTimeout = 5 * time.Second

@@ -37,22 +37,38 @@ void ih_config_default(ih_config *cfg)
 
 static uint32_t dtype_bytes(uint8_t d) { return d == IH_INT8 ? 1u : 4u; }
 
+#ifdef IH_BROKEN_VOLATILE_PROGRESS
+/* DELIBERATELY BROKEN, for the emulated board's test only: the progress word
+ * lives in volatile SRAM that the start-up code does not zero, as a firmware
+ * tested on bench power alone might keep it. A real power failure loses it;
+ * the emulated board must show that (boards/emulated, broken_test.go). */
+static uint32_t volatile_progress __attribute__((section(".noinit")));
+#endif
+
 static uint32_t read_progress(void)
 {
+#ifdef IH_BROKEN_VOLATILE_PROGRESS
+    return volatile_progress;
+#else
     const uint8_t *nvm = port_nvm();
     if (rt.img.word_bytes == 2) {
         uint16_t v = ih_rd16(nvm + IH_NVM_PROGRESS_OFFSET);
         return v == 0xFFFFu ? 0xFFFFFFFFu : v;
     }
     return ih_rd32(nvm + IH_NVM_PROGRESS_OFFSET);
+#endif
 }
 
 /* The progress word: one NVM word, nothing else written with it. */
 static void write_progress(uint32_t v)
 {
+#ifdef IH_BROKEN_VOLATILE_PROGRESS
+    volatile_progress = v;
+#else
     uint8_t w[4];
     ih_wr32(w, v);
     port_nvm_write(IH_NVM_PROGRESS_OFFSET, w, rt.img.word_bytes);
+#endif
     rt.committed = v;
 }
 

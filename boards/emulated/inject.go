@@ -1,0 +1,313 @@
+package emulated
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/batteryless/harness/boards/qemu"
+	"github.com/batteryless/harness/boards/serialboard"
+	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/wire"
+)
+
+// Cut is a forced brown-out: while task Task runs, after Fraction of its
+// duration (the warm-up inference's), power is cut and restored.
+type Cut struct {
+	Task     int     `json:"task"`
+	Fraction float64 `json:"fraction"`
+}
+
+// InjectConfig is a fault-injection run on the emulated board.
+type InjectConfig struct {
+	ELF         string // firmware-noplan.elf
+	Image       []byte // the plan image
+	Tasks       int
+	OutputBytes int
+	Input, Want []byte
+	Cuts        []Cut
+	// Off is how long (wall) the board stays off at each cut; default 2 ms.
+	Off         time.Duration
+	HangTimeout time.Duration
+	NoScrub     bool
+	Logf        func(format string, args ...any)
+}
+
+// CutResult is what one cut did.
+type CutResult struct {
+	Cut
+	// Landed: the cut struck while the task ran (its TASK_DONE had not
+	// arrived); false when the task ended first (the cut then struck a
+	// later task or the idle board).
+	Landed bool `json:"landed"`
+	// Resume is the progress word the board rebooted with.
+	Resume int `json:"resume"`
+}
+
+// InjectResult is the outcome of an injection run.
+type InjectResult struct {
+	Tasks      int         `json:"tasks"`
+	Cuts       []CutResult `json:"cuts"`
+	Landed     int         `json:"landed"`
+	Reexecuted int         `json:"reexecuted_tasks"`
+	Boots      int         `json:"boots"`
+	Verified   bool        `json:"verified"`
+	Mismatches int         `json:"mismatches"` // output bytes that differ
+	Detail     string      `json:"detail,omitempty"`
+}
+
+// injector is bench power with forced cuts: the serialboard.Power of
+// Inject.
+type injector struct {
+	serialboard.Bench
+	m   *qemu.Machine
+	off time.Duration
+	mu  sync.Mutex
+	on  bool
+	// started, if set, is called once at the first Release: right after
+	// START's answer, when task 0 begins.
+	started func()
+}
+
+// Release implements serialboard.Power.
+func (j *injector) Release() {
+	j.mu.Lock()
+	f := j.started
+	j.started = nil
+	j.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (j *injector) On() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.on
+}
+
+// cut stops and resets QEMU (the SRAM scrub is re-applied), waits off, and
+// continues.
+func (j *injector) cut(ctx context.Context) error {
+	j.mu.Lock()
+	j.on = false
+	j.mu.Unlock()
+	if err := j.m.Stop(ctx); err != nil {
+		return err
+	}
+	if err := j.m.SystemReset(ctx); err != nil {
+		return err
+	}
+	time.Sleep(j.off)
+	if err := j.m.Cont(ctx); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.on = true
+	j.mu.Unlock()
+	return nil
+}
+
+// Inject runs a warm-up inference on bench power (which measures each
+// task's wall duration and checks the output), then one inference with a
+// brown-out forced at each cut, and verifies its output bit for bit.
+func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
+	if cfg.Tasks <= 0 || len(cfg.Want) == 0 || cfg.Image == nil {
+		return nil, errors.New("emulated: InjectConfig needs Image, Tasks and Want")
+	}
+	if cfg.OutputBytes == 0 {
+		cfg.OutputBytes = len(cfg.Want)
+	}
+	if cfg.Off <= 0 {
+		cfg.Off = 2 * time.Millisecond
+	}
+	for _, c := range cfg.Cuts {
+		if c.Task < 0 || c.Task >= cfg.Tasks || c.Fraction < 0 || c.Fraction >= 1 {
+			return nil, fmt.Errorf("emulated: cut %+v: want 0 <= task < %d and 0 <= fraction < 1", c, cfg.Tasks)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dir, err := tempDir()
+	if err != nil {
+		return nil, err
+	}
+	defer removeAll(dir)
+	file, err := writeFile(dir, "plan.bin", cfg.Image)
+	if err != nil {
+		return nil, err
+	}
+	qc := qemu.Config{ELF: cfg.ELF, ICountShift: qemu.BoardICountShift, Loaders: []qemu.Loader{{File: file, Addr: qemu.PlanAddr}}}
+	if !cfg.NoScrub {
+		qc.Scrub = &qemu.Scrub{Addr: qemu.SRAMAddr, Pattern: 0xA5}
+	}
+	m, err := qemu.Start(ctx, qc)
+	if err != nil {
+		return nil, fmt.Errorf("emulated: %w", err)
+	}
+	defer m.Close()
+	go func() {
+		select {
+		case <-m.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	l, err := link.Open(ctx, link.Config{Path: m.SerialPath()})
+	if err != nil {
+		return nil, fmt.Errorf("emulated: %w", err)
+	}
+	defer l.Close()
+	brd := serialboard.New(l, serialboard.Config{Tasks: cfg.Tasks, OutputBytes: cfg.OutputBytes, HangTimeout: cfg.HangTimeout, Logf: cfg.Logf})
+	fail := func(err error) (*InjectResult, error) {
+		if merr := m.Err(); merr != nil {
+			err = fmt.Errorf("%w (QEMU: %v)", err, merr)
+		}
+		return nil, fmt.Errorf("emulated: %w", err)
+	}
+	if _, err := brd.Hello(ctx); err != nil {
+		return fail(err)
+	}
+	pw := &injector{Bench: serialboard.Bench{Reset: m.SystemReset}, m: m, off: cfg.Off, on: true}
+	// Warm-up: each task's wall duration, from the arrival of the event
+	// before it to its own TASK_DONE.
+	dur := make([]time.Duration, cfg.Tasks)
+	last := time.Time{}
+	warm, err := brd.Infer(ctx, 1, cfg.Input, pw, func(ev link.Event) {
+		if td, ok := ev.Msg.(*wire.TaskDone); ok && ev.Kind == link.BoardEvent {
+			if !last.IsZero() && int(td.Task) < cfg.Tasks {
+				dur[td.Task] = ev.Time.Sub(last)
+			}
+			last = ev.Time
+		}
+	})
+	if err != nil {
+		return fail(fmt.Errorf("warm-up: %w", err))
+	}
+	if ok, why := serialboard.Verify(warm.Output, cfg.Want); !ok {
+		return fail(fmt.Errorf("warm-up on bench power: %s", why))
+	}
+	// Task 0's start is START's answer, which the observer does not see:
+	// take its duration from its cycles and the others' wall per cycle.
+	var wallPerCycle float64
+	if len(warm.Tasks) > 1 {
+		var w, c float64
+		for _, t := range warm.Tasks[1:] {
+			if int(t.Task) < cfg.Tasks {
+				w += dur[t.Task].Seconds()
+				c += float64(t.Cycles)
+			}
+		}
+		if c > 0 {
+			wallPerCycle = w / c
+		}
+	}
+	if len(warm.Tasks) > 0 {
+		dur[warm.Tasks[0].Task] = time.Duration(float64(warm.Tasks[0].Cycles) * wallPerCycle * float64(time.Second))
+	}
+
+	// The run: at each TASK_DONE (or START's answer) the next task begins;
+	// a cut planned for it fires after its fraction of the duration.
+	cuts := slices.Clone(cfg.Cuts)
+	slices.SortStableFunc(cuts, func(a, b Cut) int { return a.Task - b.Task })
+	res := &InjectResult{Tasks: cfg.Tasks}
+	var mu sync.Mutex
+	pending := map[int][]Cut{}
+	for _, c := range cuts {
+		pending[c.Task] = append(pending[c.Task], c)
+	}
+	done := map[int]bool{}
+	var cutErr error
+	var wg sync.WaitGroup
+	arm := func(task int) {
+		// called under mu: the board has just begun task (again)
+		cs := pending[task]
+		if len(cs) == 0 {
+			return
+		}
+		c := cs[0]
+		pending[task] = cs[1:]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(c.Fraction * float64(dur[task])))
+			mu.Lock()
+			landed := !done[task]
+			mu.Unlock()
+			if err := pw.cut(ctx); err != nil {
+				mu.Lock()
+				cutErr = err
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			res.Cuts = append(res.Cuts, CutResult{Cut: c, Landed: landed, Resume: -1})
+			if landed {
+				res.Landed++
+			}
+			mu.Unlock()
+		}()
+	}
+	observe := func(ev link.Event) {
+		if ev.Kind != link.BoardEvent {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.Msg.(type) {
+		case *wire.TaskDone:
+			done[int(e.Task)] = true
+			if next := int(e.Task) + 1; next < cfg.Tasks {
+				delete(done, next)
+				arm(next)
+			}
+		case *wire.Boot:
+			if n := len(res.Cuts); n > 0 && res.Cuts[n-1].Resume < 0 {
+				res.Cuts[n-1].Resume = int(e.Resume)
+			}
+			// The board resumes at its progress word: that task begins again.
+			if r := int(e.Resume); r < cfg.Tasks && e.Flags&wire.BootRunning != 0 {
+				delete(done, r)
+				arm(r)
+			}
+		}
+	}
+	pw.mu.Lock()
+	pw.started = func() {
+		mu.Lock()
+		arm(0)
+		mu.Unlock()
+	}
+	pw.mu.Unlock()
+	inf, err := brd.Infer(ctx, 2, cfg.Input, pw, observe)
+	wg.Wait()
+	if errors.Is(err, serialboard.ErrProgressLost) {
+		res.Verified, res.Mismatches, res.Detail = false, 1, err.Error()
+		return res, nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if cutErr != nil {
+		return fail(fmt.Errorf("cutting power: %w", cutErr))
+	}
+	res.Reexecuted = inf.Reexecuted
+	res.Boots = inf.Boots
+	ok, why := serialboard.Verify(inf.Output, cfg.Want)
+	res.Verified = ok
+	if !ok {
+		res.Detail = why
+		for i := range inf.Output {
+			if i < len(cfg.Want) && inf.Output[i] != cfg.Want[i] {
+				res.Mismatches++
+			}
+		}
+		if len(inf.Output) != len(cfg.Want) {
+			res.Mismatches = max(res.Mismatches, 1)
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,370 @@
+// Package serialboard is the host's driver of a board that runs the wire
+// firmware (firmware/PROTOCOL.md), reached over a serial line
+// (harness/link): the emulated STM32 in QEMU through its pseudo-terminal and a
+// real MSP430FR5994 or STM32 through a USB adapter alike. It runs inferences
+// (SET_INPUT, START, the board's events until RESULT, READ_OUTPUT), reports
+// every board event to an observer (the per-cycle log), and treats a silent
+// board as a hang: it asks the power strategy to power-cycle it and goes on.
+//
+// The driver does not decide when the board has power: a Power strategy
+// does (boards/emulated runs the power system model and drives QEMU; a bench
+// drives a supply). That split follows labgrid: the resource (a port), the
+// driver (this package, over harness/link), the strategy (Power).
+package serialboard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/wire"
+)
+
+// Power is what brings the board to a powered state. Implementations:
+// Bench (always powered) and the emulated board's power model.
+type Power interface {
+	// Hold returns once the board is powered and keeps it so, with the
+	// power model still, until Release: the host's own I/O (writing an
+	// input, reading an output) is set-up and measurement, not the board's
+	// work, and must not cost it energy.
+	Hold(ctx context.Context) error
+	Release()
+	// Cycle cuts the board's power and restores it (the cure for a hang).
+	Cycle(ctx context.Context) error
+	// On reports whether the board is powered now.
+	On() bool
+	// Now is the time of the run's clock in seconds (simulated time under
+	// a power model, wall time on a bench).
+	Now() float64
+}
+
+// Bench is a board on steady bench power. Reset, if set, resets the board
+// (a reset pin, QEMU's system_reset) for Cycle.
+type Bench struct {
+	Reset func(ctx context.Context) error
+	t0    time.Time
+}
+
+// Hold implements Power: a bench board is always powered.
+func (b *Bench) Hold(context.Context) error { return nil }
+
+// Release implements Power.
+func (b *Bench) Release() {}
+
+// Cycle implements Power with Reset.
+func (b *Bench) Cycle(ctx context.Context) error {
+	if b.Reset == nil {
+		return errors.New("serialboard: bench power cannot cycle this board (no reset)")
+	}
+	return b.Reset(ctx)
+}
+
+// On implements Power.
+func (b *Bench) On() bool { return true }
+
+// Now implements Power: wall seconds since the first call.
+func (b *Bench) Now() float64 {
+	if b.t0.IsZero() {
+		b.t0 = time.Now()
+	}
+	return time.Since(b.t0).Seconds()
+}
+
+// Config describes the deployed plan and the driver's patience.
+type Config struct {
+	// Tasks is the number of tasks of the deployed plan: a BOOT that says
+	// the plan is done (resume = Tasks, not running) ends an inference
+	// whose RESULT frame was lost.
+	Tasks int
+	// OutputBytes is the output tensor's size.
+	OutputBytes int
+	// HangTimeout: no board event for this long (wall) while the board is
+	// powered and running is a hang; default 5 s.
+	HangTimeout time.Duration
+	// PortTimeout: a port lost for this long (wall) fails the run; default
+	// 10 s (the link reopens the port every 200 ms until then).
+	PortTimeout time.Duration
+	// Logf, if set, receives a line per board event and per decision.
+	Logf func(format string, args ...any)
+}
+
+// Board drives one board over a link.
+type Board struct {
+	l   *link.Link
+	cfg Config
+	id  *wire.Identity
+}
+
+// New returns the driver of the board at the end of l.
+func New(l *link.Link, cfg Config) *Board {
+	if cfg.HangTimeout <= 0 {
+		cfg.HangTimeout = 5 * time.Second
+	}
+	if cfg.PortTimeout <= 0 {
+		cfg.PortTimeout = 10 * time.Second
+	}
+	return &Board{l: l, cfg: cfg}
+}
+
+// Link returns the board's link.
+func (b *Board) Link() *link.Link { return b.l }
+
+func (b *Board) logf(format string, args ...any) {
+	if b.cfg.Logf != nil {
+		b.cfg.Logf(format, args...)
+	}
+}
+
+// Hello starts a session (the board forgets its command history) and
+// returns the board's identity.
+func (b *Board) Hello(ctx context.Context) (*wire.Identity, error) {
+	id, err := b.l.Hello(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("serialboard: HELLO: %w", err)
+	}
+	b.id = id
+	return id, nil
+}
+
+// TaskRun is one TASK_DONE: a task of the plan and the board cycles it took.
+type TaskRun struct {
+	Task   uint32 `json:"task"`
+	Cycles uint32 `json:"cycles"`
+}
+
+// Inference is what one inference did on the board.
+type Inference struct {
+	Number uint32 `json:"number"`
+	Output []byte `json:"-"`
+	// Tasks is every TASK_DONE in arrival order, re-executions included.
+	Tasks       []TaskRun `json:"-"`
+	Reexecuted  int       `json:"reexecuted_tasks"` // TASK_DONEs of a task already done in this inference
+	Commits     int       `json:"commits"`
+	Boots       int       `json:"boots"`
+	Hangs       int       `json:"hangs"`
+	EventsLost  int       `json:"events_lost"`
+	ResultLost  bool      `json:"result_lost"` // completion seen from a BOOT, not a RESULT
+	Start, End  float64   `json:"-"`           // Power.Now at START's acknowledgement and at the result
+	CRCMismatch bool      `json:"-"`           // the output read differed from RESULT's CRC (read again)
+}
+
+// Infer runs inference n on input: it writes the input and starts the
+// inference while Power holds the board (set-up), then follows its events
+// until RESULT (the Power strategy may cut power any number of times in
+// between), and reads the output while Power holds it again. Every link
+// event goes to observe (if set) as it arrives. A board silent for
+// HangTimeout while powered is power-cycled through Power.Cycle and the run
+// goes on. Inference numbers must differ from the previous one's (the
+// board does not start an inference whose number it started last).
+func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, observe func(link.Event)) (*Inference, error) {
+	inf := &Inference{Number: n}
+	type ioDone struct {
+		out []byte
+		err error
+	}
+	// The host's I/O runs beside the event loop, which must keep reading
+	// events (the link drops them when nobody does).
+	setup := make(chan ioDone, 1)
+	go func() {
+		if err := pw.Hold(ctx); err != nil {
+			setup <- ioDone{err: err}
+			return
+		}
+		defer pw.Release()
+		if len(input) > 0 {
+			if err := b.l.SetInput(ctx, input); err != nil {
+				setup <- ioDone{err: fmt.Errorf("SET_INPUT: %w", err)}
+				return
+			}
+		}
+		if err := b.l.Start(ctx, n); err != nil {
+			setup <- ioDone{err: fmt.Errorf("START: %w", err)}
+			return
+		}
+		inf.Start = pw.Now()
+		setup <- ioDone{}
+	}()
+	var readout chan ioDone
+	readOutput := func() {
+		readout = make(chan ioDone, 1)
+		go func() {
+			if err := pw.Hold(ctx); err != nil {
+				readout <- ioDone{err: err}
+				return
+			}
+			defer pw.Release()
+			out, err := b.l.ReadOutput(ctx, 0, b.cfg.OutputBytes)
+			readout <- ioDone{out: out, err: err}
+		}()
+	}
+
+	started, finished := false, false
+	var resultCRC uint32
+	haveCRC := false
+	done := make(map[uint32]bool)
+	lastCommit := int64(0)
+	lastEvent := time.Now()
+	var portLost time.Time
+	tick := time.NewTicker(max(b.cfg.HangTimeout/20, 5*time.Millisecond))
+	defer tick.Stop()
+	finish := func() {
+		if !finished {
+			finished = true
+			inf.End = pw.Now()
+			readOutput()
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return inf, fmt.Errorf("serialboard: inference %d: %w", n, ctx.Err())
+		case r := <-setup:
+			if r.err != nil {
+				return inf, fmt.Errorf("serialboard: inference %d: %w", n, r.err)
+			}
+			started = true
+			lastEvent = time.Now()
+			b.logf("inference %d started", n)
+		case r := <-readout:
+			if r.err != nil {
+				return inf, fmt.Errorf("serialboard: inference %d: READ_OUTPUT: %w", n, r.err)
+			}
+			if haveCRC && crc32.ChecksumIEEE(r.out) != resultCRC && !inf.CRCMismatch {
+				// A corrupted read cannot pass the frame CRC, so this is the
+				// board's output changing under us: read once more, and let
+				// the caller's verification judge what comes back.
+				inf.CRCMismatch = true
+				b.logf("inference %d: output CRC %08x, RESULT said %08x: reading again", n, crc32.ChecksumIEEE(r.out), resultCRC)
+				readOutput()
+				continue
+			}
+			inf.Output = r.out
+			return inf, nil
+		case ev, ok := <-b.l.Events():
+			if !ok {
+				return inf, fmt.Errorf("serialboard: inference %d: link closed", n)
+			}
+			if observe != nil {
+				observe(ev)
+			}
+			lastEvent = time.Now()
+			switch ev.Kind {
+			case link.PortLost:
+				portLost = time.Now()
+				b.logf("port lost: %v", ev.Err)
+				continue
+			case link.PortBack:
+				portLost = time.Time{}
+				b.logf("port back")
+				continue
+			}
+			inf.EventsLost += ev.Missed
+			switch e := ev.Msg.(type) {
+			case *wire.Boot:
+				inf.Boots++
+				b.logf("BOOT boots=%d resume=%d flags=%#x", e.Boots, e.Resume, e.Flags)
+				// What the board committed must survive the power failure:
+				// it resumes at its last reported commit or later (a later
+				// COMMIT event may have been cut), never before it, and
+				// never past the plan's end.
+				if started && !finished && (int64(e.Resume) < lastCommit || (b.cfg.Tasks > 0 && int64(e.Resume) > int64(b.cfg.Tasks))) {
+					return inf, &ProgressLostError{Inference: n, Committed: lastCommit, Resume: e.Resume}
+				}
+				// RESULT lost (cut by a brown-out): the board says the plan
+				// is done and nothing runs. The READ_OUTPUT that follows
+				// is checked by the caller like any other.
+				if started && !finished && e.Flags&wire.BootNVMValid != 0 && e.Flags&wire.BootRunning == 0 &&
+					b.cfg.Tasks > 0 && int(e.Resume) >= b.cfg.Tasks && len(inf.Tasks) > 0 {
+					inf.ResultLost = true
+					b.logf("inference %d: done (BOOT), its RESULT was lost", n)
+					finish()
+				}
+			case *wire.TaskDone:
+				// The board answers START before it sends the events START
+				// causes, and runs nothing before: every TASK_DONE until the
+				// result is this inference's, even one that overtakes the
+				// setup goroutine's report.
+				if finished {
+					continue
+				}
+				inf.Tasks = append(inf.Tasks, TaskRun{Task: e.Task, Cycles: e.Cycles})
+				if done[e.Task] {
+					inf.Reexecuted++
+				}
+				done[e.Task] = true
+			case *wire.Commit:
+				if !finished {
+					inf.Commits++
+					lastCommit = max(lastCommit, int64(e.Progress))
+				}
+			case *wire.Result:
+				if e.Inference == n && !finished {
+					resultCRC, haveCRC = e.CRC, true
+					if int(e.Length) != b.cfg.OutputBytes && b.cfg.OutputBytes > 0 {
+						return inf, fmt.Errorf("serialboard: inference %d: RESULT says %d output bytes, the plan %d", n, e.Length, b.cfg.OutputBytes)
+					}
+					finish()
+				}
+			case *wire.Log:
+				b.logf("board log %d: %s", e.Level, e.Text)
+			}
+		case <-tick.C:
+			if !portLost.IsZero() && time.Since(portLost) > b.cfg.PortTimeout {
+				return inf, fmt.Errorf("serialboard: inference %d: port lost for %v: %w", n, b.cfg.PortTimeout, ErrPortLost)
+			}
+			if started && !finished && pw.On() && time.Since(lastEvent) > b.cfg.HangTimeout {
+				inf.Hangs++
+				b.logf("inference %d: no event for %v while powered: a hang, power-cycling", n, b.cfg.HangTimeout)
+				if err := pw.Cycle(ctx); err != nil {
+					return inf, fmt.Errorf("serialboard: inference %d: power-cycling a hung board: %w", n, err)
+				}
+				lastEvent = time.Now()
+			}
+		}
+	}
+}
+
+// ProgressLostError: after a power failure the board resumed before what it
+// had reported committed (or at a progress word past the plan's end): its
+// progress did not survive, so its output cannot be trusted. Is
+// ErrProgressLost.
+type ProgressLostError struct {
+	Inference uint32
+	Committed int64  // the highest progress a COMMIT event reported
+	Resume    uint32 // what the BOOT after the failure says
+}
+
+func (e *ProgressLostError) Error() string {
+	return fmt.Sprintf("serialboard: inference %d: the board lost committed progress across a power failure: it reported progress %d committed, then booted resuming at %d (%#x): its progress word does not survive a power failure", e.Inference, e.Committed, e.Resume, e.Resume)
+}
+
+// Is makes errors.Is(err, ErrProgressLost) true.
+func (e *ProgressLostError) Is(target error) bool { return target == ErrProgressLost }
+
+// ErrProgressLost is what a ProgressLostError is.
+var ErrProgressLost = errors.New("committed progress lost across a power failure")
+
+// ErrPortLost is wrapped by the error of a run whose serial port stayed
+// lost for longer than Config.PortTimeout.
+var ErrPortLost = errors.New("serial port lost")
+
+// Verify reports whether out equals want, and a one-line description of the
+// first difference.
+func Verify(out, want []byte) (bool, string) {
+	if bytes.Equal(out, want) {
+		return true, ""
+	}
+	if len(out) != len(want) {
+		return false, fmt.Sprintf("output is %d bytes, want %d", len(out), len(want))
+	}
+	for i := range out {
+		if out[i] != want[i] {
+			return false, fmt.Sprintf("output byte %d is %d, want %d (output %x, want %x)", i, int8(out[i]), int8(want[i]), out, want)
+		}
+	}
+	return true, ""
+}
