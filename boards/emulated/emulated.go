@@ -98,11 +98,16 @@ type Result struct {
 	EventsLost int `json:"events_lost"`
 	// CyclesPerInference: the brown-outs during each inference.
 	CyclesPerInference []int `json:"cycles_per_inference"`
-	// TimeScale is the wall seconds per simulated second used.
-	TimeScale float64 `json:"time_scale"`
+	// TimeScale is the wall seconds per simulated second at the end (it
+	// follows QEMU's measured speed unless Config.TimeScale fixed it);
+	// ScaleSamples the tasks that refined it.
+	TimeScale    float64 `json:"time_scale"`
+	ScaleSamples int     `json:"time_scale_samples"`
 	// WarmupTaskCycles: each task's cycles in the warm-up inference on bench
 	// power (the board's own measurement; nil without a warm-up).
 	WarmupTaskCycles []uint32 `json:"warmup_task_cycles,omitempty"`
+	// Link counts what happened on the serial line.
+	Link link.Stats `json:"link"`
 }
 
 // Run runs cfg.Inferences inferences on the emulated board.
@@ -197,23 +202,29 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if ok, why := serialboard.Verify(inf.Output, cfg.Want); !ok {
 			return fail(fmt.Errorf("warm-up on bench power: %s", why))
 		}
-		wall := inf.End - inf.Start // bench.Now: wall seconds from START's ACK to RESULT
+		// The scale: wall time over virtual time from the first TASK_DONE's
+		// arrival to RESULT's, the tasks in between (no host I/O there).
 		var ticks float64
 		res.WarmupTaskCycles = make([]uint32, cfg.Tasks)
-		for _, t := range inf.Tasks {
-			ticks += float64(t.Cycles)
+		for i, t := range inf.Tasks {
+			if i > 0 {
+				ticks += float64(t.Cycles)
+			}
 			if int(t.Task) < cfg.Tasks {
 				res.WarmupTaskCycles[t.Task] = t.Cycles
 			}
 		}
 		if scale <= 0 {
-			if ticks <= 0 {
-				return fail(errors.New("warm-up: the board reported no task cycles, cannot measure the time scale"))
+			if ticks <= 0 || len(inf.Tasks) < 2 || inf.ResultAt.IsZero() {
+				return fail(errors.New("warm-up: too few task events to measure QEMU's speed; give a time scale"))
 			}
-			scale = wall / (ticks / cfg.CounterHz)
+			scale = inf.ResultAt.Sub(inf.Tasks[0].At).Seconds() / (ticks / cfg.CounterHz)
 		}
 	}
 	res.TimeScale = scale
+	if cfg.Logf != nil {
+		cfg.Logf("warm-up verified; time scale %.4f wall s per simulated s", scale)
+	}
 
 	// Now the power model owns the supply: off until it turns on.
 	if err := m.Stop(ctx); err != nil {
@@ -222,7 +233,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := m.SystemReset(ctx); err != nil {
 		return fail(err)
 	}
-	pw := &powerModel{sys: sys, m: m, cfg: &cfg, scale: scale, onCh: make(chan struct{}), rec: newRecorder(cfg.Log)}
+	pw := &powerModel{sys: sys, m: m, cfg: &cfg, scale: scale, adaptive: cfg.TimeScale <= 0, onCh: make(chan struct{}), rec: newRecorder(cfg.Log)}
 	pctx, pcancel := context.WithCancel(ctx)
 	perr := make(chan error, 1)
 	go func() {
@@ -305,6 +316,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if e := stopPower(); e != nil {
 		return fail(fmt.Errorf("power loop: %w", e))
 	}
+	res.Link = l.Stats()
 	pw.finish(&res, wall0)
 	return res, cfg.Log.Flush()
 }
@@ -348,6 +360,17 @@ type powerModel struct {
 	act    sync.Mutex // one power action (QMP stop/reset/cont sequence) at a time
 	// the inference running: its index and the brown-outs at its start
 	inf, infCyc0 int
+	// stopLead is how long QMP takes to stop QEMU (a running mean): the
+	// loop wakes that much before a predicted brown-out.
+	stopLead time.Duration
+	// adaptive: scale follows the board's measured speed (TimeScale 0).
+	adaptive     bool
+	scaleSamples int
+	holdGen      int // counts Hold and Release calls
+	lastEv       time.Time
+	lastEvOK     bool
+	lastEvCyc    int
+	lastEvHold   int
 }
 
 func (p *powerModel) logf(format string, args ...any) {
@@ -375,6 +398,7 @@ func (p *powerModel) Now() float64 {
 func (p *powerModel) Hold(ctx context.Context) error {
 	p.mu.Lock()
 	p.holds++
+	p.holdGen++
 	for !p.on {
 		ch := p.onCh
 		if p.endErr != nil {
@@ -402,6 +426,7 @@ func (p *powerModel) Hold(ctx context.Context) error {
 func (p *powerModel) Release() {
 	p.mu.Lock()
 	p.holds--
+	p.holdGen++
 	p.mu.Unlock()
 }
 
@@ -459,8 +484,22 @@ func (p *powerModel) observe(ev link.Event) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// QEMU's speed drifts with the host's load: each task timed within one
+	// on-window, without host I/O in between, refreshes the scale.
+	prev, prevOK := p.lastEv, p.lastEvOK && p.lastEvCyc == p.cyc && p.lastEvHold == p.holdGen && p.on && p.holds == 0
+	p.lastEv, p.lastEvOK, p.lastEvCyc, p.lastEvHold = ev.Time, true, p.cyc, p.holdGen
 	switch e := ev.Msg.(type) {
 	case *wire.TaskDone:
+		if prevOK && p.adaptive && e.Cycles > 0 {
+			virt := float64(e.Cycles) / p.cfg.CounterHz
+			if w := ev.Time.Sub(prev).Seconds(); virt > 2*p.cfg.Step.Seconds()/p.scale && w > p.scale*virt/4 && w < 4*p.scale*virt {
+				// Only tasks long against the loop's step (short ones
+				// measure the event latency more than QEMU), and not 4x
+				// off (a stall of the host, not a speed).
+				p.scale = 0.7*p.scale + 0.3*(w/virt)
+				p.scaleSamples++
+			}
+		}
 		p.rec.task()
 	case *wire.Commit:
 		p.rec.commit(int(e.Progress))
@@ -469,8 +508,12 @@ func (p *powerModel) observe(ev link.Event) {
 	}
 }
 
-// run advances the model in scaled real time until ctx is done, the trace
-// ends or a QMP command fails.
+// run drives QEMU from the model until ctx is done, the trace ends or a QMP
+// command fails. While the board runs, the model follows the wall clock
+// (scaled) and the next brown-out is predicted, so that QEMU is stopped at
+// its instant rather than at the next tick. While the board is off nothing
+// runs, so the model jumps straight to the turn-on: off time costs no wall
+// time.
 func (p *powerModel) run(ctx context.Context) (err error) {
 	defer func() {
 		p.mu.Lock()
@@ -482,35 +525,93 @@ func (p *powerModel) run(ctx context.Context) (err error) {
 		p.onCh = make(chan struct{})
 		p.mu.Unlock()
 	}()
-	tick := time.NewTicker(p.cfg.Step)
-	defer tick.Stop()
-	last := time.Now()
-	for {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	wait := func(d time.Duration) error {
+		timer.Reset(max(d, 0))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.m.Done():
 			return p.m.Err()
-		case now := <-tick.C:
-			dt := now.Sub(last).Seconds() / p.scale
-			last = now
-			if err := p.advance(ctx, dt); err != nil {
+		case <-timer.C:
+			return nil
+		}
+	}
+	last := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-p.m.Done():
+			return p.m.Err()
+		default:
+		}
+		p.mu.Lock()
+		if p.cfg.MaxSimTime > 0 && p.sys.Time() >= p.cfg.MaxSimTime {
+			p.mu.Unlock()
+			return errTraceEnded
+		}
+		if !p.on {
+			err := p.offUntilOn(ctx)
+			p.mu.Unlock()
+			if err != nil {
 				return err
 			}
+			last = time.Now()
+			continue
+		}
+		if p.holds > 0 {
+			p.mu.Unlock()
+			if err := wait(p.cfg.Step); err != nil {
+				return err
+			}
+			last = time.Now()
+			continue
+		}
+		// Peek: does the board brown out within the next step?
+		peek := *p.sys
+		if err := peek.SetHarvest(max(p.cfg.Harvest(peek.Time()), 0)); err != nil {
+			p.mu.Unlock()
+			return err
+		}
+		adv, ev := peek.Advance(p.cfg.Step.Seconds() / p.scale)
+		lead, scale := p.stopLead, p.scale
+		p.mu.Unlock()
+		if ev == power.BrownedOut {
+			// Wake early by the time QMP takes to stop QEMU.
+			if err := wait(time.Until(last.Add(time.Duration(adv*scale*float64(time.Second)) - lead))); err != nil {
+				return err
+			}
+			if err := p.brownOut(ctx, adv); err != nil {
+				return err
+			}
+			last = time.Now()
+			continue
+		}
+		if err := wait(time.Until(last.Add(p.cfg.Step))); err != nil {
+			return err
+		}
+		now := time.Now()
+		dt := now.Sub(last).Seconds() / scale
+		last = now
+		if err := p.advanceOn(ctx, dt); err != nil {
+			return err
 		}
 	}
 }
 
-func (p *powerModel) advance(ctx context.Context, dt float64) error {
+// advanceOn advances the model by dt while the board runs (a brown-out that
+// the peek did not foresee is handled too).
+func (p *powerModel) advanceOn(ctx context.Context, dt float64) error {
 	p.act.Lock()
 	defer p.act.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.holds > 0 && p.on {
-		return nil // held: the host's I/O
-	}
-	if p.cfg.MaxSimTime > 0 && p.sys.Time() >= p.cfg.MaxSimTime {
-		return errTraceEnded
+	if p.holds > 0 || !p.on {
+		return nil
 	}
 	for dt > 0 {
 		if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
@@ -518,41 +619,115 @@ func (p *powerModel) advance(ctx context.Context, dt float64) error {
 		}
 		adv, ev := p.sys.Advance(dt)
 		dt -= adv
-		switch ev {
-		case power.BrownedOut:
-			// QMP under p.mu: On and Now callers wait a few ms, and no
-			// Hold can see the board on while it is being cut.
+		if ev == power.BrownedOut {
+			t0 := time.Now()
 			if err := p.m.Stop(ctx); err != nil {
 				return err
 			}
-			if err := p.m.SystemReset(ctx); err != nil {
-				return err
-			}
-			p.on = false
-			p.cyc++
-			if err := p.sys.SetLoad(0); err != nil {
-				return err
-			}
-			p.rec.off(p.sys, "brownout")
-			p.logf("brown-out at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
-		case power.TurnedOn:
-			if err := p.sys.SetLoad(p.cfg.Profile.ActivePowerW); err != nil {
-				return err
-			}
-			if err := p.m.Cont(ctx); err != nil {
-				return err
-			}
-			p.on = true
-			p.rec.on(p.sys)
-			close(p.onCh)
-			p.onCh = make(chan struct{})
-			p.logf("turn-on at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
-			if p.holds > 0 {
-				return nil // held from this instant
-			}
-		case power.None:
-			dt = 0
+			p.noteStop(time.Since(t0))
+			p.logf("brown-out found by advance (scale %.4f)", p.scale)
+			return p.cut(ctx)
 		}
+		if ev == power.None {
+			return nil
+		}
+	}
+	return nil
+}
+
+// brownOut stops QEMU, then advances the model to the predicted brown-out
+// (adv simulated seconds after the last advance) and cuts the board.
+func (p *powerModel) brownOut(ctx context.Context, adv float64) error {
+	p.act.Lock()
+	defer p.act.Unlock()
+	t0 := time.Now()
+	if err := p.m.Stop(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.noteStop(time.Since(t0))
+	if p.holds > 0 {
+		// A Hold came in meanwhile: the board stays on, frozen.
+		return p.m.Cont(ctx)
+	}
+	// Reach the event: the peek's interval, nudged past rounding.
+	for dt := adv*(1+1e-9) + 1e-12; dt > 0; {
+		if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
+			return err
+		}
+		a, ev := p.sys.Advance(dt)
+		dt -= a
+		if ev == power.BrownedOut {
+			return p.cut(ctx)
+		}
+		if ev == power.None {
+			break
+		}
+	}
+	// Rounding kept it just above Voff: let it run on.
+	return p.m.Cont(ctx)
+}
+
+// noteStop keeps a running mean of how long QMP takes to stop QEMU
+// (p.mu held).
+func (p *powerModel) noteStop(d time.Duration) {
+	if p.stopLead == 0 {
+		p.stopLead = d
+	} else {
+		p.stopLead = (7*p.stopLead + d) / 8
+	}
+}
+
+// cut finishes a brown-out: QEMU is stopped; reset it (the SRAM scrub) and
+// mark the board off (p.mu held).
+func (p *powerModel) cut(ctx context.Context) error {
+	if err := p.m.SystemReset(ctx); err != nil {
+		return err
+	}
+	p.on = false
+	p.cyc++
+	if err := p.sys.SetLoad(0); err != nil {
+		return err
+	}
+	p.rec.off(p.sys, "brownout")
+	p.logf("brown-out at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
+	return nil
+}
+
+// offUntilOn advances the model while the board is off until it turns on
+// (or the trace ends), then continues QEMU (p.mu held).
+func (p *powerModel) offUntilOn(ctx context.Context) error {
+	const chunk = 0.01       // s: the harvest is read every 10 ms of simulated time
+	const maxOff = 24 * 3600 // s: a harvest that never turns the board on
+	t0 := p.sys.Time()
+	for !p.on {
+		if p.cfg.MaxSimTime > 0 && p.sys.Time() >= p.cfg.MaxSimTime {
+			return nil
+		}
+		if p.sys.Time()-t0 > maxOff {
+			return fmt.Errorf("the harvest did not turn the board on within %d h of simulated time (V=%.3f V, turn-on at %.3f V)", maxOff/3600, p.sys.Voltage(), p.sys.Config().Th.Von)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
+			return err
+		}
+		if _, ev := p.sys.Advance(chunk); ev != power.TurnedOn {
+			continue
+		}
+		if err := p.sys.SetLoad(p.cfg.Profile.ActivePowerW); err != nil {
+			return err
+		}
+		if err := p.m.Cont(ctx); err != nil {
+			return err
+		}
+		p.on = true
+		p.rec.on(p.sys)
+		close(p.onCh)
+		p.onCh = make(chan struct{})
+		p.logf("turn-on at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
 	}
 	return nil
 }
@@ -570,6 +745,8 @@ func (p *powerModel) finish(res *Result, wall0 time.Time) {
 	res.HarvestedJ = c.Harvested
 	res.TimeOn, res.TimeOff = c.TimeOn, c.TimeOff
 	res.SimTime = p.sys.Time()
+	res.TimeScale = p.scale
+	res.ScaleSamples = p.scaleSamples
 	res.WallS = time.Since(wall0).Seconds()
 	res.Energy.Total = c.Delivered
 	// The board reports whole tasks only: Compute holds their cycles'

@@ -132,8 +132,9 @@ func (b *Board) Hello(ctx context.Context) (*wire.Identity, error) {
 
 // TaskRun is one TASK_DONE: a task of the plan and the board cycles it took.
 type TaskRun struct {
-	Task   uint32 `json:"task"`
-	Cycles uint32 `json:"cycles"`
+	Task   uint32    `json:"task"`
+	Cycles uint32    `json:"cycles"`
+	At     time.Time `json:"-"` // when its TASK_DONE arrived
 }
 
 // Inference is what one inference did on the board.
@@ -150,6 +151,7 @@ type Inference struct {
 	ResultLost  bool      `json:"result_lost"` // completion seen from a BOOT, not a RESULT
 	Start, End  float64   `json:"-"`           // Power.Now at START's acknowledgement and at the result
 	CRCMismatch bool      `json:"-"`           // the output read differed from RESULT's CRC (read again)
+	ResultAt    time.Time `json:"-"`           // when RESULT arrived (zero if it was lost)
 }
 
 // Infer runs inference n on input: it writes the input and starts the
@@ -165,6 +167,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 	type ioDone struct {
 		out []byte
 		err error
+		at  float64 // Power.Now when START was answered
 	}
 	// The host's I/O runs beside the event loop, which must keep reading
 	// events (the link drops them when nobody does).
@@ -175,18 +178,21 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			return
 		}
 		defer pw.Release()
+		t0 := time.Now()
 		if len(input) > 0 {
 			if err := b.l.SetInput(ctx, input); err != nil {
 				setup <- ioDone{err: fmt.Errorf("SET_INPUT: %w", err)}
 				return
 			}
 		}
+		t1 := time.Now()
 		if err := b.l.Start(ctx, n); err != nil {
 			setup <- ioDone{err: fmt.Errorf("START: %w", err)}
 			return
 		}
-		inf.Start = pw.Now()
-		setup <- ioDone{}
+		at := pw.Now()
+		b.logf("inference %d: input written in %v, START answered in %v", n, t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
+		setup <- ioDone{at: at}
 	}()
 	var readout chan ioDone
 	readOutput := func() {
@@ -227,6 +233,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 				return inf, fmt.Errorf("serialboard: inference %d: %w", n, r.err)
 			}
 			started = true
+			inf.Start = r.at
 			lastEvent = time.Now()
 			b.logf("inference %d started", n)
 		case r := <-readout:
@@ -291,7 +298,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 				if finished {
 					continue
 				}
-				inf.Tasks = append(inf.Tasks, TaskRun{Task: e.Task, Cycles: e.Cycles})
+				inf.Tasks = append(inf.Tasks, TaskRun{Task: e.Task, Cycles: e.Cycles, At: ev.Time})
 				if done[e.Task] {
 					inf.Reexecuted++
 				}
@@ -304,6 +311,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			case *wire.Result:
 				if e.Inference == n && !finished {
 					resultCRC, haveCRC = e.CRC, true
+					inf.ResultAt = ev.Time
 					if int(e.Length) != b.cfg.OutputBytes && b.cfg.OutputBytes > 0 {
 						return inf, fmt.Errorf("serialboard: inference %d: RESULT says %d output bytes, the plan %d", n, e.Length, b.cfg.OutputBytes)
 					}
