@@ -155,7 +155,15 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 	if loop {
 		maxSim = 0
 	}
-	cfg := emulated.Config{ELF: elf, Image: img, Tasks: len(p.Tasks), Profile: prof, Power: &pc,
+	var charge emulated.Charge
+	switch c := s.str("charge"); c {
+	case "cycles", "":
+	case "time":
+		charge = emulated.ChargeTime
+	default:
+		return fmt.Errorf("--charge %s: want cycles or time", c)
+	}
+	cfg := emulated.Config{Charge: charge, ELF: elf, Image: img, Tasks: len(p.Tasks), Commits: emulated.Commits(p), Profile: prof, Power: &pc,
 		Input: input, Want: want, Harvest: harvest, TimeScale: s.v.GetFloat64("time-scale"),
 		Inferences: n, MaxSimTime: maxSim}
 	if path := s.str("log"); path != "" {

@@ -38,7 +38,7 @@ func TestBrokenFirmwareFailsOnEmulatedPower(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return Run(ctx, Config{ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
+		return Run(ctx, Config{ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Commits: Commits(d.p), Profile: prof,
 			Input: d.input, Want: d.want, Harvest: harvest, NoScrub: noScrub, Logf: logf(t)})
 	}
 	res, err := run(false)

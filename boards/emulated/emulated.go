@@ -39,6 +39,7 @@ import (
 	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/wire"
@@ -53,7 +54,9 @@ type Config struct {
 	ELF   string
 	Image []byte
 	// Tasks is the plan's task count, OutputBytes its output tensor's size.
-	Tasks       int
+	Tasks int
+	// Commits[i] says task i commits after it (plan.Task.Commit); nil: every task.
+	Commits     []bool
 	OutputBytes int
 	Profile     *boards.Profile // ActivePowerW; power defaults unless Power is set
 	Power       *power.Config   // the power system; nil: the profile's
@@ -62,8 +65,10 @@ type Config struct {
 
 	// Harvest is the harvested power in W at simulated time t (s).
 	Harvest func(t float64) float64
-	// TimeScale: wall seconds per simulated second; 0 measures it with a
-	// warm-up inference (see the package doc).
+	// Charge: by the board's cycles (default) or by wall time.
+	Charge Charge
+	// TimeScale (ChargeTime): wall seconds per simulated second; 0 measures
+	// it with the warm-up inference and follows QEMU's speed after.
 	TimeScale float64
 	// Inferences to run; default 1.
 	Inferences int
@@ -106,6 +111,9 @@ type Result struct {
 	// WarmupTaskCycles: each task's cycles in the warm-up inference on bench
 	// power (the board's own measurement; nil without a warm-up).
 	WarmupTaskCycles []uint32 `json:"warmup_task_cycles,omitempty"`
+	// Overruns (ChargeCycles): tasks that finished although the model had
+	// browned the board out inside them (the host's timer cut too late).
+	Overruns int `json:"overruns"`
 	// Link counts what happened on the serial line.
 	Link link.Stats `json:"link"`
 }
@@ -142,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	wall0 := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	qc := qemu.Config{ELF: cfg.ELF, ICountShift: qemu.BoardICountShift}
+	qc := qemu.Config{ELF: cfg.ELF, ICountShift: qemu.BoardICountShift, GDB: cfg.Charge == ChargeCycles}
 	if !cfg.NoScrub {
 		qc.Scrub = &qemu.Scrub{Addr: qemu.SRAMAddr, Pattern: 0xA5}
 	}
@@ -187,6 +195,41 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, fmt.Errorf("emulated: %w", err)
 	}
 
+	// Charging by cycles, the board stops at every commit: the gdbstub's
+	// watchpoint on the progress word, followed from the start (the
+	// warm-up's stops just continue).
+	var cm *cycleModel
+	if cfg.Charge == ChargeCycles {
+		g, err := m.ConnectGDB(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		defer g.Close()
+		if err := g.WatchWrite(progressAddr, watchBytes); err != nil {
+			return fail(err)
+		}
+		cm = &cycleModel{sys: sys, m: m, g: g, cfg: &cfg, onCh: make(chan struct{}), rec: newRecorder(cfg.Log),
+			stop: make(chan struct{}), tookOver: make(chan error, 1)}
+		if a, err := qemu.Symbol(cfg.ELF, "ih_rt_step"); err == nil {
+			cm.stepAddr = a
+		} else if cfg.Logf != nil {
+			cfg.Logf("%v: doomed task groups are cut at their last commit", err)
+		}
+		rctx, rcancel := context.WithCancel(ctx)
+		defer rcancel()
+		go cm.run(rctx)
+		go func() {
+			select {
+			case <-cm.stop:
+				cancel() // the model stopped: the trace ended, or it failed
+			case <-ctx.Done():
+			}
+		}()
+		if err := g.Continue(); err != nil {
+			return fail(err)
+		}
+	}
+
 	// Set-up on bench power: HELLO, and the warm-up inference that checks
 	// the board computes the right numbers and measures QEMU's speed.
 	if _, err := brd.Hello(ctx); err != nil {
@@ -226,29 +269,53 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		cfg.Logf("warm-up verified; time scale %.4f wall s per simulated s", scale)
 	}
 
-	// Now the power model owns the supply: off until it turns on.
-	if err := m.Stop(ctx); err != nil {
-		return fail(err)
-	}
-	if err := m.SystemReset(ctx); err != nil {
-		return fail(err)
-	}
-	pw := &powerModel{sys: sys, m: m, cfg: &cfg, scale: scale, adaptive: cfg.TimeScale <= 0, onCh: make(chan struct{}), rec: newRecorder(cfg.Log)}
-	pctx, pcancel := context.WithCancel(ctx)
-	perr := make(chan error, 1)
-	go func() {
-		e := pw.run(pctx)
-		if pctx.Err() != nil && e != nil && errors.Is(e, context.Canceled) {
-			e = nil // stopped by Run
+	var pw strategy
+	var stopPower func() error
+	if cfg.Charge == ChargeTime {
+		// Now the power model owns the supply: off until it turns on.
+		if err := m.Stop(ctx); err != nil {
+			return fail(err)
 		}
-		perr <- e
-		if e != nil {
-			cancel() // the board cannot go on without its power
+		if err := m.SystemReset(ctx); err != nil {
+			return fail(err)
 		}
-	}()
-	stopPower := func() error {
-		pcancel()
-		return <-perr
+		tm := &powerModel{sys: sys, m: m, cfg: &cfg, scale: scale, adaptive: cfg.TimeScale <= 0, onCh: make(chan struct{}), rec: newRecorder(cfg.Log)}
+		pw = tm
+		pctx, pcancel := context.WithCancel(ctx)
+		perr := make(chan error, 1)
+		go func() {
+			e := tm.run(pctx)
+			if pctx.Err() != nil && e != nil && errors.Is(e, context.Canceled) {
+				e = nil // stopped by Run
+			}
+			perr <- e
+			if e != nil {
+				cancel() // the board cannot go on without its power
+			}
+		}()
+		stopPower = func() error {
+			pcancel()
+			return <-perr
+		}
+	} else {
+		cm.taskCycles = res.WarmupTaskCycles
+		cm.commits = cfg.Commits
+		if cm.commits == nil {
+			cm.commits = make([]bool, cfg.Tasks)
+			for i := range cm.commits {
+				cm.commits[i] = true
+			}
+		}
+		if err := cm.start(ctx); err != nil {
+			return fail(fmt.Errorf("the power model taking over: %w", err))
+		}
+		pw = cm
+		stopPower = func() error {
+			if e := cm.error(); e != nil && e != errTraceEnded {
+				return e
+			}
+			return nil
+		}
 	}
 	powerStopped := false
 	defer func() {
@@ -263,6 +330,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		n := uint32(i + 2) // 1 was the warm-up
 		pw.beginInference(i)
 		inf, ierr := brd.Infer(ctx, n, cfg.Input, pw, pw.observe)
+		if ierr != nil && pw.ended() {
+			res.TraceEnded = true
+			pw.endInference()
+			break
+		}
 		cycles := pw.endInference()
 		if inf != nil {
 			res.Hangs += inf.Hangs
@@ -321,6 +393,15 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	return res, cfg.Log.Flush()
 }
 
+// Commits lists which of a plan's tasks commit (Config.Commits).
+func Commits(p *plan.Plan) []bool {
+	c := make([]bool, len(p.Tasks))
+	for i, t := range p.Tasks {
+		c[i] = t.Commit
+	}
+	return c
+}
+
 func argmax(out []byte) int {
 	v := model.BytesAsInt8(out)
 	best := 0
@@ -339,6 +420,34 @@ func profilePower(p *boards.Profile) power.Config {
 		Efficiency: p.Power.Efficiency,
 	}
 }
+
+// strategy is the power strategy of a run: charge by wall time or by the
+// board's cycles.
+type strategy interface {
+	serialboard.Power
+	observe(link.Event)
+	logf(format string, args ...any)
+	beginInference(i int)
+	endInference() int
+	ended() bool
+	error() error
+	finish(res *Result, wall0 time.Time)
+}
+
+// Charge says how the emulated board pays for its work.
+type Charge int
+
+const (
+	// ChargeCycles: the model's clock is the board's virtual time, advanced
+	// by the cycles it reports per boot and per task; brown-outs are cut
+	// at the instant the look-ahead computes (see cycleModel). The power
+	// cycles do not depend on the host's speed. The default.
+	ChargeCycles Charge = iota
+	// ChargeTime: the model runs on the wall clock, scaled by TimeScale
+	// (measured by the warm-up, then following QEMU's speed when 0), and
+	// the board draws power for as long as QEMU runs.
+	ChargeTime
+)
 
 // errTraceEnded stops the power model at MaxSimTime.
 var errTraceEnded = errors.New("the trace ended")
@@ -740,13 +849,18 @@ func (p *powerModel) finish(res *Result, wall0 time.Time) {
 		p.rec.off(p.sys, "end")
 	}
 	p.rec.flush()
-	c := p.sys.Counters()
-	res.PowerCycles = p.cyc
-	res.HarvestedJ = c.Harvested
-	res.TimeOn, res.TimeOff = c.TimeOn, c.TimeOff
-	res.SimTime = p.sys.Time()
 	res.TimeScale = p.scale
 	res.ScaleSamples = p.scaleSamples
+	fillPower(res, p.sys, p.cyc, wall0)
+}
+
+// fillPower fills a result's power figures from the model.
+func fillPower(res *Result, sys *power.System, cycles int, wall0 time.Time) {
+	c := sys.Counters()
+	res.PowerCycles = cycles
+	res.HarvestedJ = c.Harvested
+	res.TimeOn, res.TimeOff = c.TimeOn, c.TimeOff
+	res.SimTime = sys.Time()
 	res.WallS = time.Since(wall0).Seconds()
 	res.Energy.Total = c.Delivered
 	// The board reports whole tasks only: Compute holds their cycles'

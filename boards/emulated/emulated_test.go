@@ -152,7 +152,7 @@ func TestEmulatedReplayBundledTrace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Config{
-		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
+		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Commits: Commits(d.p), Profile: prof,
 		Input: d.input, Want: d.want, Harvest: harvest, Inferences: 3, Log: lw, Logf: logf(t),
 	})
 	if err != nil {
@@ -202,7 +202,7 @@ func TestEmulatedQEMUKilled(t *testing.T) {
 	defer cancel()
 	var killedAt time.Time
 	_, err = Run(ctx, Config{
-		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
+		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Commits: Commits(d.p), Profile: prof,
 		Input: d.input, Want: d.want, Harvest: func(float64) float64 { return 10e-3 }, Inferences: 50,
 		QEMUStarted: func(m *qemu.Machine) {
 			time.AfterFunc(1500*time.Millisecond, func() {

@@ -104,6 +104,11 @@ type Config struct {
 	ELF         string   // -kernel
 	Loaders     []Loader // -device loader,file=F,addr=A
 	ICountShift int      // -icount shift=N,sleep=off; -1: off (0 is shift=0)
+	// ICountAlign paces the guest to the host's clock (-icount align=on,
+	// with sleep on): a virtual second lasts a wall second.
+	ICountAlign bool
+	// GDB starts QEMU's gdbstub on a unix socket in Dir (ConnectGDB).
+	GDB bool
 	Scrub       *Scrub   // nil: SRAM is kept across resets
 	Dir         string   // for the QMP socket and pmemsave files; default a new os.MkdirTemp
 	Stderr      io.Writer
@@ -130,6 +135,7 @@ type Machine struct {
 	closing chan struct{}
 	once    sync.Once
 	memSeq  int
+	gdbSock string
 }
 
 // Start starts QEMU, connects QMP and finds the serial pty. Cancelling ctx
@@ -167,6 +173,10 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 	sock := filepath.Join(m.dir, "qmp.sock")
 	args := []string{"-M", cfg.Machine, "-nographic", "-monitor", "none", "-serial", "pty",
 		"-kernel", cfg.ELF, "-qmp", "unix:" + sock + ",server=on,wait=off"}
+	if cfg.GDB {
+		m.gdbSock = filepath.Join(m.dir, "gdb.sock")
+		args = append(args, "-gdb", "unix:"+m.gdbSock+",server=on,wait=off")
+	}
 	for _, l := range cfg.Loaders {
 		args = append(args, "-device", fmt.Sprintf("loader,file=%s,addr=%#x", l.File, l.Addr))
 	}
@@ -193,7 +203,11 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 		m.scrub = &s
 	}
 	if cfg.ICountShift >= 0 {
-		args = append(args, "-icount", fmt.Sprintf("shift=%d,sleep=off", cfg.ICountShift))
+		if cfg.ICountAlign {
+			args = append(args, "-icount", fmt.Sprintf("shift=%d,align=on", cfg.ICountShift))
+		} else {
+			args = append(args, "-icount", fmt.Sprintf("shift=%d,sleep=off", cfg.ICountShift))
+		}
 	}
 	m.cmd = exec.Command(bin, args...)
 	var w io.Writer = m.stderr
