@@ -108,10 +108,10 @@ type Config struct {
 	// with sleep on): a virtual second lasts a wall second.
 	ICountAlign bool
 	// GDB starts QEMU's gdbstub on a unix socket in Dir (ConnectGDB).
-	GDB bool
-	Scrub       *Scrub   // nil: SRAM is kept across resets
-	Dir         string   // for the QMP socket and pmemsave files; default a new os.MkdirTemp
-	Stderr      io.Writer
+	GDB    bool
+	Scrub  *Scrub // nil: SRAM is kept across resets
+	Dir    string // for the QMP socket and pmemsave files; default a new os.MkdirTemp
+	Stderr io.Writer
 }
 
 // Machine is a running QEMU.
