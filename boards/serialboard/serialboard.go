@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"sync"
 	"time"
 
 	"github.com/batteryless/harness/harness/link"
@@ -40,6 +41,13 @@ type Power interface {
 	// Now is the time of the run's clock in seconds (simulated time under
 	// a power model, wall time on a bench).
 	Now() float64
+}
+
+// StartNotifier is implemented by a Power that wants to know the instant
+// the board began an inference (START answered, before Release): a power
+// model that charges the board by its tasks starts the first one then.
+type StartNotifier interface {
+	Started(inference uint32)
 }
 
 // Bench is a board on steady bench power. Reset, if set, resets the board
@@ -83,8 +91,11 @@ type Config struct {
 	// OutputBytes is the output tensor's size.
 	OutputBytes int
 	// HangTimeout: no board event for this long (wall) while the board is
-	// powered and running is a hang; default 5 s.
+	// powered and running, and the port is up, is a hang; default 5 s.
 	HangTimeout time.Duration
+	// MaxHangs: this many hangs in a row, with no board event between them,
+	// fail the run with ErrBoardDead; default 5.
+	MaxHangs int
 	// PortTimeout: a port lost for this long (wall) fails the run; default
 	// 10 s (the link reopens the port every 200 ms until then).
 	PortTimeout time.Duration
@@ -103,6 +114,9 @@ type Board struct {
 func New(l *link.Link, cfg Config) *Board {
 	if cfg.HangTimeout <= 0 {
 		cfg.HangTimeout = 5 * time.Second
+	}
+	if cfg.MaxHangs <= 0 {
+		cfg.MaxHangs = 5
 	}
 	if cfg.PortTimeout <= 0 {
 		cfg.PortTimeout = 10 * time.Second
@@ -149,7 +163,7 @@ type Inference struct {
 	Hangs       int       `json:"hangs"`
 	EventsLost  int       `json:"events_lost"`
 	ResultLost  bool      `json:"result_lost"` // completion seen from a BOOT, not a RESULT
-	Start, End  float64   `json:"-"`           // Power.Now at START's acknowledgement and at the result
+	Start, End  float64   `json:"-"`           // Power.Now when START is sent and at the result
 	CRCMismatch bool      `json:"-"`           // the output read differed from RESULT's CRC (read again)
 	ResultAt    time.Time `json:"-"`           // when RESULT arrived (zero if it was lost)
 }
@@ -164,15 +178,27 @@ type Inference struct {
 // board does not start an inference whose number it started last).
 func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, observe func(link.Event)) (*Inference, error) {
 	inf := &Inference{Number: n}
+	// Nothing Infer starts outlives it: when it returns (a result, a
+	// failure, its context's end) its I/O is cancelled and waited for, so
+	// that its Power holds are released and no command of its own is left
+	// holding the link.
+	ctx, cancel := context.WithCancel(ctx)
+	var inflight sync.WaitGroup
+	defer func() {
+		cancel()
+		inflight.Wait()
+	}()
 	type ioDone struct {
 		out []byte
 		err error
-		at  float64 // Power.Now when START was answered
+		at  float64 // Power.Now when START was sent
 	}
 	// The host's I/O runs beside the event loop, which must keep reading
 	// events (the link drops them when nobody does).
 	setup := make(chan ioDone, 1)
+	inflight.Add(1)
 	go func() {
+		defer inflight.Done()
 		if err := pw.Hold(ctx); err != nil {
 			setup <- ioDone{err: err}
 			return
@@ -186,18 +212,27 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			}
 		}
 		t1 := time.Now()
+		// The inference starts when the board gets START, which may be
+		// well before its answer does (an answer lost and retransmitted:
+		// RESULT can even come first). Under a power model the clock
+		// stands still while held, so before START is the same time.
+		if sn, ok := pw.(StartNotifier); ok {
+			sn.Started(n)
+		}
+		at := pw.Now()
 		if err := b.l.Start(ctx, n); err != nil {
 			setup <- ioDone{err: fmt.Errorf("START: %w", err)}
 			return
 		}
-		at := pw.Now()
 		b.logf("inference %d: input written in %v, START answered in %v", n, t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 		setup <- ioDone{at: at}
 	}()
 	var readout chan ioDone
 	readOutput := func() {
 		readout = make(chan ioDone, 1)
+		inflight.Add(1)
 		go func() {
+			defer inflight.Done()
 			if err := pw.Hold(ctx); err != nil {
 				readout <- ioDone{err: err}
 				return
@@ -213,6 +248,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 	haveCRC := false
 	done := make(map[uint32]bool)
 	lastCommit := int64(0)
+	hangsInRow := 0
 	lastEvent := time.Now()
 	var portLost time.Time
 	tick := time.NewTicker(max(b.cfg.HangTimeout/20, 5*time.Millisecond))
@@ -270,6 +306,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 				continue
 			}
 			inf.EventsLost += ev.Missed
+			hangsInRow = 0
 			switch e := ev.Msg.(type) {
 			case *wire.Boot:
 				inf.Boots++
@@ -324,7 +361,14 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			if !portLost.IsZero() && time.Since(portLost) > b.cfg.PortTimeout {
 				return inf, fmt.Errorf("serialboard: inference %d: port lost for %v: %w", n, b.cfg.PortTimeout, ErrPortLost)
 			}
-			if started && !finished && pw.On() && time.Since(lastEvent) > b.cfg.HangTimeout {
+			// Silence while the port is lost is the host's: the board's
+			// events are lost on the way, not unsent. (PortBack restarts
+			// the hang timer like any event.)
+			if started && !finished && portLost.IsZero() && pw.On() && time.Since(lastEvent) > b.cfg.HangTimeout {
+				if hangsInRow >= b.cfg.MaxHangs {
+					return inf, fmt.Errorf("serialboard: inference %d: %d power cycles in a row brought no event from the board: %w", n, hangsInRow, ErrBoardDead)
+				}
+				hangsInRow++
 				inf.Hangs++
 				b.logf("inference %d: no event for %v while powered: a hang, power-cycling", n, b.cfg.HangTimeout)
 				if err := pw.Cycle(ctx); err != nil {
@@ -355,6 +399,10 @@ func (e *ProgressLostError) Is(target error) bool { return target == ErrProgress
 
 // ErrProgressLost is what a ProgressLostError is.
 var ErrProgressLost = errors.New("committed progress lost across a power failure")
+
+// ErrBoardDead is wrapped by the error of a run whose board stayed silent
+// through Config.MaxHangs power cycles in a row.
+var ErrBoardDead = errors.New("the board does not answer power cycles")
 
 // ErrPortLost is wrapped by the error of a run whose serial port stayed
 // lost for longer than Config.PortTimeout.
