@@ -17,6 +17,23 @@ package boards
 // cycles/element, or a plain ratio) and records each source in
 // Profile.Sources. Values must be finite and not negative.
 //
+// # Calibrated costs (optional)
+//
+// Two sections may be added under costs, as harness calibrate writes them
+// (package boards/calibrate); the embedded profiles have neither:
+//
+//   - costs.kernels.<kernel> (a kernel of KernelNames, e.g. conv_2d): the
+//     compute cost of one operator's kernel as the board's firmware runs
+//     it, per task, per output value, per window tap and per input element
+//     (KernelCost), each {cycles_per_*, energy_per_*}. A layer whose
+//     operator has one is priced with it instead of vector_mac and the
+//     scalar operations.
+//   - costs.layer_scan {energy, cycles}: what the runtime spends per layer
+//     before a task's own when it looks the task's schedule up, once per
+//     task.
+//
+// Every field of a section that is present is required.
+//
 // # Errors
 //
 // Every error of ParseProfile and LoadProfile is one line. Errors about the
@@ -34,6 +51,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path"
@@ -73,6 +91,37 @@ type OpCost struct {
 	Energy float64 // J
 	Cycles float64 // CPU cycles
 }
+
+// KernelCost is the compute cost of one operator's kernel on a board, as
+// calibrated against its firmware (costs.kernels.<kernel>). A task of the
+// operator costs PerTask, plus PerOutput per output value, PerTap per
+// window position inside the input summed over the outputs, and PerElement
+// per input element combined (harness/plan.Needs says what each counts for
+// each operator).
+type KernelCost struct {
+	PerTask    OpCost // once per task: dispatch, parameters, loop set-up
+	PerOutput  OpCost // per output value: its loop, bias, requantization, store
+	PerTap     OpCost // per window position inside the input (per output value)
+	PerElement OpCost // per input element: a multiply-accumulate, a pooled value
+}
+
+// Cycles is the cycles of a task with the given counts.
+func (k *KernelCost) Cycles(outputs, taps, elements float64) float64 {
+	return k.PerTask.Cycles + outputs*k.PerOutput.Cycles + taps*k.PerTap.Cycles + elements*k.PerElement.Cycles
+}
+
+// Energy is the energy in joules of a task with the given counts.
+func (k *KernelCost) Energy(outputs, taps, elements float64) float64 {
+	return k.PerTask.Energy + outputs*k.PerOutput.Energy + taps*k.PerTap.Energy + elements*k.PerElement.Energy
+}
+
+// kernelNames are the kernels a profile may give costs for: the operators
+// of harness/model, lower case.
+var kernelNames = []string{"conv_2d", "depthwise_conv_2d", "fully_connected", "average_pool_2d", "max_pool_2d",
+	"add", "mul", "reshape", "softmax", "quantize", "dequantize"}
+
+// KernelNames lists the kernels of costs.kernels, in file order.
+func KernelNames() []string { return slices.Clone(kernelNames) }
 
 // RebootCost is what a power-on costs before the runtime can resume work.
 type RebootCost struct {
@@ -126,6 +175,12 @@ type Profile struct {
 	Div       OpCost
 	Max       OpCost
 
+	// Calibrated costs (optional, see the package documentation): per
+	// kernel, by name (KernelNames; nil: none), and the runtime's cost per
+	// layer scanned to find a task (nil: none).
+	Kernels   map[string]*KernelCost
+	LayerScan *OpCost
+
 	Reboot RebootCost
 	Power  PowerDefaults
 	ADC    ADCCosts
@@ -133,6 +188,33 @@ type Profile struct {
 	// Sources maps each field's path in the YAML file (e.g. "cpu.clock") to
 	// the source given for its number.
 	Sources map[string]string
+}
+
+// Kernel returns the calibrated cost of a kernel (KernelNames), nil when
+// the profile has none.
+func (p *Profile) Kernel(name string) *KernelCost {
+	if p == nil || p.Kernels == nil {
+		return nil
+	}
+	return p.Kernels[name]
+}
+
+// Clone returns a deep copy of the profile.
+func (p *Profile) Clone() *Profile {
+	q := *p
+	q.Sources = maps.Clone(p.Sources)
+	if p.Kernels != nil {
+		q.Kernels = make(map[string]*KernelCost, len(p.Kernels))
+		for k, v := range p.Kernels {
+			c := *v
+			q.Kernels[k] = &c
+		}
+	}
+	if p.LayerScan != nil {
+		c := *p.LayerScan
+		q.LayerScan = &c
+	}
+	return &q
 }
 
 // CycleBudget returns C*(Von^2 - Voff^2)/2: the energy in joules that one
@@ -333,6 +415,9 @@ type fieldSpec struct {
 	min  bound
 	get  func(*Profile) float64
 	set  func(*Profile, float64)
+	// has reports whether an optional field's section is present (nil:
+	// a required field, always present).
+	has func(*Profile) bool
 }
 
 func floatField(path string, d dimension, min bound, ptr func(*Profile) *float64) fieldSpec {
@@ -397,13 +482,88 @@ var specs = func() []fieldSpec {
 	return s
 }()
 
+// optionalSpecs lists the numbers of the optional sections, in file order:
+// costs.kernels.<kernel>.* for every kernel, then costs.layer_scan.
+var optionalSpecs = func() []fieldSpec {
+	var s []fieldSpec
+	for _, name := range kernelNames {
+		kern := func(p *Profile) *KernelCost {
+			if p.Kernels == nil {
+				p.Kernels = map[string]*KernelCost{}
+			}
+			if p.Kernels[name] == nil {
+				p.Kernels[name] = &KernelCost{}
+			}
+			return p.Kernels[name]
+		}
+		has := func(p *Profile) bool { return p.Kernel(name) != nil }
+		prefix := "costs.kernels." + name
+		for _, f := range []struct {
+			key    string
+			dim    dimension
+			cycles bool
+			op     func(*KernelCost) *OpCost
+		}{
+			{"cycles_per_task", dimCycles, true, func(k *KernelCost) *OpCost { return &k.PerTask }},
+			{"cycles_per_output", dimCyclesPerElem, true, func(k *KernelCost) *OpCost { return &k.PerOutput }},
+			{"cycles_per_tap", dimCyclesPerElem, true, func(k *KernelCost) *OpCost { return &k.PerTap }},
+			{"cycles_per_element", dimCyclesPerElem, true, func(k *KernelCost) *OpCost { return &k.PerElement }},
+			{"energy_per_task", dimEnergy, false, func(k *KernelCost) *OpCost { return &k.PerTask }},
+			{"energy_per_output", dimEnergyPerElem, false, func(k *KernelCost) *OpCost { return &k.PerOutput }},
+			{"energy_per_tap", dimEnergyPerElem, false, func(k *KernelCost) *OpCost { return &k.PerTap }},
+			{"energy_per_element", dimEnergyPerElem, false, func(k *KernelCost) *OpCost { return &k.PerElement }},
+		} {
+			field := func(p *Profile) *float64 {
+				if f.cycles {
+					return &f.op(kern(p)).Cycles
+				}
+				return &f.op(kern(p)).Energy
+			}
+			s = append(s, fieldSpec{path: prefix + "." + f.key, dim: f.dim, min: nonNegative, has: has,
+				get: func(p *Profile) float64 {
+					if !has(p) {
+						return 0
+					}
+					return *field(p)
+				},
+				set: func(p *Profile, v float64) { *field(p) = v }})
+		}
+	}
+	scan := func(p *Profile) *OpCost {
+		if p.LayerScan == nil {
+			p.LayerScan = &OpCost{}
+		}
+		return p.LayerScan
+	}
+	hasScan := func(p *Profile) bool { return p.LayerScan != nil }
+	for _, f := range []struct {
+		key   string
+		dim   dimension
+		field func(*OpCost) *float64
+	}{
+		{"energy", dimEnergy, func(o *OpCost) *float64 { return &o.Energy }},
+		{"cycles", dimCycles, func(o *OpCost) *float64 { return &o.Cycles }},
+	} {
+		s = append(s, fieldSpec{path: "costs.layer_scan." + f.key, dim: f.dim, min: nonNegative, has: hasScan,
+			get: func(p *Profile) float64 {
+				if !hasScan(p) {
+					return 0
+				}
+				return *f.field(p.LayerScan)
+			},
+			set: func(p *Profile, v float64) { *f.field(scan(p)) = v }})
+	}
+	return s
+}()
+
 // stringFields are the top-level string fields, in file order.
 var stringFields = []string{"name", "description"}
 
 // schemaNode is a mapping of the file: its keys in order, each a section, a
 // quantity (spec) or a string field.
 type schemaNode struct {
-	keys     []string
+	keys     []string // required, in file order
+	optional []string // keys that may be absent (optional sections), in file order
 	children map[string]*schemaNode
 	spec     *fieldSpec // a quantity
 	str      bool       // a string field
@@ -429,6 +589,28 @@ var schema = func() *schemaNode {
 			n = add(n, k, &schemaNode{children: map[string]*schemaNode{}})
 		}
 		add(n, parts[len(parts)-1], &schemaNode{spec: &specs[i]})
+	}
+	// The optional sections: each is an optional key of its parent; the
+	// fields inside a section are required.
+	for i := range optionalSpecs {
+		parts := strings.Split(optionalSpecs[i].path, ".")
+		n := root
+		for d, k := range parts[:len(parts)-1] {
+			c, ok := n.children[k]
+			if !ok {
+				c = &schemaNode{children: map[string]*schemaNode{}}
+				n.children[k] = c
+				if d >= 1 { // costs.kernels, costs.kernels.<kernel>, costs.layer_scan
+					n.optional = append(n.optional, k)
+				} else {
+					n.keys = append(n.keys, k)
+				}
+			}
+			n = c
+		}
+		k := parts[len(parts)-1]
+		n.keys = append(n.keys, k)
+		n.children[k] = &schemaNode{spec: &optionalSpecs[i]}
 	}
 	return root
 }()
@@ -528,10 +710,10 @@ type pair struct {
 }
 
 // mapping checks that n is a mapping and calls fn on its pairs in document
-// order, each after checking that its key is one of allowed and appears
-// once; then it reports the first key of allowed that is missing, at line
-// (the line of the mapping's own key).
-func (ps *parser) mapping(n *yaml.Node, field string, line int, allowed []string, want string, fn func(pair) error) error {
+// order, each after checking that its key is one of allowed or optional and
+// appears once; then it reports the first key of allowed that is missing,
+// at line (the line of the mapping's own key).
+func (ps *parser) mapping(n *yaml.Node, field string, line int, allowed, optional []string, want string, fn func(pair) error) error {
 	if n == nil || n.Kind != yaml.MappingNode {
 		what := "nothing"
 		if n != nil {
@@ -550,8 +732,8 @@ func (ps *parser) mapping(n *yaml.Node, field string, line int, allowed []string
 			}
 			return ps.errf(l, field, "keys must be plain names, got %s", kindNameOr(k))
 		}
-		if !slices.Contains(allowed, k.Value) {
-			return ps.errf(k.Line, join(field, quoteKey(k.Value)), "unknown field (want %s)", strings.Join(allowed, ", "))
+		if !slices.Contains(allowed, k.Value) && !slices.Contains(optional, k.Value) {
+			return ps.errf(k.Line, join(field, quoteKey(k.Value)), "unknown field (want %s)", strings.Join(slices.Concat(allowed, optional), ", "))
 		}
 		if first, dup := seen[k.Value]; dup {
 			return ps.errf(k.Line, join(field, k.Value), "duplicate field (first at line %d)", first)
@@ -592,7 +774,7 @@ func kindNameOr(n *yaml.Node) string {
 
 // section parses a mapping of the schema, in document order.
 func (ps *parser) section(n *yaml.Node, s *schemaNode, field string, line int) error {
-	return ps.mapping(n, field, line, s.keys, "a mapping", func(kv pair) error {
+	return ps.mapping(n, field, line, s.keys, s.optional, "a mapping", func(kv pair) error {
 		child, path := s.children[kv.key], join(field, kv.key)
 		switch {
 		case child.str:
@@ -624,7 +806,7 @@ func (ps *parser) str(n *yaml.Node, field string, line int) error {
 // quantity parses {value, unit, source} into the field of spec.
 func (ps *parser) quantity(n *yaml.Node, spec *fieldSpec, line int) error {
 	vals := map[string]*yaml.Node{}
-	err := ps.mapping(n, spec.path, line, quantityKeys, "a quantity {value, unit, source}", func(kv pair) error {
+	err := ps.mapping(n, spec.path, line, quantityKeys, nil, "a quantity {value, unit, source}", func(kv pair) error {
 		vals[kv.key] = kv.val
 		return nil
 	})
@@ -866,7 +1048,15 @@ func (p *Profile) Validate() error {
 	if !nameRE.MatchString(p.Name) {
 		return bad("name", "%q must be lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", p.Name)
 	}
-	for _, s := range specs {
+	for _, name := range slices.Sorted(maps.Keys(p.Kernels)) {
+		if !slices.Contains(kernelNames, name) || p.Kernels[name] == nil {
+			return bad("costs.kernels."+quoteKey(name), "unknown kernel (want %s)", strings.Join(kernelNames, ", "))
+		}
+	}
+	for _, s := range slices.Concat(specs, optionalSpecs) {
+		if s.has != nil && !s.has(p) {
+			continue
+		}
 		v := s.get(p)
 		switch {
 		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
@@ -977,8 +1167,162 @@ func (p *Profile) Table() [][]string {
 		{"name", p.Name, p.Source},
 		{"description", p.Description, ""},
 	}
-	for _, s := range specs {
+	for _, s := range slices.Concat(specs, optionalSpecs) {
+		if s.has != nil && !s.has(p) {
+			continue
+		}
 		rows = append(rows, []string{s.path, formatSI(s.get(p), s.dim), p.Sources[s.path]})
 	}
 	return rows
+}
+
+// ---------------------------------------------------------------------------
+// Fields by path, and writing a profile.
+
+// allSpecs are the required and the optional numbers, in file order.
+var allSpecs = slices.Concat(specs, optionalSpecs)
+
+func specOf(path string) *fieldSpec {
+	for i := range allSpecs {
+		if allSpecs[i].path == path {
+			return &allSpecs[i]
+		}
+	}
+	return nil
+}
+
+// FieldPaths lists the YAML paths of the numbers the profile has, in file
+// order: every required one, and those of the optional sections present.
+func (p *Profile) FieldPaths() []string {
+	var paths []string
+	for _, s := range allSpecs {
+		if s.has == nil || s.has(p) {
+			paths = append(paths, s.path)
+		}
+	}
+	return paths
+}
+
+// Field returns the number at a YAML path (e.g. "costs.add.cycles") in SI
+// base units; false when the path is no number of the schema or its
+// optional section is absent.
+func (p *Profile) Field(path string) (float64, bool) {
+	s := specOf(path)
+	if s == nil || s.has != nil && !s.has(p) {
+		return 0, false
+	}
+	return s.get(p), true
+}
+
+// SetField sets the number at a YAML path (SI base units). Setting a field
+// of an absent optional section adds the section, its other fields 0. The
+// source is not changed.
+func (p *Profile) SetField(path string, v float64) error {
+	s := specOf(path)
+	if s == nil {
+		return fmt.Errorf("profile: %s: no such field", oneLine(path))
+	}
+	s.set(p, v)
+	return nil
+}
+
+// YAML writes the profile in the file format ParseProfile reads, with every
+// number's source; header, if not empty, becomes comment lines at the top.
+// Numbers are written with a unit of their dimension (an SI prefix where
+// the value reads better with one) and in full precision: the file parses
+// back to the same values.
+func (p *Profile) YAML(header string) []byte {
+	var b bytes.Buffer
+	if header != "" {
+		for _, l := range strings.Split(strings.TrimRight(header, "\n"), "\n") {
+			b.WriteString(strings.TrimRight("# "+oneLine(l), " ") + "\n")
+		}
+	}
+	fmt.Fprintf(&b, "name: %s\ndescription: %s\n", yamlString(p.Name), yamlString(p.Description))
+	var write func(n *schemaNode, prefix string, depth int)
+	write = func(n *schemaNode, prefix string, depth int) {
+		indent := strings.Repeat("  ", depth)
+		width := 0
+		for _, k := range n.keys {
+			if n.children[k].spec != nil {
+				width = max(width, len(k))
+			}
+		}
+		for _, k := range slices.Concat(n.keys, n.optional) {
+			c, path := n.children[k], join(prefix, k)
+			if c.str {
+				continue
+			}
+			if c.spec == nil {
+				if slices.Contains(n.optional, k) && !hasAny(p, path) {
+					continue
+				}
+				if depth == 0 {
+					b.WriteString("\n")
+				}
+				fmt.Fprintf(&b, "%s%s:\n", indent, k)
+				write(c, path, depth+1)
+				continue
+			}
+			val, unit := formatExact(c.spec.get(p), c.spec.dim)
+			fmt.Fprintf(&b, "%s%s:%s {value: %s, unit: %s, source: %s}\n", indent, k, strings.Repeat(" ", width-len(k)+1),
+				val, yamlString(unit), yamlString(p.Sources[path]))
+		}
+	}
+	write(schema, "", 0)
+	return b.Bytes()
+}
+
+// hasAny reports whether an optional section (or a section holding
+// optional ones) at path has a number in p.
+func hasAny(p *Profile, path string) bool {
+	for _, s := range optionalSpecs {
+		if strings.HasPrefix(s.path, path+".") && s.has(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlString quotes s as a YAML double-quoted scalar (Go's escapes are
+// YAML's for the characters strconv.Quote escapes).
+func yamlString(s string) string { return strconv.Quote(s) }
+
+// formatExact formats v (SI base units) as a value and a unit of dimension
+// d that toSI converts back to exactly v: with the prefix or multiple that
+// reads best when that round trip is exact, else in the base unit.
+func formatExact(v float64, d dimension) (string, string) {
+	num := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	info := dims[d]
+	base := ""
+	if len(info.bases) > 0 {
+		base = info.bases[0]
+	} else {
+		base = info.fixed[0].sym
+	}
+	exact := func(x float64, unit string) bool {
+		y, ok := toSI(x, d, unit)
+		return ok && y == v
+	}
+	switch {
+	case d == dimBytes:
+		for i := len(info.fixed) - 1; i > 0; i-- {
+			f := info.fixed[i].factor
+			if v >= f && math.Mod(v, f) == 0 && exact(v/f, info.fixed[i].sym) {
+				return num(v / f), info.fixed[i].sym
+			}
+		}
+	case len(info.bases) > 0 && v != 0 && !math.IsInf(v, 0) && !math.IsNaN(v):
+		a := math.Abs(v)
+		for _, pr := range displayPrefixes {
+			if a >= math.Pow10(pr.exp)*(1-1e-12) || pr.exp == -12 {
+				x := shiftDecimal(v, -pr.exp)
+				if exact(x, pr.sym+base) {
+					return num(x), pr.sym + base
+				}
+				break
+			}
+		}
+	}
+	return num(v), base
 }

@@ -64,6 +64,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().String("config", "", "YAML configuration file (keys are flag names)")
 	root.PersistentFlags().Bool("json", false, "print JSON for machines instead of tables")
 	root.AddCommand(newVersionCmd(s), newInferCmd(s), newVectorsCmd(s), newModelCmd(s), newReplayCmd(s), newInjectCmd(s), newTraceCmd(s), newScheduleCmd(s), newCompareCmd(s), newSelectCmd(s))
+	root.AddCommand(newCalibrateCmd(s))
 	return root
 }
 

@@ -83,7 +83,8 @@ static const struct field f_identity[] = {
     {"window", F_DEC, 8, U(identity.window), 0}, {"flags", F_HEX, 8, U(identity.flags), 0},
     {"name", F_NAME, 0, U(identity.name), 0}, END};
 static const struct field f_boot[] = {{"boots", F_DEC, 32, U(boot.boots), 0}, {"resume", F_DEC, 32, U(boot.resume), 0},
-                                      {"reason", F_REASON, 8, U(boot.reason), 0}, {"flags", F_HEX, 8, U(boot.flags), 0}, END};
+                                      {"reason", F_REASON, 8, U(boot.reason), 0}, {"flags", F_HEX, 8, U(boot.flags), 0},
+                                      {"cycles", F_DEC, 32, U(boot.cycles), 0}, END};
 static const struct field f_task_done[] = {{"task", F_DEC, 32, U(task_done.task), 0}, {"cycles", F_DEC, 32, U(task_done.cycles), 0}, END};
 static const struct field f_commit[] = {{"progress", F_DEC, 32, U(commit.progress), 0}, {"kind", F_COMMIT, 8, U(commit.kind), 0}, END};
 static const struct field f_result[] = {{"inference", F_DEC, 32, U(result.inference), 0}, {"length", F_DEC, 32, U(result.length), 0},

@@ -271,6 +271,8 @@ int wire_parse(const uint8_t *f, uint16_t n, struct wire_msg *m)
         m->u.boot.resume = get32(p + 4);
         m->u.boot.reason = p[8];
         m->u.boot.flags = p[9];
+        /* cycles grew the payload at its end: a 10-byte BOOT has none */
+        m->u.boot.cycles = pn >= 14 ? get32(p + 10) : 0;
         return 0;
     case WIRE_TASK_DONE:
         if (pn < 8)
@@ -330,7 +332,7 @@ static int payload_len(const struct wire_msg *m)
     case WIRE_IDENTITY:
         return 20 + WIRE_NAME_LEN;
     case WIRE_BOOT:
-        return 10;
+        return 14;
     case WIRE_COMMIT:
         return 5;
     case WIRE_RESULT:
@@ -399,6 +401,7 @@ int wire_build(const struct wire_msg *m, uint8_t *out, uint16_t cap, uint16_t *n
         p = put32(p, m->u.boot.resume);
         *p++ = m->u.boot.reason;
         *p++ = m->u.boot.flags;
+        p = put32(p, m->u.boot.cycles);
         break;
     case WIRE_TASK_DONE:
         p = put32(p, m->u.task_done.task);

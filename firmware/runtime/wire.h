@@ -119,7 +119,7 @@ struct wire_msg {
             uint8_t window, flags;
             char name[WIRE_NAME_LEN + 1]; /* NUL-terminated */
         } identity;                                                           /* IDENTITY */
-        struct { uint32_t boots, resume; uint8_t reason, flags; } boot;       /* BOOT */
+        struct { uint32_t boots, resume; uint8_t reason, flags; uint32_t cycles; } boot; /* BOOT (cycles: 0 from a 10-byte payload) */
         struct { uint32_t task, cycles; } task_done;                          /* TASK_DONE */
         struct { uint32_t progress; uint8_t kind; } commit;                   /* COMMIT */
         struct { uint32_t inference, length, crc; } result;                   /* RESULT */

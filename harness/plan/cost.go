@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"strings"
+
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
@@ -19,6 +21,19 @@ type Needs struct {
 	AccInBytes   int // partial sums read (a reduction step after the first)
 	AccOutBytes  int // partial sums written (a reduction step before the last)
 	MACs         int64
+
+	// The kernel's work inside the input, as the firmware's loops do it,
+	// for the per-kernel costs of a calibrated profile (boards.KernelCost):
+	// Taps counts inner loops: window positions inside the input summed
+	// over the outputs for CONV_2D, 0 for DEPTHWISE_CONV_2D and
+	// FULLY_CONNECTED, and the region's (n, y, x) positions for the others
+	// (a pooling window's bounds, a loop over the channels, a row of
+	// SOFTMAX). Terms counts the input elements combined:
+	// multiply-accumulates inside the input for CONV_2D, DEPTHWISE_CONV_2D
+	// and FULLY_CONNECTED, window elements inside the input for the pools,
+	// 0 for the others (their work is per output). Padding is not counted,
+	// unlike in MACs.
+	Taps, Terms int64
 }
 
 // SRAMBytes is the working set in SRAM: inputs, weights, output and scratch.
@@ -79,6 +94,18 @@ func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region, part Part) Nee
 		x0, x1 := span1(r.X0, r.X1, c.StrideW, c.DilationW, c.KernelW, c.PadLeft, c.In.W)
 		ir := kernels.Region{N0: r.N0, N1: r.N1, Y0: y0, Y1: y1, X0: x0, X1: x1, C0: 0, C1: c.In.C}
 		chans := r.C1 - r.C0
+		taps := int64(r.N1-r.N0) * int64(chans) *
+			validTaps(r.Y0, r.Y1, c.StrideH, c.DilationH, c.KernelH, c.PadTop, c.In.H) *
+			validTaps(r.X0, r.X1, c.StrideW, c.DilationW, c.KernelW, c.PadLeft, c.In.W)
+		if l.Op == model.OpDepthwiseConv2D {
+			n.Terms = taps
+		} else {
+			n.Taps = taps
+			n.Terms = taps * int64(c.In.C)
+			if part.Split() {
+				n.Terms = taps * int64(part.Hi-part.Lo)
+			}
+		}
 		if l.Op == model.OpDepthwiseConv2D {
 			ir.C0, ir.C1 = r.C0/c.DepthMultiplier, (r.C1-1)/c.DepthMultiplier+1
 			n.WeightBytes = c.KernelH * c.KernelW * chans
@@ -124,6 +151,7 @@ func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region, part Part) Nee
 			n.WeightSpans++
 		}
 		n.MACs = int64(r.N1-r.N0) * int64(r.C1-r.C0) * int64(depth)
+		n.Terms = n.MACs
 	case model.OpAveragePool2D, model.OpMaxPool2D:
 		p := l.Pool
 		y0, y1 := span1(r.Y0, r.Y1, p.StrideH, 1, p.FilterH, p.PadTop, p.In.H)
@@ -138,6 +166,13 @@ func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region, part Part) Nee
 		x0, x1 := span1(r.X0, r.X1, p.StrideW, 1, p.FilterW, p.PadLeft, p.In.W)
 		addInput(in, kernels.Region{N0: r.N0, N1: r.N1, Y0: y0, Y1: y1, X0: x0, X1: x1, C0: r.C0, C1: r.C1})
 		n.MACs = outElems * int64(rows*p.FilterW)
+		lo, hi := 0, p.FilterH
+		if part.Split() {
+			lo, hi = part.Lo, part.Hi
+		}
+		vrows := validTaps(r.Y0, r.Y1, p.StrideH, 1, hi-lo, p.PadTop-lo, p.In.H)
+		vcols := validTaps(r.X0, r.X1, p.StrideW, 1, p.FilterW, p.PadLeft, p.In.W)
+		n.Terms = int64(r.N1-r.N0) * int64(r.C1-r.C0) * vrows * vcols
 	case model.OpReshape:
 		// The same flat elements: region r of the output is the input's
 		// elements with the same flat indices.
@@ -150,8 +185,54 @@ func LayerNeeds(m *model.Model, l *model.Layer, r kernels.Region, part Part) Nee
 		}
 		n.MACs = outElems
 	}
+	switch l.Op {
+	case model.OpConv2D, model.OpDepthwiseConv2D, model.OpFullyConnected:
+	default:
+		// Per position: a pooling window's bounds, a loop over the
+		// channels (SOFTMAX: a row).
+		n.Taps = int64(r.N1-r.N0) * int64(r.Y1-r.Y0) * int64(r.X1-r.X0)
+	}
 	return n
 }
+
+// validTaps counts the window positions inside the input, summed over the
+// outputs [o0, o1) of one dimension: pairs (o, k), k in [0, size), with
+// o*stride - pad + k*dilation in [0, in). For each k the outputs that see
+// it inside are a range: O(size).
+func validTaps(o0, o1, stride, dilation, size, pad, in int) int64 {
+	var n int64
+	for k := 0; k < size; k++ {
+		off := k*dilation - pad // input index o*stride + off
+		lo := max(o0, floorDiv(-off+stride-1, stride))
+		hi := min(o1-1, floorDiv(in-1-off, stride))
+		if hi >= lo {
+			n += int64(hi - lo + 1)
+		}
+	}
+	return n
+}
+
+// floorDiv is a/b rounded down, b > 0.
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// KernelName is the name of an operator's kernel in a profile's
+// costs.kernels (boards.KernelNames): "conv_2d" for CONV_2D.
+func KernelName(op model.Op) string { return kernelNames[op] }
+
+var kernelNames = func() (names [256]string) {
+	for o := range names {
+		if s := model.Op(o).String(); !strings.HasPrefix(s, "Op(") {
+			names[o] = strings.ToLower(s)
+		}
+	}
+	return names
+}()
 
 // rowsRegion is the region of whole batch rows [n0, n1) of a tensor read as
 // rows of depth values.
@@ -186,7 +267,11 @@ func elems16(bytes int) float64 { return float64((bytes + 1) / 2) }
 // Estimate prices region r of layer l on a device with iNAS's cost model:
 // one DMA per contiguous run read or written, one vector MAC per output value
 // of a convolution or fully connected layer, CPU operations for pooling,
-// element-wise arithmetic and requantization.
+// element-wise arithmetic and requantization. A calibrated profile's cost of
+// the layer's kernel (boards.Profile.Kernel) replaces the vector MAC and CPU
+// operations; its layer scan adds the runtime's search for the task's
+// layer (l.Index layers before it). A step of a split reduction is priced
+// by its part: the kernel's work over its range of the reduced dimension.
 func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Region, part Part) (Cost, Needs) {
 	n := LayerNeeds(m, l, r, part)
 	var c Cost
@@ -210,6 +295,16 @@ func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Re
 	finish := part.Last()
 
 	outs := float64(r.Elems())
+	if ls := prof.LayerScan; ls != nil {
+		c.ComputeEnergy += float64(l.Index) * ls.Energy
+		c.ComputeCycles += float64(l.Index) * ls.Cycles
+	}
+	if kc := prof.Kernel(KernelName(l.Op)); kc != nil {
+		taps, terms := float64(n.Taps), float64(n.Terms)
+		c.ComputeEnergy += kc.Energy(outs, taps, terms)
+		c.ComputeCycles += kc.Cycles(outs, taps, terms)
+		return c, n
+	}
 	ops := func(count float64, oc boards.OpCost) {
 		c.ComputeEnergy += count * oc.Energy
 		c.ComputeCycles += count * oc.Cycles

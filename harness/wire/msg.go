@@ -144,6 +144,11 @@ type Boot struct {
 	Resume uint32 // the progress word: tasks done and committed
 	Reason uint8  // Boot* reasons
 	Flags  uint8  // Boot* flags
+	// Cycles is the board's cycle counter when it sent BOOT: what the boot
+	// took since the counter started (at reset, or early in the port's
+	// start-up). 0 from a board whose BOOT has no such field (10 bytes of
+	// payload, before the field was added at its end).
+	Cycles uint32
 }
 
 // TaskDone: a task's outputs are written.
@@ -392,13 +397,18 @@ func (m *Data) parsePayload(p []byte) (err error) {
 }
 
 func (m *Boot) appendPayload(b []byte) ([]byte, error) {
-	return append(le.AppendUint32(le.AppendUint32(b, m.Boots), m.Resume), m.Reason, m.Flags), nil
+	b = append(le.AppendUint32(le.AppendUint32(b, m.Boots), m.Resume), m.Reason, m.Flags)
+	return le.AppendUint32(b, m.Cycles), nil
 }
 func (m *Boot) parsePayload(p []byte) error {
 	if err := need(m.Type(), p, 10, "boots u32, resume u32, reason u8, flags u8"); err != nil {
 		return err
 	}
 	m.Boots, m.Resume, m.Reason, m.Flags = le.Uint32(p), le.Uint32(p[4:]), p[8], p[9]
+	m.Cycles = 0
+	if len(p) >= 14 { // the payload grew at its end (PROTOCOL.md, versioning)
+		m.Cycles = le.Uint32(p[10:])
+	}
 	return nil
 }
 

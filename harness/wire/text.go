@@ -62,7 +62,7 @@ func fields(m Message) []field {
 	case *Data:
 		return []field{{"offset", fDec, &m.Offset}, {"data", fData, &m.Data}}
 	case *Boot:
-		return []field{{"boots", fDec, &m.Boots}, {"resume", fDec, &m.Resume}, {"reason", fReason, &m.Reason}, {"flags", fHex, &m.Flags}}
+		return []field{{"boots", fDec, &m.Boots}, {"resume", fDec, &m.Resume}, {"reason", fReason, &m.Reason}, {"flags", fHex, &m.Flags}, {"cycles", fDec, &m.Cycles}}
 	case *TaskDone:
 		return []field{{"task", fDec, &m.Task}, {"cycles", fDec, &m.Cycles}}
 	case *Commit:

@@ -93,7 +93,8 @@ static uint16_t ev_seq; /* the event sequence: SRAM, starts over at every boot *
 
 /* The one function that reports events, as wire frames (PROTOCOL.md
  * section 5). Arguments by event: EV_BOOT a boots, b resume, c reason |
- * flags << 8 (event 0, starts the sequence); EV_TASK a task, b cycles;
+ * flags << 8 (event 0, starts the sequence; its cycles are port_cycles()
+ * now: the boot's cost since the port started its counter); EV_TASK a task, b cycles;
  * EV_COMMIT a progress, b kind; EV_RESULT a inference, data/n the output
  * tensor; EV_ERROR a the error (a LOG of level 0). EV_LOAD and EV_IDLE send
  * nothing. */
@@ -115,6 +116,7 @@ static void app_event(int ev, uint32_t a, uint32_t b, uint32_t c, const uint8_t 
         m.u.boot.resume = b;
         m.u.boot.reason = (uint8_t)c;
         m.u.boot.flags = (uint8_t)(c >> 8);
+        m.u.boot.cycles = port_cycles();
         break;
     case EV_TASK:
         m.type = WIRE_TASK_DONE;

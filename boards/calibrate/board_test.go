@@ -1,0 +1,179 @@
+package calibrate
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/term"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/wire"
+)
+
+const firmwareDir = "../../firmware"
+
+// build runs make target into a temporary folder once per target and
+// returns the folder, or skips when a tool is missing.
+var builds sync.Map // target -> *buildResult
+
+type buildResult struct {
+	once sync.Once
+	dir  string
+	out  []byte
+	err  error
+}
+
+func build(t *testing.T, target string, tools map[string]string) string {
+	t.Helper()
+	for bin, pkg := range tools {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s is not installed (Debian: %s)", bin, pkg)
+		}
+	}
+	v, _ := builds.LoadOrStore(target, &buildResult{})
+	b := v.(*buildResult)
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "ihcalbuild"); b.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		b.out, b.err = exec.CommandContext(ctx, "make", "-C", firmwareDir, "BUILD="+b.dir, target).CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("make %s: %v\n%s", target, b.err, b.out)
+	}
+	return b.dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Range(func(_, v any) bool {
+		if d := v.(*buildResult).dir; d != "" {
+			os.RemoveAll(d)
+		}
+		return true
+	})
+	os.Exit(code)
+}
+
+// TestQEMUCalibration is the check: after calibrating qemu-stm32,
+// the bundled model scheduled with the calibrated profile runs on the
+// emulated board, and every task's predicted cycles (the plan's, which the
+// simulated board spends) are within 10 % of the measured ones.
+func TestQEMUCalibration(t *testing.T) {
+	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
+		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
+	}
+	dir := build(t, "stm32f4", map[string]string{"make": "make", "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi"})
+	elf := filepath.Join(dir, "stm32f4", "firmware-noplan.elf")
+	board, err := LookupBoard("qemu-stm32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := loadProfile(t, board.Base)
+	bench := &QEMU{ELF: elf}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := Calibrate(ctx, Config{Board: board, Base: base, Bench: bench})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("calibrated in %.1f s: %d tasks of %d benchmarks, fit rms %.1f %% max %.1f %%; MAC kernels: kernel costs max %.1f %%, one shared vector MAC max %.1f %%; boot %.0f cycles",
+		res.WallS, len(res.Samples), len(res.Runs), 100*res.Fit.RMSError, 100*res.Fit.MaxError, 100*res.Kernel.MaxError, 100*res.Generic.MaxError, res.BootCycles)
+	if res.Boot.Boots != len(res.Runs) {
+		t.Errorf("%d of %d runs reported their boot's cycles", res.Boot.Boots, len(res.Runs))
+	}
+	prof, err := boards.ParseProfile(res.YAML, "qemu-stm32.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Parse(bundled.Model(), bundled.ModelName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Validate(ctx, bench, prof, m, bundled.Model(), bundled.Input(), DefaultLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.Tasks {
+		t.Logf("task %2d layer %d %-18s predicted %9.0f measured %9.0f %+5.1f %%", c.Task, c.Layer, c.Op, c.Predicted, c.Measured, 100*c.Error)
+	}
+	t.Logf("validation: max error %.1f %%, mean %.1f %%, %d of %d tasks within 10 %%", 100*v.MaxError, 100*v.MeanError, v.Within, len(v.Tasks))
+	if !v.Passed {
+		t.Errorf("%d of %d tasks predicted more than 10 %% off (largest %.1f %%)", len(v.Tasks)-v.Within, len(v.Tasks), 100*v.MaxError)
+	}
+}
+
+// TestSerialBench runs a benchmark through the serial bench on the host
+// board program (firmware/host/board.c: the firmware's wire loop over a
+// pseudo-terminal, with a writable image area): DEPLOY, SET_INPUT, START,
+// every TASK_DONE, READ_OUTPUT; the output is the reference executor's.
+func TestSerialBench(t *testing.T) {
+	dir := build(t, "host", map[string]string{"make": "make", "gcc": "gcc"})
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if _, err := term.MakeRaw(int(slave.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(filepath.Join(dir, "host", "board"))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = master, master, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("board stderr:\n%s", stderr.String())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sb, err := OpenSerial(ctx, "msp430", link.Config{Path: slave.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	imgs, err := Suite(loadProfile(t, "msp430fr5994"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range imgs {
+		if img.Name != "small" && img.Name != "nvm" {
+			continue
+		}
+		m, err := sb.Run(ctx, img.Bytes, img.Input)
+		if err != nil {
+			t.Fatalf("%s: %v", img.Name, err)
+		}
+		if err := check(img, m); err != nil {
+			t.Errorf("%s: %v", img.Name, err)
+		}
+		t.Logf("%s: %d tasks over the serial bench, output %x...", img.Name, len(m.Tasks), m.Output[:min(8, len(m.Output))])
+	}
+}
+
+// The serial bench says why a port without a writable image area fails.
+func TestSerialBenchNoDeploy(t *testing.T) {
+	err := (&Serial{path: "/dev/x"}).deployError(&link.CommandError{Status: wire.StatusFailed, Detail: 1})
+	if err == nil || !strings.Contains(err.Error(), "no writable image area") {
+		t.Errorf("%v", err)
+	}
+}
