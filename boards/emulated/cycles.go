@@ -2,7 +2,6 @@ package emulated
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,30 +14,33 @@ import (
 	"github.com/batteryless/harness/harness/wire"
 )
 
-// progressAddr is the NVM progress word in the STM32 port's memory
-// (harness/plan/FORMAT.md: NVM header bytes 8..11), followed by the number
-// of the inference START began (bytes 12..15): the watchpoint covers both.
-const (
-	progressAddr = qemu.NVMAddr + 8
-	watchBytes   = 8
-)
+// taskEntry is the function the runtime calls once at the start of every
+// task, with the task's index as its second argument (r1): ih_rt_step's
+// ih_task_get(&img, next, &task).
+const taskEntry = "ih_task_get"
 
 // cycleModel is the power strategy that charges the board by its cycles
 // (Config.Charge == ChargeCycles, the default): the model's clock is the
 // board's own virtual time, so the power cycles do not depend on how fast
 // the host runs QEMU.
 //
-// QEMU's gdbstub holds a write watchpoint on the progress word: the guest
-// stops, at the exact instruction, at every commit (and at START's reset of
-// the word). -icount makes each task's cycles the same in every run, so the
-// warm-up inference's cycles say what each stretch of tasks costs. At every
-// stop the model charges the tasks done since the last one, then looks
-// ahead: if the capacitor cannot carry the board through the next commit
-// group, the board browns out inside it, so it is cut right there (the
-// model advances to the instant the energy runs out; the work in between
-// would be lost anyway, as the progress word says where it resumes). At
-// turn-on the same look-ahead covers the boot and the first group. The
-// same decisions as the simulated board's, on the real firmware.
+// (The board's own TASK_DONE cycles under the model are not used: each
+// stop lets QEMU's -icount clock jump to its next timer deadline, so the
+// counts reported across a stop are inflated; the warm-up runs without
+// stops.)
+//
+// QEMU's gdbstub holds a breakpoint at the start of every task (taskEntry):
+// the guest stops there, at the exact instruction, whatever the host's
+// scheduler does. -icount makes each task's cycles the same in every run,
+// so the warm-up inference's TASK_DONE cycles say what each task costs. At
+// each stop the model charges the task that ran since the previous stop,
+// then looks ahead: if the capacitor cannot carry the board through the task
+// that starts now, the board browns out inside it, so it is cut right there
+// (the model spends the energy to the instant it runs out: what the task
+// would have done before is lost anyway, its commit comes at its end). The
+// boot is charged at turn-on by the BOOT event's cycles. These are the
+// simulated board's decisions, made on the real firmware, whatever the
+// firmware does with its progress (a broken one is cut all the same).
 type cycleModel struct {
 	mu   sync.Mutex
 	sys  *power.System
@@ -52,15 +54,13 @@ type cycleModel struct {
 
 	modelOn    bool     // the power model drives the board (after the warm-up)
 	taskCycles []uint32 // each task's cycles (the warm-up's measurement)
-	commits    []bool   // task i commits after it
 	bootCycles uint32   // the last BOOT's cycles
-	progress   uint32   // the progress word at the last stop
-	started    uint32   // the started inference's number at the last stop
-	stalled    int      // power cycles in a row without a new commit
+	pending    int      // the task the board began at the last stop, -1: none
+	stalled    int      // power cycles in a row without a finished task
+	overruns   int      // tasks that ran past the model's brown-out
 	inf, infC0 int
 
-	stepAddr uint32 // ih_rt_step in the ELF: where a doomed group is cut
-	doomed   bool   // the breakpoint at stepAddr is in
+	entry uint32 // taskEntry's address in the ELF
 
 	takeoverReq bool
 	tookOver    chan error
@@ -179,7 +179,35 @@ func (p *cycleModel) observe(ev link.Event) {
 		p.rec.task()
 	case *wire.Commit:
 		p.rec.commit(int(e.Progress))
+	case *wire.Result:
+		// The last task ended; no task start follows to charge it at.
+		if p.on && p.pending >= 0 {
+			if err := p.charge(); err != nil {
+				p.fail(err)
+			}
+		}
 	}
+}
+
+// charge advances the model by the pending task's cycles. p.mu held.
+func (p *cycleModel) charge() error {
+	k := p.pending
+	p.pending = -1
+	if k < 0 || k >= len(p.taskCycles) {
+		return nil
+	}
+	out, err := p.advance(p.secs(p.taskCycles[k]))
+	if err != nil {
+		return err
+	}
+	if out {
+		// Its look-ahead said it fits; its cycles changed since the
+		// warm-up (they should not under -icount).
+		p.overruns++
+		p.logf("task %d ran past the brown-out the model found inside it", k)
+	}
+	p.stalled = 0
+	return nil
 }
 
 // secs is the board time of n cycles.
@@ -191,18 +219,6 @@ func (p *cycleModel) bootTime() float64 {
 		return p.secs(p.bootCycles)
 	}
 	return p.cfg.Profile.Reboot.Seconds
-}
-
-// group is the board time of the tasks from task through the next commit.
-func (p *cycleModel) group(task uint32) float64 {
-	d := 0.0
-	for k := int(task); k < len(p.taskCycles); k++ {
-		d += p.secs(p.taskCycles[k])
-		if p.commits[k] {
-			break
-		}
-	}
-	return d
 }
 
 // advance runs the model for d seconds of board time while on, reading the
@@ -256,13 +272,14 @@ func (p *cycleModel) brownOut(ctx context.Context) error {
 	p.on = false
 	p.cyc++
 	p.stalled++
+	p.pending = -1
 	if err := p.sys.SetLoad(0); err != nil {
 		return err
 	}
 	p.rec.off(p.sys, "brownout")
 	p.logf("brown-out at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
 	if p.stalled > livelockCycles {
-		return fmt.Errorf("livelock: %d power cycles in a row without a commit: the stretch from task %d through its commit needs %.1f ms of board time, more than a power cycle gives", p.stalled, p.progress, 1e3*(p.bootTime()+p.group(p.progress)))
+		return fmt.Errorf("livelock: %d power cycles in a row without a finished task (the boot takes %.1f ms of board time)", p.stalled, 1e3*p.bootTime())
 	}
 	return nil
 }
@@ -298,13 +315,6 @@ func (p *cycleModel) turnOn(ctx context.Context) error {
 		p.on = true
 		p.rec.on(p.sys)
 		p.logf("turn-on at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
-		// The progress word says where the board will resume.
-		b, err := p.g.ReadMemory(progressAddr, watchBytes)
-		if err != nil {
-			return err
-		}
-		p.progress, p.started = binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
-		running := int(p.progress) < len(p.taskCycles)
 		if !p.fits(p.bootTime()) {
 			// Not even the boot: nothing runs.
 			if err := p.brownOut(ctx); err != nil {
@@ -317,88 +327,33 @@ func (p *cycleModel) turnOn(ctx context.Context) error {
 		}
 		close(p.onCh)
 		p.onCh = make(chan struct{})
-		if running && !p.fits(p.group(p.progress)) {
-			// It boots, says so, and browns out in its first group.
-			return p.doom(ctx)
-		}
 		return p.g.Continue()
 	}
 }
 
-// atStop handles a stop: at the breakpoint of a doomed group, the
-// brown-out; at the watchpoint, the progress word or the started number is
-// about to be written: the store is stepped over, then the model decides.
-func (p *cycleModel) atStop(ctx context.Context, reply string) error {
-	p.mu.Lock()
-	doomed := p.doomed
-	p.mu.Unlock()
-	if doomed && !strings.Contains(reply, "watch") {
-		if err := p.g.Unbreak(p.stepAddr); err != nil {
-			return err
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.doomed = false
-		return p.brownOutAndBack(ctx)
-	}
-	if err := p.g.StepOverWatch(progressAddr, watchBytes); err != nil {
-		return err
-	}
-	b, err := p.g.ReadMemory(progressAddr, watchBytes)
+// atStop handles a stop at the start of a task: charge the task before it,
+// then cut the board if it cannot finish this one.
+func (p *cycleModel) atStop(ctx context.Context) error {
+	r1, err := p.g.ReadRegister(1)
 	if err != nil {
 		return err
 	}
-	v, started := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	prev, prevStarted := p.progress, p.started
-	p.progress, p.started = v, started
-	if !p.modelOn || v == 0xFFFFFFFF {
-		// Bench power, or an input being written.
-		return p.g.Continue()
-	}
-	if started != prevStarted {
-		// START's second write: the inference is begun (its first write
-		// set the progress to 0), task 0 runs next.
-		if len(p.taskCycles) > 0 && !p.fits(p.group(0)) {
-			return p.doom(ctx)
-		}
-		return p.g.Continue()
-	}
-	if v > prev && int(v) <= len(p.taskCycles) {
-		// A commit: charge the tasks since the last stop.
-		d := 0.0
-		for k := prev; k < v; k++ {
-			d += p.secs(p.taskCycles[k])
-		}
-		out, err := p.advance(d)
-		if err != nil {
-			return err
-		}
-		if out {
-			return fmt.Errorf("the model browned out inside tasks %d..%d, which its look-ahead said would fit", prev, v-1)
-		}
-		p.stalled = 0
-		if int(v) < len(p.taskCycles) && !p.fits(p.group(v)) {
-			return p.doom(ctx)
-		}
-	}
-	// Anything else (START's reset of the progress word to 0) runs on.
-	return p.g.Continue()
-}
-
-// doom lets the board run on to the start of its next task (it sends the
-// events of what it finished), where a breakpoint on the runtime's task
-// step stops it for the brown-out: the group it cannot finish is cut at its
-// start. Without the symbol, the cut is here and now. p.mu held.
-func (p *cycleModel) doom(ctx context.Context) error {
-	if p.stepAddr == 0 {
-		return p.brownOutAndBack(ctx)
-	}
-	if err := p.g.Break(p.stepAddr); err != nil {
+	if err := p.g.StepOverBreak(p.entry); err != nil {
 		return err
 	}
-	p.doomed = true
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.modelOn {
+		return p.g.Continue() // bench power
+	}
+	if err := p.charge(); err != nil {
+		return err
+	}
+	k := int(r1)
+	if k < len(p.taskCycles) && !p.fits(p.secs(p.taskCycles[k])) {
+		return p.brownOutAndBack(ctx)
+	}
+	p.pending = k
 	return p.g.Continue()
 }
 
@@ -427,13 +382,21 @@ func (p *cycleModel) run(ctx context.Context) {
 			case strings.HasPrefix(r, "E:"):
 				err = fmt.Errorf("gdbstub: %s", r[2:])
 			case p.takeOverNow():
-				err = p.takeOver(ctx, strings.Contains(r, "watch"))
+				err = p.takeOver(ctx)
 			default:
-				err = p.atStop(ctx, r)
+				err = p.atStop(ctx)
 			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
+				}
+				// A failing stub is most often QEMU dying: name that.
+				select {
+				case <-p.m.Done():
+					if merr := p.m.Err(); merr != nil {
+						err = merr
+					}
+				case <-time.After(time.Second):
 				}
 				p.mu.Lock()
 				p.fail(err)
@@ -471,14 +434,14 @@ func (p *cycleModel) takeOverNow() bool {
 }
 
 // takeOver, at a stop: reset (off) and turn on under the model.
-func (p *cycleModel) takeOver(ctx context.Context, atWatch bool) error {
-	if atWatch {
-		if err := p.g.StepOverWatch(progressAddr, watchBytes); err != nil {
-			p.tookOver <- err
-			return err
-		}
+func (p *cycleModel) takeOver(ctx context.Context) error {
+	// The breakpoint goes in only now: a stop makes QEMU's -icount clock
+	// (sleep=off) jump to its next timer deadline, which would inflate the
+	// warm-up's cycles, the model's price list.
+	err := p.g.Break(p.entry)
+	if err == nil {
+		err = p.m.SystemReset(ctx)
 	}
-	err := p.m.SystemReset(ctx)
 	if err == nil {
 		p.mu.Lock()
 		p.modelOn = true
@@ -498,5 +461,6 @@ func (p *cycleModel) finish(res *Result, wall0 time.Time) {
 		p.rec.off(p.sys, "end")
 	}
 	p.rec.flush()
+	res.Overruns = p.overruns
 	fillPower(res, p.sys, p.cyc, wall0)
 }

@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,33 +189,43 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		case <-ctx.Done():
 		}
 	}()
+	var cm *cycleModel
 	fail := func(err error) (Result, error) {
+		if errors.Is(err, context.Canceled) {
+			// Cancelled from inside: QEMU dying or the power model
+			// failing is the cause; give QEMU a moment to be reaped.
+			select {
+			case <-m.Done():
+			case <-time.After(time.Second):
+			}
+		}
 		if merr := m.Err(); merr != nil {
-			err = fmt.Errorf("%w (QEMU: %v)", err, merr)
+			if !strings.Contains(err.Error(), merr.Error()) {
+				err = fmt.Errorf("%w (QEMU: %v)", err, merr)
+			}
+		} else if cm != nil {
+			if perr := cm.error(); perr != nil && !errors.Is(perr, errTraceEnded) {
+				err = fmt.Errorf("%w (power model: %v)", err, perr)
+			}
 		}
 		return res, fmt.Errorf("emulated: %w", err)
 	}
 
-	// Charging by cycles, the board stops at every commit: the gdbstub's
-	// watchpoint on the progress word, followed from the start (the
-	// warm-up's stops just continue).
-	var cm *cycleModel
+	// Charging by cycles, the board stops at the start of every task: the
+	// gdbstub's breakpoint, followed from the start (the warm-up's stops
+	// just continue).
 	if cfg.Charge == ChargeCycles {
 		g, err := m.ConnectGDB(ctx)
 		if err != nil {
 			return fail(err)
 		}
 		defer g.Close()
-		if err := g.WatchWrite(progressAddr, watchBytes); err != nil {
-			return fail(err)
+		entry, err := qemu.Symbol(cfg.ELF, taskEntry)
+		if err != nil {
+			return fail(fmt.Errorf("charging by cycles needs the runtime's task entry: %w", err))
 		}
 		cm = &cycleModel{sys: sys, m: m, g: g, cfg: &cfg, onCh: make(chan struct{}), rec: newRecorder(cfg.Log),
-			stop: make(chan struct{}), tookOver: make(chan error, 1)}
-		if a, err := qemu.Symbol(cfg.ELF, "ih_rt_step"); err == nil {
-			cm.stepAddr = a
-		} else if cfg.Logf != nil {
-			cfg.Logf("%v: doomed task groups are cut at their last commit", err)
-		}
+			stop: make(chan struct{}), tookOver: make(chan error, 1), pending: -1, entry: entry}
 		rctx, rcancel := context.WithCancel(ctx)
 		defer rcancel()
 		go cm.run(rctx)
@@ -299,13 +310,6 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 	} else {
 		cm.taskCycles = res.WarmupTaskCycles
-		cm.commits = cfg.Commits
-		if cm.commits == nil {
-			cm.commits = make([]bool, cfg.Tasks)
-			for i := range cm.commits {
-				cm.commits[i] = true
-			}
-		}
 		if err := cm.start(ctx); err != nil {
 			return fail(fmt.Errorf("the power model taking over: %w", err))
 		}
@@ -344,7 +348,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			res.TasksRun += len(inf.Tasks)
 			res.ReexecutedTasks += inf.Reexecuted
 			for _, t := range inf.Tasks {
-				res.Energy.Compute += float64(t.Cycles) / cfg.CounterHz * cfg.Profile.ActivePowerW
+				// At the warm-up's cycles: under the cycles model a task's
+				// own count is inflated by the stops (cycles.go).
+				c := float64(t.Cycles)
+				if int(t.Task) < len(res.WarmupTaskCycles) && res.WarmupTaskCycles[t.Task] > 0 {
+					c = float64(res.WarmupTaskCycles[t.Task])
+				}
+				res.Energy.Compute += c / cfg.CounterHz * cfg.Profile.ActivePowerW
 			}
 		}
 		if errors.Is(ierr, serialboard.ErrProgressLost) {

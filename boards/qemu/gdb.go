@@ -160,6 +160,25 @@ func (g *GDB) Unbreak(addr uint32) error {
 	return nil
 }
 
+// ReadRegister reads core register n (0..15: r0..r15) of the stopped guest.
+// (QEMU's stub answers 'p' only with a target description, so this reads
+// the whole core block with 'g': r0..r15 first, 4 bytes each, little-endian.)
+func (g *GDB) ReadRegister(n int) (uint32, error) {
+	if n < 0 || n > 15 {
+		return 0, fmt.Errorf("qemu: gdbstub: no core register %d", n)
+	}
+	r, err := g.exchange("g")
+	if err != nil {
+		return 0, err
+	}
+	b, err := hex.DecodeString(r)
+	if err != nil || len(b) < 4*(n+1) {
+		return 0, fmt.Errorf("qemu: gdbstub: registers: %q", r)
+	}
+	b = b[4*n:]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24, nil
+}
+
 // Symbol returns the address of a symbol of an ELF file.
 func Symbol(elfFile, name string) (uint32, error) {
 	f, err := elf.Open(elfFile)
@@ -190,6 +209,19 @@ func (g *GDB) StepOverWatch(addr uint32, n int) error {
 		return fmt.Errorf("qemu: gdbstub: step: %q %v", r, err)
 	}
 	return g.WatchWrite(addr, n)
+}
+
+// StepOverBreak executes the instruction at a breakpoint the guest stopped
+// at (continuing would stop there again): it removes the breakpoint, steps
+// one instruction and inserts it again.
+func (g *GDB) StepOverBreak(addr uint32) error {
+	if err := g.Unbreak(addr); err != nil {
+		return err
+	}
+	if r, err := g.exchange("s"); err != nil || len(r) == 0 || (r[0] != 'T' && r[0] != 'S') {
+		return fmt.Errorf("qemu: gdbstub: step: %q %v", r, err)
+	}
+	return g.Break(addr)
 }
 
 // ReadMemory reads n bytes of guest memory (the guest must be stopped).
