@@ -225,3 +225,36 @@ func TestEmulatedQEMUKilled(t *testing.T) {
 	}
 	noQEMULeft(t, elf)
 }
+
+// TestEmulatedChargeTime runs the wall-clock power model (Charge: ChargeTime,
+// the time scale measured by the warm-up and following QEMU's speed): its
+// power cycles depend on the host's speed, so only what must hold anyway is
+// asserted: the inferences verify over power cycles, and a record per cycle.
+func TestEmulatedChargeTime(t *testing.T) {
+	dir := firmware(t)
+	elf := filepath.Join(dir, "stm32f4", "firmware-noplan.elf")
+	prof, err := boards.LoadProfile(emuProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := deploy(t, prof, "tile")
+	var log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{Charge: ChargeTime,
+		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
+		Input: d.input, Want: d.want, Harvest: func(float64) float64 { return 10e-3 }, Inferences: 2,
+		Log: reports.NewLogWriter(&log), Logf: logf(t)})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("time scale %.3f after %d samples; cycles per inference %v; verified %d", res.TimeScale, res.ScaleSamples, res.CyclesPerInference, res.Verified)
+	if res.Verified != 2 || res.Mismatches != 0 || res.PowerCycles < 1 {
+		t.Errorf("verified %d mismatches %d power cycles %d", res.Verified, res.Mismatches, res.PowerCycles)
+	}
+	cycles, _, err := reports.ReadLog(&log, "log")
+	if err != nil || len(cycles) < res.PowerCycles {
+		t.Errorf("%d cycle records for %d power cycles (%v)", len(cycles), res.PowerCycles, err)
+	}
+	noQEMULeft(t, elf)
+}
