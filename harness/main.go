@@ -65,6 +65,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().Bool("json", false, "print JSON for machines instead of tables")
 	root.AddCommand(newVersionCmd(s), newInferCmd(s), newVectorsCmd(s), newModelCmd(s), newReplayCmd(s), newInjectCmd(s), newTraceCmd(s), newScheduleCmd(s), newCompareCmd(s), newSelectCmd(s))
 	root.AddCommand(newCalibrateCmd(s))
+	root.AddCommand(newBoardCmd(s))
 	return root
 }
 

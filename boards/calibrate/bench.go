@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/batteryless/harness/boards/qemu"
+	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/wire"
 )
@@ -39,17 +39,25 @@ type Measurement struct {
 type Bench interface {
 	// Name says which board, for messages and profile sources.
 	Name() string
-	// Run runs one inference of the plan image img on input.
-	Run(ctx context.Context, img, input []byte) (*Measurement, error)
+	// Run runs one inference of the image's plan on its input.
+	Run(ctx context.Context, img *Image) (*Measurement, error)
 	// Parallel is how many Runs may go on at once.
 	Parallel() int
 }
+
+// hangTimeout is how long a board on bench power may stay silent in an
+// inference before it counts as hung: far more than any benchmark task
+// takes (a task fits one power cycle of the profile; under QEMU a few
+// milliseconds of wall time).
+const hangTimeout = 30 * time.Second
 
 // QEMU runs each image on a fresh QEMU netduinoplus2 (boards/qemu) with
 // firmware-noplan.elf, the image put at the plan region by a -device loader
 // (the STM32 port refuses DEPLOY: the guest cannot write flash), under
 // -icount shift=qemu.BoardICountShift: cycle counts are the same on any
-// host. Runs are independent, so several go on at once.
+// host. Runs are independent, so several go on at once. The inference runs
+// through boards/serialboard on bench power whose reset is QEMU's
+// system_reset.
 type QEMU struct {
 	ELF     string // firmware-noplan.elf (make -C firmware stm32f4)
 	Binary  string // default qemu-system-arm
@@ -70,7 +78,7 @@ func (q *QEMU) Parallel() int {
 }
 
 // Run implements Bench.
-func (q *QEMU) Run(ctx context.Context, img, input []byte) (m *Measurement, err error) {
+func (q *QEMU) Run(ctx context.Context, img *Image) (m *Measurement, err error) {
 	t0 := time.Now()
 	timeout := q.Timeout
 	if timeout <= 0 {
@@ -84,7 +92,7 @@ func (q *QEMU) Run(ctx context.Context, img, input []byte) (m *Measurement, err 
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "plan.bin")
-	if err := os.WriteFile(file, img, 0o600); err != nil {
+	if err := os.WriteFile(file, img.Bytes, 0o600); err != nil {
 		return nil, err
 	}
 	mc, err := qemu.Start(ctx, qemu.Config{Binary: q.Binary, ELF: q.ELF, Loaders: []qemu.Loader{{File: file, Addr: qemu.PlanAddr}},
@@ -104,7 +112,16 @@ func (q *QEMU) Run(ctx context.Context, img, input []byte) (m *Measurement, err 
 		return nil, err
 	}
 	boot := waitBoot(ctx, l, 5*time.Second)
-	m, err = infer(ctx, l, input)
+	brd := newBoard(l, img)
+	if _, err := brd.Hello(ctx); err != nil {
+		return nil, err
+	}
+	hung := false
+	pw := &serialboard.Bench{Reset: func(ctx context.Context) error {
+		hung = true
+		return mc.SystemReset(ctx)
+	}}
+	m, err = measure(ctx, brd, img, pw, &hung)
 	if err != nil {
 		if qerr := mc.Err(); qerr != nil {
 			err = fmt.Errorf("%w (QEMU: %v)", err, qerr)
@@ -119,10 +136,11 @@ func (q *QEMU) Run(ctx context.Context, img, input []byte) (m *Measurement, err 
 }
 
 // Serial runs images on a real board over its serial port: each image is
-// deployed with DEPLOY_CHUNK and DEPLOY_COMMIT, then run. One board, one
-// run at a time. The firmware must have a writable image area: the ports
-// of this repository refuse DEPLOY (firmware/ports/README.md), so with them
-// Run fails at the first image.
+// deployed with DEPLOY_CHUNK and DEPLOY_COMMIT (serialboard.Board.Deploy),
+// then run. One board, one run at a time. The firmware must have a
+// writable image area: the ports of this repository refuse DEPLOY
+// (firmware/ports/README.md), so with them Run fails at the first image,
+// with an error that says how to flash a plan instead.
 type Serial struct {
 	name string
 	path string
@@ -149,15 +167,13 @@ func (s *Serial) Parallel() int { return 1 }
 func (s *Serial) Close() error { return s.l.Close() }
 
 // Run implements Bench.
-func (s *Serial) Run(ctx context.Context, img, input []byte) (*Measurement, error) {
+func (s *Serial) Run(ctx context.Context, img *Image) (*Measurement, error) {
 	t0 := time.Now()
-	if _, err := s.l.Hello(ctx); err != nil {
-		return nil, fmt.Errorf("%s: HELLO: %w", s.path, err)
+	brd := newBoard(s.l, img)
+	if err := brd.Deploy(ctx, img.Bytes); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.path, err)
 	}
-	if err := s.l.Deploy(ctx, img); err != nil {
-		return nil, s.deployError(err)
-	}
-	m, err := infer(ctx, s.l, input)
+	m, err := measure(ctx, brd, img, &serialboard.Bench{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.path, err)
 	}
@@ -186,43 +202,22 @@ func waitBoot(ctx context.Context, l *link.Link, within time.Duration) uint32 {
 	}
 }
 
-// deployError explains a failed DEPLOY.
-func (s *Serial) deployError(err error) error {
-	var ce *link.CommandError
-	if errors.As(err, &ce) && ce.Status == wire.StatusFailed && ce.Detail == 1 {
-		return fmt.Errorf("%s: the board has no writable image area (DEPLOY answered FAILED, detail 1): its firmware takes no plan over the line: %w", s.path, err)
-	}
-	return fmt.Errorf("%s: DEPLOY: %w", s.path, err)
+// newBoard is the driver of the board at the end of l for an image's plan.
+func newBoard(l *link.Link, img *Image) *serialboard.Board {
+	return serialboard.New(l, serialboard.Config{Tasks: len(img.Plan.Tasks), OutputBytes: len(img.Want), HangTimeout: hangTimeout, MaxHangs: 1})
 }
 
-// infer runs one inference over a link: HELLO, SET_INPUT, START with the
-// next inference number, the events up to RESULT, READ_OUTPUT (checked
-// against RESULT's CRC).
-func infer(ctx context.Context, l *link.Link, input []byte) (*Measurement, error) {
+// measure runs one inference of img on a board on steady bench power
+// (serialboard.Board.Infer), numbered one more than the last the board
+// started (NVM header bytes 12..15, harness/plan/FORMAT.md). A calibration
+// needs every TASK_DONE of one clean run: a BOOT during it, an event lost,
+// the port lost, an error the board logs or an output read back that
+// differs from RESULT's CRC fail it. The cycles of a BOOT that came before
+// (the board's start) are the measurement's BootCycles. hung, if set, is
+// true once pw reset a hung board.
+func measure(ctx context.Context, brd *serialboard.Board, img *Image, pw *serialboard.Bench, hung *bool) (*Measurement, error) {
 	m := &Measurement{}
-	drain := func() error {
-		for {
-			select {
-			case ev, ok := <-l.Events():
-				if !ok {
-					return errors.New("link closed")
-				}
-				if b, isBoot := ev.Msg.(*wire.Boot); isBoot {
-					m.BootCycles = b.Cycles
-				}
-			default:
-				return nil
-			}
-		}
-	}
-	if _, err := l.Hello(ctx); err != nil {
-		return nil, fmt.Errorf("HELLO: %w", err)
-	}
-	if err := l.SetInput(ctx, input); err != nil {
-		return nil, fmt.Errorf("SET_INPUT: %w", err)
-	}
-	// The inference number: one more than the last the board started (NVM
-	// header bytes 12..15, harness/plan/FORMAT.md).
+	l := brd.Link()
 	hdr, err := l.ReadNVM(ctx, 12, 4)
 	if err != nil {
 		return nil, fmt.Errorf("READ_NVM: %w", err)
@@ -231,54 +226,73 @@ func infer(ctx context.Context, l *link.Link, input []byte) (*Measurement, error
 	if n == 0 {
 		n = 1
 	}
-	if err := drain(); err != nil {
-		return nil, err
-	}
-	if err := l.Start(ctx, n); err != nil {
-		return nil, fmt.Errorf("START %d: %w", n, err)
-	}
-	var res *wire.Result
-	for res == nil {
+	// Events before the inference: the board's start.
+	for drained := false; !drained; {
 		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("inference %d: no RESULT after %d TASK_DONE: %w", n, len(m.Tasks), ctx.Err())
 		case ev, ok := <-l.Events():
 			if !ok {
 				return nil, errors.New("link closed")
 			}
-			switch ev.Kind {
-			case link.PortLost:
-				return nil, fmt.Errorf("inference %d: serial port lost: %v", n, ev.Err)
-			case link.BoardEvent:
-			default:
-				continue
+			if b, isBoot := ev.Msg.(*wire.Boot); isBoot {
+				m.BootCycles = b.Cycles
 			}
-			if ev.Missed > 0 || ev.Rebooted {
-				return nil, fmt.Errorf("inference %d: %d events lost (rebooted: %v): a calibration needs every TASK_DONE", n, ev.Missed, ev.Rebooted)
+		default:
+			drained = true
+		}
+	}
+	// The observer runs on this goroutine, in Infer's event loop: it stops
+	// the inference at the first event a calibration cannot take.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var failure error
+	fail := func(err error) {
+		if failure == nil {
+			failure = err
+			cancel()
+		}
+	}
+	tasks := 0
+	observe := func(ev link.Event) {
+		switch ev.Kind {
+		case link.PortLost:
+			fail(fmt.Errorf("inference %d: serial port lost: %v", n, ev.Err))
+			return
+		case link.BoardEvent:
+		default:
+			return
+		}
+		if ev.Missed > 0 || ev.Rebooted {
+			fail(fmt.Errorf("inference %d: %d events lost (rebooted: %v): a calibration needs every TASK_DONE", n, ev.Missed, ev.Rebooted))
+			return
+		}
+		switch e := ev.Msg.(type) {
+		case *wire.TaskDone:
+			tasks++
+		case *wire.Boot:
+			if hung != nil && *hung {
+				fail(fmt.Errorf("inference %d: the board hung after %d tasks (no event for %v) and was reset", n, tasks, hangTimeout))
+				return
 			}
-			switch e := ev.Msg.(type) {
-			case *wire.TaskDone:
-				m.Tasks = append(m.Tasks, TaskTime{Task: int(e.Task), Cycles: e.Cycles})
-			case *wire.Boot:
-				return nil, fmt.Errorf("inference %d: the board rebooted after %d tasks (a calibration runs on steady power)", n, len(m.Tasks))
-			case *wire.Log:
-				if e.Level == 0 {
-					return nil, fmt.Errorf("inference %d: the board reports an error: %s", n, e.Text)
-				}
-			case *wire.Result:
-				if e.Inference == n {
-					res = e
-				}
+			fail(fmt.Errorf("inference %d: the board rebooted after %d tasks (a calibration runs on steady power)", n, tasks))
+		case *wire.Log:
+			if e.Level == 0 {
+				fail(fmt.Errorf("inference %d: the board reports an error: %s", n, e.Text))
 			}
 		}
 	}
-	out, err := l.ReadOutput(ctx, 0, int(res.Length))
+	inf, err := brd.Infer(ctx, n, img.Input, pw, observe)
+	if failure != nil {
+		return nil, failure
+	}
 	if err != nil {
-		return nil, fmt.Errorf("READ_OUTPUT: %w", err)
+		return nil, err
 	}
-	if crc32.ChecksumIEEE(out) != res.CRC {
-		return nil, fmt.Errorf("inference %d: the output read back has CRC-32 %#08x, RESULT said %#08x", n, crc32.ChecksumIEEE(out), res.CRC)
+	if inf.CRCMismatch {
+		return nil, fmt.Errorf("inference %d: the output read back differs from RESULT's CRC-32", n)
 	}
-	m.Output = out
+	for _, t := range inf.Tasks {
+		m.Tasks = append(m.Tasks, TaskTime{Task: int(t.Task), Cycles: t.Cycles})
+	}
+	m.Output = inf.Output
 	return m, nil
 }

@@ -3,6 +3,7 @@ package calibrate
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,6 @@ import (
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/model"
-	"github.com/batteryless/harness/harness/wire"
 )
 
 const firmwareDir = "../../firmware"
@@ -116,37 +116,50 @@ func TestQEMUCalibration(t *testing.T) {
 	}
 }
 
-// TestSerialBench runs a benchmark through the serial bench on the host
-// board program (firmware/host/board.c: the firmware's wire loop over a
-// pseudo-terminal, with a writable image area): DEPLOY, SET_INPUT, START,
-// every TASK_DONE, READ_OUTPUT; the output is the reference executor's.
-func TestSerialBench(t *testing.T) {
+// hostBoard runs the host board program (firmware/host/board.c: the
+// firmware's wire loop, with a writable image area) with args on the master
+// of a pseudo-terminal pair and returns the slave's path, the board's port.
+// The program is killed when the test ends.
+func hostBoard(t *testing.T, args ...string) string {
+	t.Helper()
 	dir := build(t, "host", map[string]string{"make": "make", "gcc": "gcc"})
 	master, slave, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)
 	}
-	defer master.Close()
-	defer slave.Close()
 	if _, err := term.MakeRaw(int(slave.Fd())); err != nil {
+		master.Close()
+		slave.Close()
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(dir, "host", "board"))
+	cmd := exec.Command(filepath.Join(dir, "host", "board"), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = master, master, &stderr
 	if err := cmd.Start(); err != nil {
+		master.Close()
+		slave.Close()
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		master.Close()
+		slave.Close()
 		if t.Failed() {
 			t.Logf("board stderr:\n%s", stderr.String())
 		}
-	}()
+	})
+	return slave.Name()
+}
+
+// TestSerialBench runs a benchmark through the serial bench on the host
+// board program: DEPLOY, SET_INPUT, START, every TASK_DONE, READ_OUTPUT;
+// the output is the reference executor's.
+func TestSerialBench(t *testing.T) {
+	path := hostBoard(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sb, err := OpenSerial(ctx, "msp430", link.Config{Path: slave.Name()})
+	sb, err := OpenSerial(ctx, "msp430", link.Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +172,7 @@ func TestSerialBench(t *testing.T) {
 		if img.Name != "small" && img.Name != "nvm" {
 			continue
 		}
-		m, err := sb.Run(ctx, img.Bytes, img.Input)
+		m, err := sb.Run(ctx, img)
 		if err != nil {
 			t.Fatalf("%s: %v", img.Name, err)
 		}
@@ -170,10 +183,25 @@ func TestSerialBench(t *testing.T) {
 	}
 }
 
-// The serial bench says why a port without a writable image area fails.
-func TestSerialBenchNoDeploy(t *testing.T) {
-	err := (&Serial{path: "/dev/x"}).deployError(&link.CommandError{Status: wire.StatusFailed, Detail: 1})
-	if err == nil || !strings.Contains(err.Error(), "no writable image area") {
-		t.Errorf("%v", err)
+// The serial bench refuses an image larger than the board's image area
+// before sending any of it, in one line naming the port and both sizes.
+func TestSerialBenchImageTooLarge(t *testing.T) {
+	path := hostBoard(t, "--image-cap", "1024")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sb, err := OpenSerial(ctx, "msp430", link.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	imgs, err := Suite(loadProfile(t, "msp430fr5994"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := imgs[0]
+	_, err = sb.Run(ctx, img)
+	want := fmt.Sprintf("%s: serialboard: deploy: the image is %d bytes, larger than the image area of board msp430fr5994, 1024 bytes", path, len(img.Bytes))
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

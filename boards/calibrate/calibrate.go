@@ -163,7 +163,7 @@ func runAll(ctx context.Context, b Bench, imgs []*Image, logf func(string, ...an
 			if ctx.Err() != nil {
 				return
 			}
-			m, err := b.Run(ctx, img.Bytes, img.Input)
+			m, err := b.Run(ctx, img)
 			if err == nil {
 				err = check(img, m)
 			}

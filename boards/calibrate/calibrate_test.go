@@ -76,7 +76,8 @@ func (f *fakeBench) add(imgs ...*Image) {
 func (f *fakeBench) Name() string  { return "fake" }
 func (f *fakeBench) Parallel() int { return 3 }
 
-func (f *fakeBench) Run(ctx context.Context, b, input []byte) (*Measurement, error) {
+func (f *fakeBench) Run(ctx context.Context, given *Image) (*Measurement, error) {
+	b := given.Bytes
 	f.mu.Lock()
 	img := f.imgs[string(b)]
 	f.runs++

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"sync"
 	"time"
 
@@ -423,4 +424,92 @@ func Verify(out, want []byte) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// Identity is the board's identity as its last HELLO gave it (Hello, or
+// Deploy, which says HELLO before and after); nil before the first.
+func (b *Board) Identity() *wire.Identity { return b.id }
+
+// Deploy writes a plan image (harness/plan/FORMAT.md) into the board's image
+// area: HELLO (the identity gives the area's capacity), DEPLOY_CHUNKs through
+// the link's window, DEPLOY_COMMIT with the image's length and CRC-32, and
+// HELLO again, which must say the image is valid. An image larger than the
+// capacity is refused before anything is sent. A board whose plan is linked
+// into its flash with the firmware (the STM32 and MSP430 ports) answers
+// DEPLOY with FAILED, detail 1: the error says how to flash one instead.
+// The board starts a new series of inference numbers with a new image (its
+// started inference is 0 again).
+func (b *Board) Deploy(ctx context.Context, image []byte) error {
+	if len(image) == 0 {
+		return errors.New("serialboard: deploy: empty image")
+	}
+	id, err := b.Hello(ctx)
+	if err != nil {
+		return err
+	}
+	name := boardName(id)
+	if uint64(len(image)) > uint64(id.ImageBytes) {
+		return fmt.Errorf("serialboard: deploy: the image is %d bytes, larger than the image area of %s, %d bytes (its IDENTITY)", len(image), name, id.ImageBytes)
+	}
+	t0 := time.Now()
+	if err := b.l.Deploy(ctx, image); err != nil {
+		return deployError(name, image, err)
+	}
+	b.logf("deployed %d bytes to %s in %v", len(image), name, time.Since(t0).Round(time.Millisecond))
+	if id, err = b.Hello(ctx); err != nil {
+		return fmt.Errorf("serialboard: after the deploy: %w", err)
+	}
+	if id.Flags&wire.IdentityImageValid == 0 {
+		return fmt.Errorf("serialboard: deploy: %s acknowledged DEPLOY_COMMIT but its IDENTITY says no valid image", name)
+	}
+	return nil
+}
+
+// boardName names a board in messages by its identity.
+func boardName(id *wire.Identity) string {
+	if id.Name == "" {
+		return "the board"
+	}
+	return "board " + id.Name
+}
+
+// deployError explains a failed link.Deploy.
+func deployError(name string, image []byte, err error) error {
+	var ce *link.CommandError
+	if !errors.As(err, &ce) || ce.Err != nil {
+		return fmt.Errorf("serialboard: deploy of %d bytes to %s: %w", len(image), name, err)
+	}
+	switch ce.Status {
+	case wire.StatusFailed:
+		switch ce.Detail {
+		case 1:
+			return fmt.Errorf("serialboard: %s has no writable image area (%v answered FAILED, detail 1): its plan is linked into its flash with the firmware and cannot be deployed over the line; "+
+				"to run this plan, write it with `harness schedule --image /path/plan.bin`, %s: %w", name, ce.Cmd, flashHowTo(name), err)
+		case 2:
+			return fmt.Errorf("serialboard: %s's runtime refused the image (DEPLOY_COMMIT answered FAILED, detail 2): the image arrived intact but is not one this firmware runs (harness/plan/FORMAT.md version, NVM word size, or a task region larger than its SRAM buffer): %w", name, err)
+		}
+	case wire.StatusBadCRC:
+		return fmt.Errorf("serialboard: deploy: the image's CRC-32 is %#08x, %s computed %#08x over the %d bytes it holds: bytes changed on the way or in its image area: %w",
+			crc32.ChecksumIEEE(image), name, ce.Detail, len(image), err)
+	case wire.StatusBadRange:
+		return fmt.Errorf("serialboard: deploy: the image is %d bytes, %s's image area %d (%v answered BAD_RANGE): %w", len(image), name, ce.Detail, ce.Cmd, err)
+	case wire.StatusBusy:
+		return fmt.Errorf("serialboard: deploy: %s is running an inference (%v answered BUSY); wait for its result: %w", name, ce.Cmd, err)
+	}
+	return fmt.Errorf("serialboard: deploy of %d bytes to %s: %w", len(image), name, err)
+}
+
+// flashHowTo says how a plan gets into the flash of a board by its name.
+func flashHowTo(name string) string {
+	const (
+		stm32  = "link it into the STM32 firmware with `make -C firmware stm32f4 STM32_IMAGE=/path/plan.bin` and flash it with `scripts/flash-stm32.sh firmware/build/stm32f4/firmware.elf`"
+		msp430 = "link it into the MSP430 firmware with `make -C firmware msp430 MSP430_IMAGE=/path/plan.bin` and flash it with `scripts/flash-msp430.sh firmware/build/msp430fr5994/firmware.elf`"
+	)
+	switch n := strings.ToLower(name); {
+	case strings.Contains(n, "stm32"):
+		return stm32
+	case strings.Contains(n, "msp430"):
+		return msp430
+	}
+	return stm32 + "; on an MSP430FR5994, " + msp430
 }

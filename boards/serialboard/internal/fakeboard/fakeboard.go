@@ -17,6 +17,10 @@
 // BOOT (event sequence 0, resume = the progress word, the flags of
 // PROTOCOL.md) and resumes the inference at the progress word.
 //
+// DEPLOY_CHUNK and DEPLOY_COMMIT write and check its image area (Image) as
+// the host board program does, or are refused as the ports do
+// (ReadOnlyImage); what is deployed does not change what the board computes.
+//
 // No de-duplication history is needed for the commands it knows: SET_INPUT
 // and READ_OUTPUT may run twice, and START is de-duplicated by its inference
 // number in NVM (PROTOCOL.md, section 4).
@@ -67,6 +71,14 @@ type Config struct {
 	OutputBytes int           // default 32
 	TaskTime    time.Duration // wall time of one task's work; default 2 ms
 	Name        string        // IDENTITY's name; default "fakeboard"
+	ImageBytes  int           // the image area's capacity (IDENTITY); default 4096
+
+	// ReadOnlyImage: the plan is linked into flash: DEPLOY_CHUNK and
+	// DEPLOY_COMMIT answer FAILED, detail 1, as the ports do.
+	ReadOnlyImage bool
+	// ImageFault, if set, may change the image area before DEPLOY_COMMIT
+	// checks its CRC (bytes that changed on the way or in the area).
+	ImageFault func(area []byte)
 
 	// OnFrame decides the fault of each frame the board is about to send
 	// (answers and events; never BOOT).
@@ -96,6 +108,7 @@ type Stats struct {
 	Commands  int    // command frames executed or answered
 	Progress  uint32 // the progress word
 	Inference uint32 // the inference started last
+	Deploys   int    // DEPLOY_COMMITs that made an image valid
 }
 
 // Board is a fake board. Serve it on a line (or Attach it to a
@@ -111,6 +124,10 @@ type Board struct {
 	started       uint32
 	nvmValid      bool
 	boots         uint32
+	image         []byte // the image area
+	imageLen      int    // the committed image's length
+	imageValid    bool
+	deploying     bool // a DEPLOY_CHUNK came since the last commit
 
 	// SRAM
 	next    uint32 // the task the board runs next
@@ -148,12 +165,18 @@ func New(cfg Config) *Board {
 	if cfg.Name == "" {
 		cfg.Name = "fakeboard"
 	}
+	if cfg.ImageBytes <= 0 {
+		cfg.ImageBytes = 4096
+	}
 	b := &Board{
 		cfg:    cfg,
 		input:  make([]byte, cfg.InputBytes),
 		output: make([]byte, cfg.OutputBytes),
 		boots:  1,
 		done:   make(chan struct{}),
+		image:  make([]byte, cfg.ImageBytes),
+		// The image a board comes with (flashed, or deployed before).
+		imageValid: true,
 	}
 	b.cond = sync.NewCond(&b.mu)
 	go b.run()
@@ -189,6 +212,16 @@ func (b *Board) Stats() Stats {
 	s := b.st
 	s.Boots, s.Progress, s.Inference = b.boots, b.progress, b.started
 	return s
+}
+
+// Image returns the committed image (nil if none is valid).
+func (b *Board) Image() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.imageValid || b.imageLen == 0 {
+		return nil
+	}
+	return bytes.Clone(b.image[:b.imageLen])
 }
 
 // PowerCycle cuts the board's power and restores it: what a test's
@@ -401,8 +434,46 @@ func (b *Board) command(f []byte) {
 	var ans wire.Message = ack
 	switch m := m.(type) {
 	case *wire.Hello:
-		ans = &wire.Identity{Firmware: 0x00010000, NVMBytes: 4096, ImageBytes: 4096, Boots: b.boots,
-			RxErrors: uint16(min(b.st.RxErrors, 0xFFFF)), Window: 8, Flags: wire.IdentityImageValid, Name: b.cfg.Name}
+		id := &wire.Identity{Firmware: 0x00010000, NVMBytes: 4096, ImageBytes: uint32(b.cfg.ImageBytes), Boots: b.boots,
+			RxErrors: uint16(min(b.st.RxErrors, 0xFFFF)), Window: 8, Name: b.cfg.Name}
+		if b.imageValid {
+			id.Flags = wire.IdentityImageValid
+		}
+		ans = id
+	case *wire.DeployChunk:
+		switch {
+		case b.cfg.ReadOnlyImage:
+			ack.Status, ack.Detail = wire.StatusFailed, 1
+		case b.running:
+			ack.Status = wire.StatusBusy
+		case int(m.Offset)+len(m.Data) > len(b.image):
+			ack.Status, ack.Detail = wire.StatusBadRange, uint32(len(b.image))
+		default:
+			if !b.deploying {
+				b.imageValid, b.deploying = false, true
+			}
+			copy(b.image[m.Offset:], m.Data)
+		}
+	case *wire.DeployCommit:
+		switch {
+		case b.cfg.ReadOnlyImage:
+			ack.Status, ack.Detail = wire.StatusFailed, 1
+		case b.running:
+			ack.Status = wire.StatusBusy
+		case int(m.Length) > len(b.image):
+			ack.Status, ack.Detail = wire.StatusBadRange, uint32(len(b.image))
+		default:
+			if b.cfg.ImageFault != nil {
+				b.cfg.ImageFault(b.image)
+			}
+			if crc := wire.Checksum(b.image[:m.Length]); crc != m.CRC {
+				ack.Status, ack.Detail = wire.StatusBadCRC, crc
+				break
+			}
+			// A new image starts a new series of inference numbers.
+			b.imageValid, b.deploying, b.imageLen, b.started = true, false, int(m.Length), 0
+			b.st.Deploys++
+		}
 	case *wire.SetInput:
 		switch {
 		case b.running:
@@ -413,6 +484,10 @@ func (b *Board) command(f []byte) {
 			copy(b.input[m.Offset:], m.Data)
 		}
 	case *wire.Start:
+		if !b.imageValid {
+			ack.Status = wire.StatusNoImage
+			break
+		}
 		if b.started == m.Inference {
 			break // started already (a retransmission): not again
 		}
