@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/emulated"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/refexec"
@@ -33,11 +32,7 @@ func runInjectQEMU(cmd *cobra.Command, s *settings) error {
 	if err != nil {
 		return err
 	}
-	profName := s.str("profile")
-	if !cmd.Flags().Changed("profile") && !s.v.IsSet("profile") {
-		profName = emulatedProfile
-	}
-	prof, err := boards.LoadProfile(profName)
+	prof, err := loadProfileFlag(cmd, s, emulatedProfile)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/sched"
@@ -60,6 +62,80 @@ func summarizeTrace(open func() (traces.Reader, error)) (traces.Stats, error) {
 		defer c.Close()
 	}
 	return traces.Summarize(r, 0)
+}
+
+// replayPrep is what a replay needs before it runs, on any board: the
+// trace, the model and its input, the profile, the scheduler's plan
+// (checked against livelock on the trace's peak power).
+type replayPrep struct {
+	open      func() (traces.Reader, error)
+	traceName string
+	stats     traces.Stats
+	m         *model.Model
+	input     []byte
+	prof      *boards.Profile
+	sc        sched.Scheduler
+	p         *plan.Plan
+	pc        power.Config
+}
+
+// prepareReplay loads and schedules what --trace, --model, --input,
+// --profile (defaultProfile when the user gave none and it is not "") and
+// --scheduler say.
+func prepareReplay(cmd *cobra.Command, s *settings, traceArg, defaultProfile string) (*replayPrep, error) {
+	r := &replayPrep{}
+	var err error
+	if r.open, r.traceName, err = traceOpener(traceArg, s.str("format"), s.v.GetFloat64("load")); err != nil {
+		return nil, err
+	}
+	var modelPath string
+	if r.m, r.input, modelPath, err = loadModelInput(s); err != nil {
+		return nil, err
+	}
+	if r.prof, err = loadProfileFlag(cmd, s, defaultProfile); err != nil {
+		return nil, err
+	}
+	if r.sc, err = sched.Get(s.str("scheduler")); err != nil {
+		return nil, err
+	}
+	// A first pass over the trace: its statistics for the schedulers that
+	// use them, its length for the progress bar and its peak power for the
+	// static livelock check.
+	if r.stats, err = summarizeTrace(r.open); err != nil {
+		return nil, err
+	}
+	if r.p, err = r.sc.Schedule(r.m, r.prof, sched.Options{ModelBytes: modelFileBytes(modelPath), Trace: &r.stats}); err != nil {
+		return nil, err
+	}
+	r.pc = powerConfig(r.prof)
+	if err := replay.CheckPlan(r.p, r.prof, r.pc, r.stats.MaxW); err != nil {
+		return nil, fmt.Errorf("%s with %s on %s: %w", r.m.Name, r.sc.Name(), r.prof.Name, err)
+	}
+	return r, nil
+}
+
+// loadProfileFlag loads --profile, or def (if not "") when the user set no
+// profile by flag, environment or file.
+func loadProfileFlag(cmd *cobra.Command, s *settings, def string) (*boards.Profile, error) {
+	name := s.str("profile")
+	if def != "" && !cmd.Flags().Changed("profile") && !s.v.IsSet("profile") {
+		name = def
+	}
+	return boards.LoadProfile(name)
+}
+
+// openLog opens --log's JSON Lines writer (nil without --log) and returns
+// the file's close function (call it after the writer's Flush).
+func openLog(s *settings) (*reports.LogWriter, func(), error) {
+	path := s.str("log")
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reports.NewLogWriter(f), func() { f.Close() }, nil
 }
 
 // powerConfig is the power system of a profile.
@@ -116,48 +192,19 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	default:
 		return fmt.Errorf("--board %s: want sim or qemu-stm32", b)
 	}
-	open, traceName, err := traceOpener(traceArg, s.str("format"), s.v.GetFloat64("load"))
+	r, err := prepareReplay(cmd, s, traceArg, "")
 	if err != nil {
 		return err
 	}
-	m, input, modelPath, err := loadModelInput(s)
-	if err != nil {
-		return err
-	}
-	prof, err := boards.LoadProfile(s.str("profile"))
-	if err != nil {
-		return err
-	}
-	sc, err := sched.Get(s.str("scheduler"))
-	if err != nil {
-		return err
-	}
-	// A first pass over the trace: its statistics for the schedulers that
-	// use them, its length for the progress bar and its peak power for the
-	// static livelock check.
-	stats, err := summarizeTrace(open)
-	if err != nil {
-		return err
-	}
-	modelBytes := modelFileBytes(modelPath)
-	p, err := sc.Schedule(m, prof, sched.Options{ModelBytes: modelBytes, Trace: &stats})
-	if err != nil {
-		return err
-	}
-	pc := powerConfig(prof)
-	if err := replay.CheckPlan(p, prof, pc, stats.MaxW); err != nil {
-		return fmt.Errorf("%s with %s on %s: %w", m.Name, sc.Name(), prof.Name, err)
-	}
+	open, traceName, stats := r.open, r.traceName, r.stats
+	m, input, prof, sc, p, pc := r.m, r.input, r.prof, r.sc, r.p, r.pc
 	cfg := replay.Config{Model: m, Plan: p, Profile: prof, Power: pc, OpenTrace: open, Input: input,
 		Inferences: s.integer("inferences"), Loop: s.boolean("loop")}
-	if path := s.str("log"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cfg.Log = reports.NewLogWriter(f)
+	var closeLog func()
+	if cfg.Log, closeLog, err = openLog(s); err != nil {
+		return err
 	}
+	defer closeLog()
 	if !s.boolean("quiet") && !s.json() && term.IsTerminal(int(os.Stderr.Fd())) && stats.Duration > 0 && !cfg.Loop {
 		// The bar appears only once a run has taken a second.
 		start := time.Now()

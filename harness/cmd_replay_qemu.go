@@ -17,7 +17,6 @@ import (
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/refexec"
 	"github.com/batteryless/harness/harness/replay"
-	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
 	"github.com/batteryless/harness/traces"
 )
@@ -92,38 +91,12 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	open, traceName, err := traceOpener(traceArg, s.str("format"), s.v.GetFloat64("load"))
+	r, err := prepareReplay(cmd, s, traceArg, emulatedProfile)
 	if err != nil {
 		return err
 	}
-	m, input, modelPath, err := loadModelInput(s)
-	if err != nil {
-		return err
-	}
-	profName := s.str("profile")
-	if !cmd.Flags().Changed("profile") && !s.v.IsSet("profile") {
-		profName = emulatedProfile
-	}
-	prof, err := boards.LoadProfile(profName)
-	if err != nil {
-		return err
-	}
-	sc, err := sched.Get(s.str("scheduler"))
-	if err != nil {
-		return err
-	}
-	stats, err := summarizeTrace(open)
-	if err != nil {
-		return err
-	}
-	p, err := sc.Schedule(m, prof, sched.Options{ModelBytes: modelFileBytes(modelPath), Trace: &stats})
-	if err != nil {
-		return err
-	}
-	pc := powerConfig(prof)
-	if err := replay.CheckPlan(p, prof, pc, stats.MaxW); err != nil {
-		return fmt.Errorf("%s with %s on %s: %w", m.Name, sc.Name(), prof.Name, err)
-	}
+	open, traceName := r.open, r.traceName
+	m, input, prof, sc, p, pc := r.m, r.input, r.prof, r.sc, r.p, r.pc
 	if p.RuntimeRule {
 		return fmt.Errorf("scheduler %s uses the run-time voltage rule, which the STM32 port cannot sense in QEMU (no ADC model): pick another scheduler", sc.Name())
 	}
@@ -135,13 +108,13 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	r, err := open()
+	tr, err := open()
 	if err != nil {
 		return err
 	}
 	loop := s.boolean("loop")
-	harvest, end, err := emulated.TraceHarvest(r, loop)
-	if c, ok := r.(interface{ Close() error }); ok {
+	harvest, end, err := emulated.TraceHarvest(tr, loop)
+	if c, ok := tr.(interface{ Close() error }); ok {
 		c.Close()
 	}
 	if err != nil {
@@ -166,14 +139,11 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 	cfg := emulated.Config{Charge: charge, ELF: elf, Image: img, Tasks: len(p.Tasks), Commits: emulated.Commits(p), Profile: prof, Power: &pc,
 		Input: input, Want: want, Harvest: harvest, TimeScale: s.v.GetFloat64("time-scale"),
 		Inferences: n, MaxSimTime: maxSim}
-	if path := s.str("log"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cfg.Log = reports.NewLogWriter(f)
+	var closeLog func()
+	if cfg.Log, closeLog, err = openLog(s); err != nil {
+		return err
 	}
+	defer closeLog()
 	res, err := emulated.Run(cmd.Context(), cfg)
 	if err != nil {
 		return err
