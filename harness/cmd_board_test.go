@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,23 +62,11 @@ func rawPTY(t *testing.T) (master, slave *os.File) {
 }
 
 // hostBoardProgram builds firmware/host/board (the firmware's wire loop on
-// the host port, with a writable image area) into a temporary folder, or
-// skips when a tool is missing.
+// the host port, with a writable image area; fwbuild), or skips when a tool
+// is missing.
 func hostBoardProgram(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"make", "gcc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (Debian: %s)", tool, tool)
-		}
-	}
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "host", "board")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "make", "-C", "../firmware", "BUILD="+dir, exe).CombinedOutput(); err != nil {
-		t.Fatalf("make board: %v\n%s", err, out)
-	}
-	return exe
+	return filepath.Join(fwbuild.Build(t, "host"), "host", "board")
 }
 
 // startHostBoard runs the board program with args on the master of a

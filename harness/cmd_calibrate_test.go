@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/batteryless/harness/boards"
 )
@@ -40,19 +37,9 @@ func TestCalibrateCommandErrors(t *testing.T) {
 // `harness calibrate --board qemu-stm32` end to end: the profile it writes
 // loads, and the bundled model's tasks are predicted within 10 %.
 func TestCalibrateCommandQEMU(t *testing.T) {
-	for bin, pkg := range map[string]string{"qemu-system-arm": "qemu-system-arm", "make": "make", "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s is not installed (Debian: %s)", bin, pkg)
-		}
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if b, err := exec.CommandContext(ctx, "make", "-C", "../firmware", "BUILD="+dir, "stm32f4").CombinedOutput(); err != nil {
-		t.Fatalf("make stm32f4: %v\n%s", err, b)
-	}
-	prof := filepath.Join(dir, "qemu-stm32.yaml")
-	out, err := run(t, "calibrate", "--board", "qemu-stm32", "--elf", filepath.Join(dir, "stm32f4", "firmware-noplan.elf"), "--out", prof, "--json")
+	elf := noPlanFirmware(t)
+	prof := filepath.Join(t.TempDir(), "qemu-stm32.yaml")
+	out, err := run(t, "calibrate", "--board", "qemu-stm32", "--elf", elf, "--out", prof, "--json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

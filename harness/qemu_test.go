@@ -5,50 +5,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"strconv"
 	"testing"
 
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"github.com/batteryless/harness/reports"
 )
 
-var (
-	fwOnce sync.Once
-	fwDir  string
-	fwErr  error
-	fwOut  []byte
-)
-
-// noPlanFirmware builds the STM32 firmware once per test binary and returns
-// firmware-noplan.elf, or skips when a tool is missing.
+// noPlanFirmware builds the STM32 firmware (fwbuild: once, shared by the
+// test binaries) and returns firmware-noplan.elf, or skips when a tool is
+// missing.
 func noPlanFirmware(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []struct{ bin, pkg string }{
-		{"qemu-system-arm", "qemu-system-arm"},
-		{"arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"},
-		{"make", "make"},
-	} {
-		if _, err := exec.LookPath(tool.bin); err != nil {
-			t.Skipf("%s is not installed (Debian: %s)", tool.bin, tool.pkg)
-		}
+	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
+		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
 	}
-	fwOnce.Do(func() {
-		if fwDir, fwErr = os.MkdirTemp("", "ihcmdfw"); fwErr != nil {
-			return
-		}
-		fwOut, fwErr = exec.Command("make", "-C", "../firmware", "BUILD="+fwDir, "stm32f4").CombinedOutput()
-	})
-	if fwErr != nil {
-		t.Fatalf("make stm32f4: %v\n%s", fwErr, fwOut)
-	}
-	return filepath.Join(fwDir, "stm32f4", "firmware-noplan.elf")
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if fwDir != "" {
-		os.RemoveAll(fwDir)
-	}
-	os.Exit(code)
+	return filepath.Join(fwbuild.Build(t, "stm32f4"), "stm32f4", "firmware-noplan.elf")
 }
 
 // TestReplayQEMUBundledTrace is the CI check through the command:
@@ -106,7 +78,7 @@ func TestReplayQEMUBundledTrace(t *testing.T) {
 	if err != nil || len(infs) != 3 || len(cycles) < rep.PowerCycles {
 		t.Errorf("log: %d cycle records, %d inference records, err %v", len(cycles), len(infs), err)
 	}
-	if out, err := exec.Command("pgrep", "-f", "qemu-system-arm.*"+elf).Output(); err == nil && len(out) > 0 {
+	if out, err := exec.Command("pgrep", "-P", strconv.Itoa(os.Getpid()), "-f", "qemu-system-arm.*"+elf).Output(); err == nil && len(out) > 0 {
 		t.Errorf("QEMU still running: %s", out)
 	}
 }

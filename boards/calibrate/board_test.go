@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,49 +22,11 @@ import (
 
 const firmwareDir = "../../firmware"
 
-// build runs make target into a temporary folder once per target and
-// returns the folder, or skips when a tool is missing.
-var builds sync.Map // target -> *buildResult
-
-type buildResult struct {
-	once sync.Once
-	dir  string
-	out  []byte
-	err  error
-}
-
-func build(t *testing.T, target string, tools map[string]string) string {
+// build makes target (fwbuild: once, shared by the test binaries) and
+// returns the build folder, or skips when a tool is missing.
+func build(t *testing.T, target string) string {
 	t.Helper()
-	for bin, pkg := range tools {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s is not installed (Debian: %s)", bin, pkg)
-		}
-	}
-	v, _ := builds.LoadOrStore(target, &buildResult{})
-	b := v.(*buildResult)
-	b.once.Do(func() {
-		if b.dir, b.err = os.MkdirTemp("", "ihcalbuild"); b.err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		b.out, b.err = exec.CommandContext(ctx, "make", "-C", firmwareDir, "BUILD="+b.dir, target).CombinedOutput()
-	})
-	if b.err != nil {
-		t.Fatalf("make %s: %v\n%s", target, b.err, b.out)
-	}
-	return b.dir
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	builds.Range(func(_, v any) bool {
-		if d := v.(*buildResult).dir; d != "" {
-			os.RemoveAll(d)
-		}
-		return true
-	})
-	os.Exit(code)
+	return fwbuild.Build(t, target)
 }
 
 // TestQEMUCalibration is the check: after calibrating qemu-stm32,
@@ -76,7 +37,7 @@ func TestQEMUCalibration(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
 		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
 	}
-	dir := build(t, "stm32f4", map[string]string{"make": "make", "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi"})
+	dir := build(t, "stm32f4")
 	elf := filepath.Join(dir, "stm32f4", "firmware-noplan.elf")
 	board, err := LookupBoard("qemu-stm32")
 	if err != nil {
@@ -122,7 +83,7 @@ func TestQEMUCalibration(t *testing.T) {
 // The program is killed when the test ends.
 func hostBoard(t *testing.T, args ...string) string {
 	t.Helper()
-	dir := build(t, "host", map[string]string{"make": "make", "gcc": "gcc"})
+	dir := build(t, "host")
 	master, slave, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)

@@ -6,8 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +15,7 @@ import (
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/qemu"
 	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/refexec"
@@ -32,46 +33,15 @@ func init() {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-	buildOut  []byte
-)
-
-// firmware builds the STM32 firmware once per test binary (make stm32f4 and,
-// for the broken-protocol test, its volatile-progress variant) and returns
-// the build folder, or skips when a tool is missing.
+// firmware builds the STM32 firmware and its volatile-progress variant
+// (fwbuild: once, shared by the test binaries) and returns the build folder,
+// or skips when a tool is missing.
 func firmware(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []struct{ bin, pkg string }{
-		{"qemu-system-arm", "qemu-system-arm"},
-		{"arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"},
-		{"make", "make"},
-	} {
-		if _, err := exec.LookPath(tool.bin); err != nil {
-			t.Skipf("%s is not installed (Debian: %s)", tool.bin, tool.pkg)
-		}
+	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
+		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "ihemufw")
-		if buildErr != nil {
-			return
-		}
-		buildOut, buildErr = exec.Command("make", "-C", "../../firmware", "BUILD="+buildDir, "stm32f4", "stm32f4-broken").CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("make stm32f4: %v\n%s", buildErr, buildOut)
-	}
-	return buildDir
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
+	return fwbuild.Build(t, "stm32f4", "stm32f4-broken")
 }
 
 // deployment is the bundled model scheduled for prof, its image and input.
@@ -109,9 +79,10 @@ func deploy(t *testing.T, prof *boards.Profile, scheduler string) deployment {
 	return deployment{m, p, img, input, want}
 }
 
+// noQEMULeft fails t if a QEMU this test process started still runs.
 func noQEMULeft(t *testing.T, elf string) {
 	t.Helper()
-	if out, err := exec.Command("pgrep", "-f", "qemu-system-arm.*"+elf).Output(); err == nil && len(out) > 0 {
+	if out, err := exec.Command("pgrep", "-P", strconv.Itoa(os.Getpid()), "-f", "qemu-system-arm.*"+elf).Output(); err == nil && len(out) > 0 {
 		t.Errorf("QEMU still running: %s", out)
 	}
 }

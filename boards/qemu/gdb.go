@@ -267,6 +267,7 @@ func (g *GDB) Stopped() <-chan string { return g.stops }
 
 // Interrupt asks a running guest to stop; its stop reply comes on Stopped.
 func (g *GDB) Interrupt() error {
+	g.conn.SetWriteDeadline(time.Now().Add(DefaultTimeout))
 	_, err := g.conn.Write([]byte{0x03})
 	return err
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,60 +16,19 @@ import (
 
 const firmwareDir = "../../firmware"
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildSkip string
-	buildErr  error
-	buildOut  []byte
-)
-
-// firmware builds the STM32F405 firmware once (make stm32f4) and returns the
-// path of name in its build folder; it skips without qemu-system-arm, make or
-// arm-none-eabi-gcc.
+// firmware builds the STM32F405 firmware (make stm32f4, fwbuild: once,
+// shared by the test binaries) and returns the path of name in its build
+// folder; it skips without qemu-system-arm, make or arm-none-eabi-gcc.
 func firmware(t *testing.T, name string) string {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
 		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
 	}
-	buildOnce.Do(func() {
-		if _, err := exec.LookPath("make"); err != nil {
-			buildSkip = "make is not installed"
-			return
-		}
-		if _, err := exec.LookPath("arm-none-eabi-gcc"); err != nil {
-			buildSkip = "arm-none-eabi-gcc is not installed (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi)"
-			return
-		}
-		dir, err := os.MkdirTemp("", "ihqemubuild")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir = dir
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		buildOut, buildErr = exec.CommandContext(ctx, "make", "-C", firmwareDir, "BUILD="+dir, "stm32f4").CombinedOutput()
-	})
-	if buildSkip != "" {
-		t.Skip(buildSkip)
-	}
-	if buildErr != nil {
-		t.Fatalf("make stm32f4: %v\n%s", buildErr, buildOut)
-	}
-	elf := filepath.Join(buildDir, "stm32f4", name)
+	elf := filepath.Join(fwbuild.Build(t, "stm32f4"), "stm32f4", name)
 	if _, err := os.Stat(elf); err != nil {
 		t.Skipf("no %s after make stm32f4: %v", name, err)
 	}
 	return elf
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
 }
 
 func start(t *testing.T, ctx context.Context, cfg Config) *Machine {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"hash/crc32"
 	"net"
 	"os"
@@ -39,24 +40,11 @@ const (
 	inputHeader = 16
 )
 
-// stm32Build builds the STM32F405 firmware with `make stm32f4` into a
-// temporary directory and returns BUILD/stm32f4.
+// stm32Build builds the STM32F405 firmware (`make stm32f4`, fwbuild: once,
+// shared by the test binaries) and returns BUILD/stm32f4.
 func stm32Build(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
-	}
-	if _, err := exec.LookPath("arm-none-eabi-gcc"); err != nil {
-		t.Skip("arm-none-eabi-gcc is not installed (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi)")
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "make", "-C", firmwareDir, "BUILD="+dir, "stm32f4").CombinedOutput()
-	if err != nil {
-		t.Fatalf("make stm32f4: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "stm32f4")
+	return filepath.Join(fwbuild.Build(t, "stm32f4"), "stm32f4")
 }
 
 // section is one line of `arm-none-eabi-size -A -d`.
