@@ -10,10 +10,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -30,7 +33,12 @@ func (e *exitError) Error() string { return e.msg }
 
 func main() {
 	root := newRootCmd()
-	if err := root.Execute(); err != nil {
+	// Ctrl-C or a TERM cancels the command's context: a run stops its
+	// boards (QEMU is closed) and returns, rather than dying halfway.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"github.com/batteryless/harness/reports"
@@ -111,5 +115,69 @@ func TestInjectQEMU(t *testing.T) {
 		if !r.Verified || r.Landed == 0 {
 			t.Errorf("%s: verified %v, %d brown-outs inside a task", r.Scheduler, r.Verified, r.Landed)
 		}
+	}
+}
+
+// TestReplayQEMUInterrupted runs the harness program on the emulated board
+// and stops it from outside: Ctrl-C (SIGINT) ends the run with an error and
+// QEMU closed; SIGKILL, which no handler sees, takes QEMU down with it (the
+// kernel's parent-death signal). No QEMU is left either way.
+func TestReplayQEMUInterrupted(t *testing.T) {
+	elf := noPlanFirmware(t)
+	dir := t.TempDir()
+	// A path of this test's own, to find its QEMU among others'.
+	own := filepath.Join(dir, "fw-interrupted.elf")
+	b, err := os.ReadFile(elf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "harness")
+	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	qemuRunning := func() bool {
+		out, err := exec.Command("pgrep", "-f", "qemu-system-arm.*"+own).Output()
+		return err == nil && len(out) > 0
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		cmd := exec.Command(exe, "replay", "rf-office", "--board", "qemu-stm32", "--elf", own, "--inferences", "1000", "--loop")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !qemuRunning() && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !qemuRunning() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%v: QEMU never started: %s", sig, out.String())
+		}
+		time.Sleep(time.Second) // into the run
+		cmd.Process.Signal(sig)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err = <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%v: the harness did not exit within 15 s: %s", sig, out.String())
+		}
+		if err == nil {
+			t.Errorf("%v: the interrupted run exited 0", sig)
+		}
+		for deadline := time.Now().Add(5 * time.Second); qemuRunning() && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if qemuRunning() {
+			exec.Command("pkill", "-f", "qemu-system-arm.*"+own).Run()
+			t.Errorf("%v: QEMU still running after the harness exited", sig)
+		}
+		t.Logf("%v: exit %v; %s", sig, err, strings.TrimSpace(out.String()))
 	}
 }

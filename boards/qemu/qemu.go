@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -210,6 +211,9 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 		}
 	}
 	m.cmd = exec.Command(bin, args...)
+	// If the harness dies without closing it (killed, or a panic on
+	// another goroutine), the kernel kills QEMU too.
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var w io.Writer = m.stderr
 	if cfg.Stderr != nil {
 		w = io.MultiWriter(m.stderr, cfg.Stderr)
