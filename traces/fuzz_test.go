@@ -113,6 +113,10 @@ func FuzzREACT(f *testing.F) {
 	addRealSeeds(f, "react")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRead(t, data, Options{Format: "react"})
+		whole := func(r io.Reader) io.Reader { return r }
+		if fast, slow := readAllREACT(data, false, whole), readAllREACT(data, true, whole); fast != slow {
+			t.Fatalf("the plain-row path gives\n%s\nthe general path\n%s", fast, slow)
+		}
 	})
 }
 

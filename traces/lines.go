@@ -59,8 +59,12 @@ func (l *lineReader) next() ([]byte, error) {
 		l.err = &Error{File: l.file, Line: l.line, Msg: "read error: " + oneLine(err.Error()), Err: err}
 		return nil, l.err
 	}
-	b = bytes.TrimSuffix(b, []byte{'\n'})
-	b = bytes.TrimSuffix(b, []byte{'\r'})
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
 	if l.line == 1 {
 		b = bytes.TrimPrefix(b, bom)
 	}
@@ -180,23 +184,31 @@ func parseSimpleDecimal(b []byte) (float64, bool) {
 	if len(b) == 0 || len(b) > 16 {
 		return 0, false
 	}
+	// Digits, then at most one point and more digits.
 	var m uint64
-	digits, frac, point := 0, 0, false
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			m = m*10 + uint64(c-'0')
-			digits++
-			if point {
-				frac++
-			}
-		case c == '.' && !point:
-			point = true
-		default:
-			return 0, false
+	i := 0
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
 		}
+		m = m*10 + uint64(d)
 	}
-	if digits == 0 || digits > 15 {
+	digits, frac := i, 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		j := i
+		for ; i < len(b); i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			m = m*10 + uint64(d)
+		}
+		frac = i - j
+		digits += frac
+	}
+	if i != len(b) || digits == 0 || digits > 15 {
 		return 0, false
 	}
 	v := float64(m) / pow10[frac]

@@ -14,6 +14,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/harness/kernels"
@@ -75,16 +79,20 @@ type Board struct {
 
 	nvm      []byte
 	tag      uint32
-	sram     map[int][]byte // output tensor -> SRAM buffer of the layer being computed
+	sram     [][]byte // per tensor: the SRAM buffer of a layer output being computed
+	tensors  [][]byte // per tensor: its bytes in NVM (nil without a placement)
 	scratch  []int8
 	acc      []int32 // SRAM partial sums of a split reduction
 	accBytes []byte  // the same, as the bytes written to NVM
-	pending  []byte  // input the host will load next
+	// accLost says a brown-out has wiped acc and accBytes since they were
+	// last used: they are scrambled before the next use (scrambling them
+	// at every brown-out would cost the same and show nothing more).
+	accLost bool
+	pending []byte // input the host will load next
 	// loaded is how much of pending the host already has in NVM: it loads
 	// the input in acknowledged chunks, so a brown-out in the middle of the
 	// load keeps what was written and the host sends only the rest.
-	loaded   int
-	layerOut map[int]int
+	loaded int
 
 	// Volatile execution state: lost at a brown-out.
 	on      bool
@@ -101,15 +109,65 @@ type Board struct {
 
 	// Counters of work that happened.
 	Executions []int // per task: how many times its compute ran
-	MemoMisses int   // whole-layer computations of the memo
+	MemoMisses int   // whole-layer computations of the memo (applied ones: see SetSeeds)
 
 	// The memo of whole-layer outputs (see compute): host-side, not the
 	// board's SRAM, keyed on the write generation of the layer's inputs.
 	memoOff  bool
-	gen      []uint64 // per tensor: count of NVM writes into its bytes
-	overlaps [][]int  // per tensor: the activations sharing any of its NVM bytes (itself included)
-	memo     map[int]*memoEntry
+	gen      []uint64     // per tensor: count of NVM writes into its bytes
+	overlaps [][]int      // per tensor: the activations sharing any of its NVM bytes (itself included)
+	memo     []*memoEntry // per layer
+	seeds    *Seeds
+	segCache [len(kindNames)]segTiming
+
+	// Deferred data operations (see SetSeeds): queued in order, applied
+	// when the seeds they need are there.
+	deferData  bool
+	headerSafe bool     // no activation or partial-sum slot overlaps the NVM header
+	q          *opQueue // nil while nothing waits
 }
+
+// opQueue holds deferred data operations, in order. Queues are kept from
+// one board to the next (a queue is needed only while a reference
+// executor is computing the seeds, and then grows to thousands of
+// operations).
+type opQueue struct {
+	ops     []dataOp
+	head    int
+	args    []opArg // the inputs and callbacks of the queued loads and snapshots, in order
+	argHead int
+}
+
+var queues = sync.Pool{New: func() any { return new(opQueue) }}
+
+// opKind is a data operation of the board: what it does to NVM (beyond
+// the header), to SRAM and to the memo.
+type opKind uint8
+
+const (
+	opLoad     opKind = iota // the host writes input[lo:hi] into NVM
+	opCompute                // a task computes its region
+	opWrite                  // a task writes its region: all of it, or its first hi bytes if hi >= 0
+	opLost                   // a brown-out wipes the SRAM of a task's results
+	opSnapshot               // the output in NVM is handed to snap
+)
+
+// dataOp is a data operation, small: many may wait for a seed.
+type dataOp struct {
+	kind   opKind
+	task   int32 // opCompute, opWrite, opLost
+	lo, hi int32 // opLoad: the input's byte range; opWrite: hi is the limit
+}
+
+// opArg is what an opLoad (input) or opSnapshot (snap) carries besides.
+type opArg struct {
+	input []byte
+	snap  func(out []byte)
+}
+
+// maxDeferred bounds the queued data operations (16 bytes each): past it,
+// the board waits for the seeds.
+const maxDeferred = 1 << 16
 
 // memoEntry is a layer's whole output computed from the input bytes ins,
 // which NVM held at input generations gens.
@@ -119,10 +177,233 @@ type memoEntry struct {
 	out  []byte
 }
 
+// Generations of a memo entry's input that match no NVM write count, so
+// that the input bytes are compared before the entry is used.
+const (
+	genNever  = ^uint64(0)     // nothing computed yet: the entry is invalid
+	genSeeded = ^uint64(0) - 1 // seeded: valid for exactly the seed's input bytes
+)
+
 // SetMemo turns the memo of whole-layer outputs on (the default) or off.
 // Off, every task computes its region from NVM itself; the results are the
 // same, only slower (tests compare the two).
 func (b *Board) SetMemo(on bool) { b.memoOff = !on }
+
+// SetSeeds offers the memo whole-layer outputs computed elsewhere (see
+// Seeds). The board takes the seeds' buffers over.
+//
+// With seeds, the board's data operations (the input's load, the tasks'
+// computations and writes, what a brown-out wipes) are deferred: they are
+// queued in order and applied as soon as the seeds they need are there, so
+// that the board runs on while the seeds are being computed. What the board
+// does next never depends on them (only on the NVM header with the progress
+// word, which is written at once), and NVM, SRAM and the memo go through
+// exactly the same states in the same order; Output, NVM and Snapshot see
+// them as if nothing had been deferred. (When some activation shares the
+// header's bytes, nothing is deferred.)
+func (b *Board) SetSeeds(s *Seeds) {
+	b.Flush()
+	b.seeds = s
+	b.deferData = s != nil && b.headerSafe
+}
+
+// Flush applies the deferred data operations, waiting for the seeds they
+// need.
+func (b *Board) Flush() { b.drain(true) }
+
+// Snapshot hands the output tensor's bytes in NVM, as they are now, to f:
+// at once, or once the data operations before it are applied (f must copy
+// the bytes to keep them).
+func (b *Board) Snapshot(f func(out []byte)) { b.do(dataOp{kind: opSnapshot}, opArg{snap: f}) }
+
+// do applies a data operation, or queues it behind those deferred.
+func (b *Board) do(op dataOp, arg opArg) {
+	if !b.deferData || b.q == nil && (op.kind != opCompute || b.seedReady(int(op.task))) {
+		b.apply(op, arg) // nothing to wait for
+		return
+	}
+	if b.q == nil {
+		b.q = queues.Get().(*opQueue)
+	}
+	q := b.q
+	q.ops = append(q.ops, op)
+	if op.kind == opLoad || op.kind == opSnapshot {
+		q.args = append(q.args, arg)
+	}
+	b.drain(len(q.ops)-q.head > maxDeferred)
+}
+
+// drain applies the queued data operations in order; unless block, it
+// stops at a computation whose seed is not there yet.
+func (b *Board) drain(block bool) {
+	q := b.q
+	if q == nil {
+		return
+	}
+	for q.head < len(q.ops) {
+		op := q.ops[q.head]
+		if !block && op.kind == opCompute && !b.seedReady(int(op.task)) {
+			break
+		}
+		var arg opArg
+		if op.kind == opLoad || op.kind == opSnapshot {
+			arg = q.args[q.argHead]
+			q.args[q.argHead] = opArg{}
+			q.argHead++
+		}
+		q.head++
+		b.apply(op, arg)
+	}
+	if q.head == len(q.ops) {
+		// Empty: the queue goes back to the pool.
+		q.ops, q.head = q.ops[:0], 0
+		q.args, q.argHead = q.args[:0], 0
+		b.q = nil
+		queues.Put(q)
+	} else if q.head >= 1024 && 2*q.head >= len(q.ops) {
+		q.ops, q.head = q.ops[:copy(q.ops, q.ops[q.head:])], 0
+		n := copy(q.args, q.args[q.argHead:])
+		clear(q.args[n:])
+		q.args, q.argHead = q.args[:n], 0
+	}
+}
+
+// seedReady reports whether computing a task would not wait for a seed.
+func (b *Board) seedReady(task int) bool {
+	t := &b.p.Tasks[task]
+	if t.Part.Split() || b.memoOff || b.seeds == nil {
+		return true
+	}
+	l := b.m.Layers[t.Layer]
+	return b.memo[l.Index] != nil || b.seeds.ready(l)
+}
+
+func (b *Board) apply(op dataOp, arg opArg) {
+	switch task := int(op.task); op.kind {
+	case opLoad:
+		copy(b.tensorNVM(b.p.InputTensor)[op.lo:op.hi], arg.input[op.lo:op.hi])
+		b.written(b.p.InputTensor)
+	case opCompute:
+		b.compute(task)
+	case opWrite:
+		b.writeOutput(task, int(op.hi))
+	case opLost:
+		// The SRAM that held the task's results is gone.
+		l := b.m.Layers[b.p.Tasks[task].Layer]
+		scramble(b.sram[l.Output], b.p.Tasks[task].Region, b.m.Tensors[l.Output])
+		b.accLost = true
+	case opSnapshot:
+		arg.snap(b.tensorNVM(b.p.OutputTensor))
+	}
+}
+
+// Seeds are whole-layer outputs computed outside the board (by the reference
+// executor, which computes every layer of an inference on the same input
+// anyway) and offered to the board's memo, so that the work is done once.
+// Each seed is a layer's output together with the exact input bytes it was
+// computed from, and it is keyed and checked like any memo entry: a task
+// uses it only while the layer's inputs in NVM are, byte for byte, those
+// bytes; otherwise the board computes the layer from NVM itself. So a wrong
+// commit protocol still gives a wrong output.
+//
+// Seeds may be put from another goroutine while the board runs: a board
+// that needs a layer's seed waits until it is put, or until Close says it
+// never will be. A Seeds serves one board.
+type Seeds struct {
+	layers []seed
+	closed atomic.Bool
+	wake   chan struct{} // closed by Close, and by a Put a board is blocked on
+	mu     sync.Mutex    // guards waiting
+	// waiting is the layer a board is blocked on, -1 if none.
+	waiting int
+}
+
+type seed struct {
+	ready atomic.Bool // set once ins and out are
+	ins   [][]byte
+	out   []byte
+}
+
+// NewSeeds makes empty seeds for the layers of model m.
+func NewSeeds(m *model.Model) *Seeds {
+	return &Seeds{layers: make([]seed, len(m.Layers)), wake: make(chan struct{}), waiting: -1}
+}
+
+// Put seeds layer l's whole output out, computed from the input bytes ins
+// (in l.Inputs order); both are copied. Each layer is put at most once, and
+// none after Close.
+func (s *Seeds) Put(l *model.Layer, ins [][]byte, out []byte) {
+	sd := &s.layers[l.Index]
+	sd.ins = make([][]byte, len(ins))
+	for i, in := range ins {
+		sd.ins[i] = append([]byte(nil), in...)
+	}
+	sd.out = append([]byte(nil), out...)
+	sd.ready.Store(true)
+	s.mu.Lock()
+	if s.waiting == l.Index {
+		s.waiting = -1
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+// Close says that no more layers will be put: a board waiting for one
+// computes it itself. Close is called once, after the last Put.
+func (s *Seeds) Close() {
+	s.closed.Store(true)
+	s.mu.Lock()
+	close(s.wake)
+	s.mu.Unlock()
+}
+
+// ready reports whether layer l's seed is there, or will never be.
+func (s *Seeds) ready(l *model.Layer) bool {
+	return s.layers[l.Index].ready.Load() || s.closed.Load()
+}
+
+// seedSpins is how many times a board yields its processor, waiting for a
+// seed, before it blocks. The seeds' producer usually runs on another
+// processor, and a goroutine it woke would queue behind it there; yielding
+// instead keeps the board's goroutine where it runs, and lets whatever else
+// is runnable (the trace's parser) use the wait.
+const seedSpins = 2000
+
+// take waits for layer l's seed and hands its buffers over; ok is false if
+// the layer was not seeded or the seed does not fit the layer.
+func (s *Seeds) take(m *model.Model, l *model.Layer) (ins [][]byte, out []byte, ok bool) {
+	sd := &s.layers[l.Index]
+	for i := 0; !sd.ready.Load() && !s.closed.Load(); i++ {
+		if i < seedSpins {
+			runtime.Gosched()
+			continue
+		}
+		s.mu.Lock()
+		if sd.ready.Load() || s.closed.Load() {
+			s.mu.Unlock()
+			break
+		}
+		s.waiting = l.Index
+		wake := s.wake
+		s.mu.Unlock()
+		<-wake
+	}
+	if !sd.ready.Load() {
+		return nil, nil, false // closed without it
+	}
+	ins, out = sd.ins, sd.out
+	sd.ins, sd.out = nil, nil
+	if ins == nil || len(ins) != len(l.Inputs) || len(out) != m.Tensors[l.Output].Bytes() {
+		return nil, nil, false
+	}
+	for i, t := range l.Inputs {
+		if len(ins[i]) != m.Tensors[t].Bytes() {
+			return nil, nil, false
+		}
+	}
+	return ins, out, true
+}
 
 // New makes a board for plan p of model m on a device. The NVM image starts
 // blank (erased to zero).
@@ -136,14 +417,25 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 	b := &Board{m: m, p: p, prof: prof, faults: faults,
 		nvm:        make([]byte, p.NVMBytes),
 		tag:        p.Tag(),
-		sram:       map[int][]byte{},
+		sram:       make([][]byte, len(m.Tensors)),
+		tensors:    make([][]byte, len(m.Tensors)),
 		scratch:    make([]int8, m.Plan.ScratchBytes),
-		layerOut:   map[int]int{},
 		Executions: make([]int, len(p.Tasks)),
 		lastDone:   -1,
 		gen:        make([]uint64, len(m.Tensors)),
 		overlaps:   make([][]int, len(m.Tensors)),
-		memo:       map[int]*memoEntry{},
+		memo:       make([]*memoEntry, len(m.Layers)),
+	}
+	b.headerSafe = true
+	for _, a := range p.Activations {
+		if a.Offset < plan.HeaderBytes {
+			b.headerSafe = false
+		}
+	}
+	for i := range p.Layers {
+		if lp := &p.Layers[i]; lp.PartialSlots > 0 && lp.PartialBase < plan.HeaderBytes {
+			b.headerSafe = false
+		}
 	}
 	for _, a := range p.Activations {
 		for _, o := range p.Activations {
@@ -153,12 +445,11 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 		}
 	}
 	for _, l := range m.Layers {
-		b.layerOut[l.Index] = l.Output
 		b.sram[l.Output] = make([]byte, m.Tensors[l.Output].Bytes())
 	}
 	most := 0
-	for _, t := range p.Tasks {
-		if t.Part.Split() {
+	for i := range p.Tasks {
+		if t := &p.Tasks[i]; t.Part.Split() {
 			most = max(most, t.Region.Elems())
 		}
 	}
@@ -167,7 +458,10 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 }
 
 // NVM is the board's NVM image (for inspection by tests and verification).
-func (b *Board) NVM() []byte { return b.nvm }
+func (b *Board) NVM() []byte {
+	b.Flush()
+	return b.nvm
+}
 
 // Plan is the board's plan.
 func (b *Board) Plan() *plan.Plan { return b.p }
@@ -190,15 +484,22 @@ func (b *Board) setProgress(v int) {
 
 // tensorNVM is the NVM bytes of an activation tensor.
 func (b *Board) tensorNVM(t int) []byte {
+	if nv := b.tensors[t]; nv != nil {
+		return nv
+	}
 	pl, ok := b.p.Placement(t)
 	if !ok {
 		panic(fmt.Sprintf("sim: tensor %d has no NVM placement", t))
 	}
-	return b.nvm[pl.Offset : pl.Offset+pl.Bytes]
+	b.tensors[t] = b.nvm[pl.Offset : pl.Offset+pl.Bytes : pl.Offset+pl.Bytes]
+	return b.tensors[t]
 }
 
 // Output is the output tensor's bytes in NVM.
-func (b *Board) Output() []byte { return b.tensorNVM(b.p.OutputTensor) }
+func (b *Board) Output() []byte {
+	b.Flush()
+	return b.tensorNVM(b.p.OutputTensor)
+}
 
 // QueueInput gives the board (through the host) the input of the next
 // inference; it is loaded when the board is on and idle.
@@ -224,11 +525,22 @@ func (b *Board) PowerOn() {
 }
 
 func (b *Board) segment(k Kind, task int, energy, cycles float64) Segment {
-	s := Segment{Kind: k, Task: task, Seconds: b.prof.Seconds(cycles), Energy: energy}
-	if s.Seconds > 0 {
-		s.Power = energy / s.Seconds
+	// Consecutive tasks of a layer mostly cost the same: the last
+	// segment of each kind keeps its duration and power (two divisions).
+	c := &b.segCache[k]
+	if !c.ok || math.Float64bits(c.energy) != math.Float64bits(energy) || math.Float64bits(c.cycles) != math.Float64bits(cycles) {
+		*c = segTiming{energy: energy, cycles: cycles, seconds: b.prof.Seconds(cycles), ok: true}
+		if c.seconds > 0 {
+			c.power = energy / c.seconds
+		}
 	}
-	return s
+	return Segment{Kind: k, Task: task, Seconds: c.seconds, Power: c.power, Energy: energy}
+}
+
+// segTiming is a segment's duration and power for its energy and cycles.
+type segTiming struct {
+	energy, cycles, seconds, power float64
+	ok                             bool
 }
 
 // Next returns the segment the board runs now, given the energy the
@@ -352,8 +664,7 @@ func (b *Board) Complete() Event {
 		b.booted = true
 		b.resume()
 	case LoadInput:
-		copy(b.tensorNVM(b.p.InputTensor)[b.loaded:], b.pending[b.loaded:])
-		b.written(b.p.InputTensor)
+		b.do(dataOp{kind: opLoad, lo: int32(b.loaded), hi: int32(len(b.pending))}, opArg{input: b.pending})
 		binary.LittleEndian.PutUint32(b.nvm[plan.MagicOffset:], plan.Magic)
 		binary.LittleEndian.PutUint32(b.nvm[plan.PlanTagOffset:], b.tag)
 		b.setProgress(0)
@@ -362,10 +673,11 @@ func (b *Board) Complete() Event {
 	case Read:
 		b.nextPhase()
 	case Compute:
-		b.compute(s.Task)
+		b.Executions[s.Task]++
+		b.do(dataOp{kind: opCompute, task: int32(s.Task)}, opArg{})
 		b.nextPhase()
 	case Write:
-		b.writeOutput(s.Task, -1)
+		b.do(dataOp{kind: opWrite, task: int32(s.Task), hi: -1}, opArg{})
 		b.nextPhase()
 	case Commit:
 		b.setProgress(s.Task + 1)
@@ -408,7 +720,6 @@ func (b *Board) compute(task int) {
 	for i, tt := range l.Inputs {
 		ins[i] = b.tensorNVM(tt)
 	}
-	b.Executions[task]++
 	if !t.Part.Split() {
 		if b.memoOff {
 			refexec.RunLayer(b.m, l, ins[:len(l.Inputs)], b.sram[l.Output], t.Region, b.scratch)
@@ -417,6 +728,7 @@ func (b *Board) compute(task int) {
 		}
 		return
 	}
+	b.accInSRAM()
 	acc := b.acc[:t.Region.Elems()]
 	if t.Part.Step == 0 {
 		clear(acc)
@@ -454,19 +766,29 @@ func (b *Board) written(t int) {
 func (b *Board) regionFromMemo(l *model.Layer, ins [][]byte, r kernels.Region) {
 	e := b.memo[l.Index]
 	if e == nil {
-		e = &memoEntry{gens: make([]uint64, len(l.Inputs)), ins: make([][]byte, len(l.Inputs)), out: make([]byte, b.m.Tensors[l.Output].Bytes())}
-		for i, t := range l.Inputs {
-			e.gens[i] = ^uint64(0) // never valid before the first computation
-			e.ins[i] = make([]byte, b.m.Tensors[t].Bytes())
+		e = &memoEntry{gens: make([]uint64, len(l.Inputs))}
+		if b.seeds != nil {
+			e.ins, e.out, _ = b.seeds.take(b.m, l)
+		}
+		if e.out != nil {
+			for i := range e.gens {
+				e.gens[i] = genSeeded // compared byte for byte at first use
+			}
+		} else {
+			e.ins, e.out = make([][]byte, len(l.Inputs)), make([]byte, b.m.Tensors[l.Output].Bytes())
+			for i, t := range l.Inputs {
+				e.gens[i] = genNever // never valid before the first computation
+				e.ins[i] = make([]byte, b.m.Tensors[t].Bytes())
+			}
 		}
 		b.memo[l.Index] = e
 	}
 	same := true
 	for i, t := range l.Inputs {
 		if e.gens[i] != b.gen[t] {
-			// Written since: still the same bytes? (Every inference on
-			// the same input gives the same activations.)
-			same = same && e.gens[i] != ^uint64(0) && bytes.Equal(e.ins[i], ins[i])
+			// Written since (or seeded): still the same bytes? (Every
+			// inference on the same input gives the same activations.)
+			same = same && e.gens[i] != genNever && bytes.Equal(e.ins[i], ins[i])
 			e.gens[i] = b.gen[t]
 		}
 	}
@@ -478,14 +800,41 @@ func (b *Board) regionFromMemo(l *model.Layer, ins [][]byte, r kernels.Region) {
 		b.MemoMisses++
 	}
 	out := b.m.Tensors[l.Output]
-	s, size := out.Shape, out.DType.Size()
-	dst := b.sram[l.Output]
+	copyRegion(b.sram[l.Output], e.out, out.Shape, out.DType.Size(), r)
+}
+
+// copyRegion copies region r of a tensor of shape s, with elements of size
+// bytes, from src to dst, in as few contiguous spans as the region allows.
+func copyRegion(dst, src []byte, s kernels.Shape, size int, r kernels.Region) {
+	span := (r.C1 - r.C0) * size // bytes of one (n, y, x) span
+	pixel := s.C * size
+	nx := r.X1 - r.X0
+	if r.C0 == 0 && r.C1 == s.C {
+		// Whole pixels: the spans of a row of x are contiguous.
+		span, nx = span*nx, 1
+		if r.X0 == 0 && r.X1 == s.W {
+			// Whole rows: so are those of a block of y.
+			span *= r.Y1 - r.Y0
+			for n := r.N0; n < r.N1; n++ {
+				lo := (n*s.H + r.Y0) * s.W * pixel
+				copy(dst[lo:lo+span], src[lo:lo+span])
+			}
+			return
+		}
+	}
 	for n := r.N0; n < r.N1; n++ {
 		for y := r.Y0; y < r.Y1; y++ {
-			for x := r.X0; x < r.X1; x++ {
-				lo := (((n*s.H+y)*s.W+x)*s.C + r.C0) * size
-				hi := lo + (r.C1-r.C0)*size
-				copy(dst[lo:hi], e.out[lo:hi])
+			lo := ((n*s.H+y)*s.W+r.X0)*pixel + r.C0*size
+			for range nx {
+				d, c := dst[lo:lo+span], src[lo:lo+span]
+				if span == 8 {
+					// A tile's 8 channels of a pixel: one word (a call
+					// of copy costs more than its bytes).
+					binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(c))
+				} else {
+					copy(d, c)
+				}
+				lo += pixel
 			}
 		}
 	}
@@ -512,6 +861,7 @@ func (b *Board) writeOutput(task, limit int) {
 		if limit >= 0 {
 			n = min(n, limit)
 		}
+		b.accInSRAM()
 		copy(dst[:n], b.accBytes[:n])
 		return
 	}
@@ -521,6 +871,10 @@ func (b *Board) writeOutput(task, limit int) {
 	b.written(l.Output)
 	s, r := out.Shape, t.Region
 	size := out.DType.Size()
+	if limit < 0 {
+		copyRegion(dst, src, s, size, r)
+		return
+	}
 	written := 0
 	for n := r.N0; n < r.N1; n++ {
 		for y := r.Y0; y < r.Y1; y++ {
@@ -551,27 +905,34 @@ func (b *Board) BrownOut(fraction float64) {
 			t := &b.p.Tasks[s.Task]
 			// Whole NVM words only: the write unit completes or not.
 			words := int(fraction * float64(t.WriteBytes) / float64(b.p.WordBytes))
-			b.writeOutput(s.Task, words*b.p.WordBytes)
+			b.do(dataOp{kind: opWrite, task: int32(s.Task), hi: int32(words * b.p.WordBytes)}, opArg{})
 		case LoadInput:
 			n := int(fraction*float64(len(b.pending)-b.loaded)) / b.p.WordBytes * b.p.WordBytes
-			copy(b.tensorNVM(b.p.InputTensor)[b.loaded:b.loaded+n], b.pending[b.loaded:b.loaded+n])
+			b.do(dataOp{kind: opLoad, lo: int32(b.loaded), hi: int32(b.loaded + n)}, opArg{input: b.pending})
 			b.loaded += n
-			b.written(b.p.InputTensor)
 		}
 		if s.Task >= 0 {
-			// The SRAM that held the task's results is gone.
-			l := b.m.Layers[b.p.Tasks[s.Task].Layer]
-			scramble(b.sram[l.Output], b.p.Tasks[s.Task].Region, b.m.Tensors[l.Output])
-			for i := range b.acc {
-				b.acc[i] = -0x5A5A5A5A
-			}
-			for i := range b.accBytes {
-				b.accBytes[i] = 0xA5
-			}
+			b.do(dataOp{kind: opLost, task: int32(s.Task)}, opArg{})
 		}
 	}
 	b.on, b.booted, b.hasSeg, b.running = false, false, false, false
 	b.lastDone = -1
+}
+
+// accInSRAM scrambles the SRAM of the partial sums if a brown-out has
+// wiped it since its last use, so that no partial sum computed before a
+// brown-out can leak into one after it.
+func (b *Board) accInSRAM() {
+	if !b.accLost {
+		return
+	}
+	for i := range b.acc {
+		b.acc[i] = -0x5A5A5A5A
+	}
+	for i := range b.accBytes {
+		b.accBytes[i] = 0xA5
+	}
+	b.accLost = false
 }
 
 // scramble overwrites a region of an SRAM buffer with a pattern, so that no

@@ -275,7 +275,8 @@ func (p *Plan) Validate() error {
 	if !p.Tasks[len(p.Tasks)-1].Commit {
 		return fmt.Errorf("plan: the last task does not commit")
 	}
-	for i, t := range p.Tasks {
+	for i := range p.Tasks {
+		t := &p.Tasks[i] // (a Task is large: not copied)
 		if t.Region.Empty() {
 			return fmt.Errorf("plan: task %d has an empty region", i)
 		}

@@ -62,10 +62,13 @@ type System struct {
 
 	eOn, eOff, eMax float64
 
-	t  float64
-	e  float64 // stored energy, J
-	v  float64 // voltage; exactly Von/Voff/Vmax after a snap, else sqrt(2e/C)
-	on bool
+	t float64
+	e float64 // stored energy, J
+	// v is the voltage, exactly Von/Voff/Vmax after a snap, else
+	// sqrt(2e/C); after an integration it is computed when asked (vStale).
+	v      float64
+	vStale bool
+	on     bool
 
 	harvest float64 // W, before the converter
 	load    float64 // W, applied only while on
@@ -100,7 +103,12 @@ func (s *System) Time() float64 { return s.t }
 
 // Voltage returns the capacitor voltage. It is exactly Von after a turn-on,
 // exactly Voff after a brown-out and exactly Vmax while clamped.
-func (s *System) Voltage() float64 { return s.v }
+func (s *System) Voltage() float64 {
+	if s.vStale {
+		s.v, s.vStale = s.cfg.Cap.Voltage(s.e), false
+	}
+	return s.v
+}
 
 // Energy returns the stored energy C*V^2/2 in joules.
 func (s *System) Energy() float64 { return s.e }
@@ -214,13 +222,16 @@ func (s *System) Advance(dt float64) (float64, Event) {
 		// is reached only while falling, never clamping. So an event within
 		// rem comes before any clamp, and only an on device can clamp
 		// within rem.
-		if tEv := s.timeTo(target, a); tEv <= rem {
-			s.integrate(tEv)
-			s.flip(true)
-			s.t = t0 + elapsed + tEv
-			return elapsed + tEv, ev
+		d := a - s.b*s.e // net power now
+		if mayReach(target-s.e, d, s.b, rem) {
+			if tEv := s.timeTo(target, a); tEv <= rem {
+				s.integrate(tEv)
+				s.flip(true)
+				s.t = t0 + elapsed + tEv
+				return elapsed + tEv, ev
+			}
 		}
-		if s.on && s.e < s.eMax {
+		if s.on && s.e < s.eMax && mayReach(s.eMax-s.e, d, s.b, rem) {
 			if tClamp := s.timeTo(s.eMax, a); tClamp <= rem {
 				s.integrate(tClamp)
 				s.snapE(s.eMax, s.cfg.Cap.Vmax)
@@ -264,7 +275,7 @@ func (s *System) flip(snap bool) {
 // snapE puts the state exactly at energy e and voltage v (a threshold or the
 // clamp). The difference from the integrated energy is a few ULPs.
 func (s *System) snapE(e, v float64) {
-	s.e, s.v = e, v
+	s.e, s.v, s.vStale = e, v, false
 }
 
 // integrate evolves the energy and the counters over tau seconds at the
@@ -295,15 +306,21 @@ func (s *System) integrate(tau float64) {
 	b, e0 := s.b, s.e
 	d := a - b*e0 // initial net power
 	x := b * tau
-	var g float64 // (1 - exp(-b tau))/b, tau when b = 0
-	if x > 1 {
-		g = -math.Expm1(-x) / b
-	} else {
-		g = tau * phi1(x)
+	var g, ps float64 // (1 - exp(-b tau))/b (tau when b = 0), and psi(x)
+	switch {
+	case x < 1e-4:
+		// phi1 and psi written out (the usual case: steps far shorter
+		// than the leakage's time constant).
+		g = tau * (1 + x*(-1.0/2+x*(1.0/6+x*(-1.0/24+x*(1.0/120)))))
+		ps = 1.0/2 + x*(-1.0/6+x*(1.0/24+x*(-1.0/120+x*(1.0/720))))
+	case x > 1:
+		g, ps = -math.Expm1(-x)/b, psi(x)
+	default:
+		g, ps = tau*phi1(x), psi(x)
 	}
 	// leaked = b * integral of E = b*(e0*tau + d*(tau - g)/b),
 	// with (tau - g)/b = tau^2 * psi(b tau).
-	leaked := x * (e0 + d*tau*psi(x))
+	leaked := x * (e0 + d*tau*ps)
 	s.cnt.Leaked += leaked
 	e := e0 + d*g
 	if e > s.eMax {
@@ -314,7 +331,7 @@ func (s *System) integrate(tau float64) {
 		e = 0
 	}
 	s.e = e
-	s.v = s.cfg.Cap.Voltage(e)
+	s.vStale = true // s.v = sqrt(2e/C) when asked
 }
 
 // phi1 returns (1 - exp(-x))/x for x >= 0 (1 at x = 0).
@@ -333,6 +350,11 @@ func psi(x float64) float64 {
 	if x >= 0.5 {
 		return (x + math.Expm1(-x)) / (x * x)
 	}
+	if x < 1e-4 {
+		// The series to x^4, as phi1: the next term, x^5/5040, is below
+		// 2e-24, far under one ULP of the result (about 1/2).
+		return 1.0/2 + x*(-1.0/6+x*(1.0/24+x*(-1.0/120+x*(1.0/720))))
+	}
 	term, sum := 0.5, 0.5
 	for k := 3; k < 40; k++ {
 		term *= -x / float64(k)
@@ -342,6 +364,28 @@ func psi(x float64) float64 {
 		}
 	}
 	return sum
+}
+
+// mayReach is false when the free evolution from the current energy, at
+// net power d = a - b e now and leakage rate b, certainly does not move by
+// de (to a target energy e + de) within dt: that is when timeTo would return
+// more than dt. It spares timeTo's logarithm for the many steps (trace
+// samples, short tasks) that end far from any threshold. The energy moves
+// toward its equilibrium a/b at a speed that only falls on the way, so
+// moving by de takes at least |de| / |d|; when that exceeds dt by a margin
+// far above rounding, and r = b de / d <= 1/2 (where timeTo's log1p is well
+// conditioned and its result at least |de| / |d| up to a few ULPs), timeTo
+// would exceed dt too. So Advance decides exactly as if it had called
+// timeTo.
+func mayReach(de, d, b, dt float64) bool {
+	if de == 0 {
+		return true
+	}
+	if d == 0 || (de > 0) != (d > 0) {
+		return false // timeTo is +Inf
+	}
+	ade, ad := math.Abs(de), math.Abs(d)
+	return !(ade > ad*dt*(1+1e-9) && b*ade <= 0.5*ad)
 }
 
 // timeTo returns how long, from the current energy with net constant a and the

@@ -66,6 +66,24 @@ func (e *Executor) Invoke() {
 	}
 }
 
+// InvokeEach runs every layer on the current input, as Invoke does, and
+// after each layer calls f with the layer, the raw bytes of its input
+// tensors (in l.Inputs order) and of its whole output tensor. The slices are
+// views of the arena, valid only during the call: later layers reuse the
+// memory. A layer's inputs and its output never share arena bytes (they are
+// alive at the same step), so ins still hold what the layer read.
+func (e *Executor) InvokeEach(f func(l *model.Layer, ins [][]byte, out []byte)) {
+	var ins [2][]byte
+	for _, l := range e.m.Layers {
+		for i, t := range l.Inputs {
+			ins[i] = e.view(t)
+		}
+		out := e.view(l.Output)
+		RunLayer(e.m, l, ins[:len(l.Inputs)], out, e.m.OutputShape(l).Full(), e.scratch)
+		f(l, ins[:len(l.Inputs)], out)
+	}
+}
+
 // Output is the output tensor's raw bytes; it is overwritten by the next Invoke.
 func (e *Executor) Output() []byte { return e.view(e.m.Output) }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
-	"github.com/batteryless/harness/harness/refexec"
 )
 
 // InjectConfig is a fault-injection run: one inference on the simulated
@@ -53,15 +52,22 @@ type point struct {
 // Inject runs one inference with forced brown-outs and compares its output
 // with the reference executor's, value by value.
 func Inject(cfg InjectConfig) (*InjectResult, error) {
-	ref, err := refexec.New(cfg.Model).Run(cfg.Input)
+	ref, err := newReference(cfg.Model, cfg.Input, nil, !cfg.NoMemo)
 	if err != nil {
 		return nil, err
 	}
+	ref.start()
+	defer ref.join()
 	b, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
 	if err != nil {
 		return nil, err
 	}
 	b.SetMemo(!cfg.NoMemo)
+	if ref.seeds != nil {
+		// The reference's layer outputs seed the memo, checked on their
+		// exact input bytes like any memo entry.
+		b.SetSeeds(ref.seeds)
+	}
 	if err := b.QueueInput(cfg.Input); err != nil {
 		return nil, err
 	}
@@ -134,12 +140,16 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 	if b.Progress() != n {
 		return res, fmt.Errorf("inject: the inference did not finish (progress %d of %d)", b.Progress(), n)
 	}
+	want, err := ref.wait()
+	if err != nil {
+		return nil, err
+	}
 	out := b.Output()
 	for i := range out {
-		if out[i] != ref[i] {
+		if out[i] != want[i] {
 			res.Mismatches++
 		}
 	}
-	res.Verified = bytes.Equal(out, ref)
+	res.Verified = bytes.Equal(out, want)
 	return res, nil
 }

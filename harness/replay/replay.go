@@ -158,32 +158,48 @@ func Run(cfg Config) (*Result, error) {
 	if livelockCycles <= 0 {
 		livelockCycles = DefaultLivelockCycles
 	}
-	ref := cfg.Reference
-	if ref == nil {
-		out, err := refexec.New(cfg.Model).Run(cfg.Input)
-		if err != nil {
-			return nil, err
-		}
-		ref = out
+	// The wall time covers the whole replay: the reference computation,
+	// reading the trace and the simulation.
+	start := time.Now()
+	ref, err := newReference(cfg.Model, cfg.Input, cfg.Reference, !cfg.NoMemo)
+	if err != nil {
+		return nil, err
 	}
+	defer ref.join()
 	board, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
 	if err != nil {
 		return nil, err
 	}
 	board.SetMemo(!cfg.NoMemo)
+	if ref.seeds != nil {
+		board.SetSeeds(ref.seeds)
+	}
 	sys, err := power.New(cfg.Power)
 	if err != nil {
 		return nil, err
 	}
+	// The trace's parser starts first: the board runs as soon as the first
+	// samples are there, and does not wait for the reference (its data
+	// operations do, see sim.Board.SetSeeds), which takes the other
+	// processor once the parser is ahead.
 	src, err := newSource(cfg.OpenTrace, cfg.Loop)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{cfg: &cfg, board: board, sys: sys, src: src, ref: ref, res: &Result{}, livelockCycles: livelockCycles, inference: -1}
+	defer src.close()
+	ref.start()
+	st := &state{cfg: &cfg, board: board, sys: sys, src: src, ref: ref, res: &Result{}, livelockCycles: livelockCycles, inference: -1,
+		eOff: cfg.Power.Cap.Energy(cfg.Power.Th.Voff)}
 	minE, minCycles := plan.MinimumCost(cfg.Profile, cfg.Model)
 	st.res.MinEnergyJ, st.res.MinComputeS = minE, cfg.Profile.Seconds(minCycles)
-	start := time.Now()
 	err = st.run()
+	src.close()
+	if verr := st.verify(true); err == nil {
+		err = verr
+	}
+	if _, rerr := ref.wait(); err == nil {
+		err = rerr
+	}
 	st.res.WallS = time.Since(start).Seconds()
 	if err != nil {
 		return st.res, err
@@ -191,6 +207,87 @@ func Run(cfg Config) (*Result, error) {
 	st.finish()
 	st.res.ReferenceWallS = referenceWall(cfg.Model, cfg.Input, st.res.Inferences)
 	return st.res, cfg.Log.Flush()
+}
+
+// reference is the expected output of the replay's inferences: given, or
+// computed by the reference executor in a goroutine while the replay runs.
+// With seeds, the executor also hands every layer's output to the board's
+// memo (see sim.Seeds), so that the numbers are computed once, not twice.
+type reference struct {
+	out   []byte
+	err   error
+	seeds *sim.Seeds
+	run   func()        // computes out, until started
+	done  chan struct{} // closed when out (or err) is set
+}
+
+// newReference prepares the reference output of input (see start), unless
+// given (then there are no seeds either).
+func newReference(m *model.Model, input, given []byte, seeded bool) (*reference, error) {
+	r := &reference{done: make(chan struct{})}
+	if given != nil {
+		r.out = given
+		close(r.done)
+		return r, nil
+	}
+	e := refexec.New(m)
+	if err := e.SetInput(input); err != nil {
+		return nil, err
+	}
+	if seeded {
+		r.seeds = sim.NewSeeds(m)
+	}
+	r.run = func() {
+		defer close(r.done)
+		defer func() {
+			if r.seeds != nil {
+				r.seeds.Close()
+			}
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("replay: reference executor: %v", p)
+			}
+		}()
+		if r.seeds != nil {
+			e.InvokeEach(r.seeds.Put)
+		} else {
+			e.Invoke()
+		}
+		r.out = append([]byte(nil), e.Output()...)
+	}
+	return r, nil
+}
+
+// start starts computing the reference output in a goroutine (once).
+func (r *reference) start() {
+	if run := r.run; run != nil {
+		r.run = nil
+		go run()
+	}
+}
+
+// wait waits for the reference output (starting its computation if need
+// be).
+func (r *reference) wait() ([]byte, error) {
+	r.start()
+	<-r.done
+	return r.out, r.err
+}
+
+// join waits for the reference's goroutine, if it was started.
+func (r *reference) join() {
+	if r.run == nil {
+		<-r.done
+	}
+}
+
+// ready reports whether the reference output is there.
+func (r *reference) ready() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // referenceWall times the plain reference executor on the same number of
@@ -212,7 +309,7 @@ type state struct {
 	board *sim.Board
 	sys   *power.System
 	src   *source
-	ref   []byte
+	ref   *reference
 	res   *Result
 
 	cycle          reports.CycleRecord
@@ -222,6 +319,9 @@ type state struct {
 	computedSince  int     // tasks computed since the last commit
 	noProgress     int     // full power cycles in a row without a commit
 	livelockCycles int
+
+	eOff    float64   // the energy stored at brown-out
+	records []*record // log records waiting for verifications
 
 	inference      int // index of the inference in progress, -1 if none
 	infStart       float64
@@ -250,14 +350,24 @@ func boolInt(b bool) int {
 func (st *state) advancePower(dt float64) (float64, power.Event, error) {
 	moved := 0.0
 	for dt-moved > 0 {
-		step := math.Min(dt-moved, st.src.until-st.sys.Time())
+		step := dt - moved
+		if left := st.src.until - st.sys.Time(); left < step {
+			step = left
+		}
 		if step < 0 {
 			step = 0
 		}
-		h0 := st.sys.Counters().Harvested
+		// The lower bound of a running inference follows the harvest.
+		tracking := st.inference >= 0 && st.lbAt < 0
+		var h0 float64
+		if tracking {
+			h0 = st.sys.Counters().Harvested
+		}
 		adv, ev := st.sys.Advance(step)
 		moved += adv
-		st.trackBound(h0, adv)
+		if tracking {
+			st.trackBound(h0, adv)
+		}
 		if ev == power.None && adv == step && st.sys.Time() >= st.src.until {
 			if err := st.src.advance(); err != nil {
 				return moved, ev, err
@@ -303,7 +413,11 @@ func (st *state) run() error {
 			}
 			continue
 		}
-		seg, ok := st.board.Next(st.available())
+		avail := 0.0 // (read by the board's run-time rule only)
+		if st.cfg.Plan.RuntimeRule {
+			avail = st.available()
+		}
+		seg, ok := st.board.Next(avail)
 		if !ok {
 			if !st.wantMore() {
 				return nil
@@ -371,7 +485,7 @@ func (st *state) run() error {
 // available is the energy the capacitor holds above brown-out: what the
 // board's voltage reading tells its run-time rule.
 func (st *state) available() float64 {
-	return max(st.sys.Energy()-st.cfg.Power.Cap.Energy(st.cfg.Power.Th.Voff), 0)
+	return max(st.sys.Energy()-st.eOff, 0)
 }
 
 // sleep runs a rule sleep: the board draws its sleep power until the
@@ -453,6 +567,9 @@ func (st *state) complete(seg sim.Segment) error {
 	}
 	if ev.InferenceDone || (seg.Task == len(st.cfg.Plan.Tasks)-1 && !st.board.Running() && st.inference >= 0) {
 		st.finishInference()
+		if err := st.verify(false); err != nil {
+			return err
+		}
 		st.queued = false
 		if st.wantMore() {
 			return st.queue()
@@ -482,24 +599,80 @@ func (st *state) trackBound(h0, adv float64) {
 
 func (st *state) finishInference() {
 	end := st.sys.Time()
-	out := st.board.Output()
-	ok := bytes.Equal(out, st.ref)
 	lb := st.res.MinComputeS
 	if st.lbAt >= 0 {
 		lb = max(lb, st.lbAt-st.infStart)
 	}
 	st.lbSum += lb
-	rec := reports.InferenceRecord{Type: "inference", Index: st.inference, Start: st.infStart, End: end,
-		Latency: end - st.infStart, PowerCycles: st.infCycles, Verified: ok, Argmax: argmax(model.BytesAsInt8(out)), LowerBound: lb}
-	st.cfg.Log.Write(rec)
+	// The output is verified once the board's data operations up to here
+	// are applied and the reference is there (see verify).
+	rec := &record{inference: true, inf: reports.InferenceRecord{Type: "inference", Index: st.inference, Start: st.infStart, End: end,
+		Latency: end - st.infStart, PowerCycles: st.infCycles, LowerBound: lb}}
+	st.board.Snapshot(func(out []byte) { rec.out, rec.snapped = append([]byte(nil), out...), true })
+	st.records = append(st.records, rec)
 	st.res.Inferences++
-	if ok {
-		st.res.Verified++
-	} else {
-		st.res.Mismatches++
-	}
-	st.res.Latencies = append(st.res.Latencies, rec.Latency)
+	st.res.Latencies = append(st.res.Latencies, rec.inf.Latency)
 	st.inference = -1
+}
+
+// record is a log record waiting for the verification of an inference
+// before it (or its own).
+type record struct {
+	inference bool
+	inf       reports.InferenceRecord
+	cycle     reports.CycleRecord
+	out       []byte // the inference's output, once snapped
+	snapped   bool
+}
+
+// logCycle logs a power cycle, after the inferences still being verified.
+func (st *state) logCycle(c reports.CycleRecord) {
+	if len(st.records) > 0 {
+		st.records = append(st.records, &record{cycle: c})
+		return
+	}
+	if st.cfg.Log != nil { // (a record passed as an interface is copied to the heap)
+		st.cfg.Log.Write(c)
+	}
+}
+
+// verify checks the outputs of the finished inferences against the
+// reference, bit for bit, and logs the records waiting for them, in order.
+// Unless block, it stops at an inference whose output or reference is not
+// there yet (the board's data operations wait for the reference executor's
+// layers, see sim.Board.SetSeeds).
+func (st *state) verify(block bool) error {
+	for len(st.records) > 0 {
+		r := st.records[0]
+		if r.inference {
+			if !r.snapped && block {
+				st.board.Flush()
+			}
+			if !r.snapped || !block && !st.ref.ready() {
+				return nil
+			}
+			ref, err := st.ref.wait()
+			if err != nil {
+				return err
+			}
+			ok := bytes.Equal(r.out, ref)
+			r.inf.Verified, r.inf.Argmax = ok, argmax(model.BytesAsInt8(r.out))
+			if ok {
+				st.res.Verified++
+			} else {
+				st.res.Mismatches++
+			}
+			if st.cfg.Log != nil {
+				st.cfg.Log.Write(r.inf)
+			}
+		} else if st.cfg.Log != nil {
+			st.cfg.Log.Write(r.cycle)
+		}
+		st.records[0] = nil
+		st.records = st.records[1:]
+	}
+	st.records = st.records[:0]
+	return nil
 }
 
 func argmax(v []int8) int {
@@ -534,7 +707,7 @@ func (st *state) closeCycle(reason string) error {
 	st.cycle.Progress = st.board.Progress()
 	st.cycle.Inference = st.inference
 	st.cycle.Reason = reason
-	st.cfg.Log.Write(st.cycle)
+	st.logCycle(st.cycle)
 	st.cycleOpen = false
 	if reason == "brownout" && st.board.Running() || reason == "brownout" && st.inference >= 0 {
 		if st.cycle.Commits == 0 && st.cycle.VStart >= st.cfg.Power.Th.Von*0.999 {
