@@ -138,9 +138,9 @@ func (q *QEMU) Run(ctx context.Context, img *Image) (m *Measurement, err error) 
 // Serial runs images on a real board over its serial port: each image is
 // deployed with DEPLOY_CHUNK and DEPLOY_COMMIT (serialboard.Board.Deploy),
 // then run. One board, one run at a time. The firmware must have a
-// writable image area: the ports of this repository refuse DEPLOY
-// (firmware/ports/README.md), so with them Run fails at the first image,
-// with an error that says how to flash a plan instead.
+// writable image area: the MSP430 port has one (its FRAM PLAN region), the
+// STM32 port refuses DEPLOY (firmware/ports/README.md), so with it Run
+// fails at the first image, with an error that says how to flash a plan.
 type Serial struct {
 	name string
 	path string
