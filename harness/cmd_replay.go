@@ -243,10 +243,16 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	if res.Mismatches > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d inferences differ from the reference", res.Mismatches, res.Inferences)}
+	return replayOutcome(res.Mismatches, res.Inferences)
+}
+
+// replayOutcome is a replay's exit: 1 when an output differed or no
+// inference completed.
+func replayOutcome(mismatches, inferences int) error {
+	if mismatches > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d inferences differ from the reference", mismatches, inferences)}
 	}
-	if res.Inferences == 0 {
+	if inferences == 0 {
 		return &exitError{code: 1, msg: "no inference completed on this trace"}
 	}
 	return nil

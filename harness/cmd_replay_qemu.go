@@ -161,13 +161,7 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	if res.Mismatches > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d inferences differ from the reference", res.Mismatches, res.Inferences)}
-	}
-	if res.Inferences == 0 {
-		return &exitError{code: 1, msg: "no inference completed on this trace"}
-	}
-	return nil
+	return replayOutcome(res.Mismatches, res.Inferences)
 }
 
 // simulateSame replays the same trace and plan on the simulated board and

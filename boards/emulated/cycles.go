@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/batteryless/harness/boards/qemu"
@@ -42,15 +41,8 @@ const taskEntry = "ih_task_get"
 // simulated board's decisions, made on the real firmware, whatever the
 // firmware does with its progress (a broken one is cut all the same).
 type cycleModel struct {
-	mu   sync.Mutex
-	sys  *power.System
-	m    *qemu.Machine
-	g    *qemu.GDB
-	cfg  *Config
-	rec  *recorder
-	cyc  int
-	on   bool
-	onCh chan struct{} // closed and replaced at every turn-on
+	modelBase
+	g *qemu.GDB
 
 	modelOn    bool     // the power model drives the board (after the warm-up)
 	taskCycles []uint32 // each task's cycles (the warm-up's measurement)
@@ -58,21 +50,13 @@ type cycleModel struct {
 	pending    int      // the task the board began at the last stop, -1: none
 	stalled    int      // power cycles in a row without a finished task
 	overruns   int      // tasks that ran past the model's brown-out
-	inf, infC0 int
 
 	entry uint32 // taskEntry's address in the ELF
 
 	takeoverReq bool
 	tookOver    chan error
 
-	endErr error
-	stop   chan struct{}
-}
-
-func (p *cycleModel) logf(format string, args ...any) {
-	if p.cfg.Logf != nil {
-		p.cfg.Logf(format, args...)
-	}
+	stop chan struct{}
 }
 
 // On implements serialboard.Power.
@@ -80,13 +64,6 @@ func (p *cycleModel) On() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.on || !p.modelOn
-}
-
-// Now implements serialboard.Power: the simulated time.
-func (p *cycleModel) Now() float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sys.Time()
 }
 
 // Hold implements serialboard.Power: the model only moves at the board's
@@ -124,32 +101,6 @@ func (p *cycleModel) Cycle(ctx context.Context) error {
 	}
 	p.logf("hang: reset at t=%.4f s", p.Now())
 	return nil
-}
-
-func (p *cycleModel) beginInference(i int) {
-	p.mu.Lock()
-	p.inf, p.infC0 = i, p.cyc
-	p.rec.inference = i
-	p.mu.Unlock()
-}
-
-func (p *cycleModel) endInference() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.rec.inference = -1
-	return p.cyc - p.infC0
-}
-
-func (p *cycleModel) ended() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return errors.Is(p.endErr, errTraceEnded)
-}
-
-func (p *cycleModel) error() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.endErr
 }
 
 // fail stops the model for good (p.mu held).

@@ -224,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if err != nil {
 			return fail(fmt.Errorf("charging by cycles needs the runtime's task entry: %w", err))
 		}
-		cm = &cycleModel{sys: sys, m: m, g: g, cfg: &cfg, onCh: make(chan struct{}), rec: newRecorder(cfg.Log),
+		cm = &cycleModel{modelBase: newModelBase(sys, m, &cfg), g: g,
 			stop: make(chan struct{}), tookOver: make(chan error, 1), pending: -1, entry: entry}
 		rctx, rcancel := context.WithCancel(ctx)
 		defer rcancel()
@@ -290,7 +290,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if err := m.SystemReset(ctx); err != nil {
 			return fail(err)
 		}
-		tm := &powerModel{sys: sys, m: m, cfg: &cfg, scale: scale, adaptive: cfg.TimeScale <= 0, onCh: make(chan struct{}), rec: newRecorder(cfg.Log)}
+		tm := &powerModel{modelBase: newModelBase(sys, m, &cfg), scale: scale, adaptive: cfg.TimeScale <= 0}
 		pw = tm
 		pctx, pcancel := context.WithCancel(ctx)
 		perr := make(chan error, 1)
@@ -462,23 +462,72 @@ const (
 // errTraceEnded stops the power model at MaxSimTime.
 var errTraceEnded = errors.New("the trace ended")
 
-// powerModel is the power system model driving QEMU: the
-// serialboard.Power strategy of the emulated board.
-type powerModel struct {
+// modelBase is what both power strategies keep, under mu: the model, QEMU,
+// the per-cycle records, and the run's bookkeeping.
+type modelBase struct {
 	mu     sync.Mutex
 	sys    *power.System
 	m      *qemu.Machine
 	cfg    *Config
-	scale  float64
+	rec    *recorder
 	on     bool
-	holds  int           // Hold calls not yet released
 	onCh   chan struct{} // closed and replaced at every turn-on
 	cyc    int           // brown-outs
-	endErr error         // why the loop stopped by itself
-	rec    *recorder
-	act    sync.Mutex // one power action (QMP stop/reset/cont sequence) at a time
+	endErr error         // why the model stopped by itself
 	// the inference running: its index and the brown-outs at its start
 	inf, infCyc0 int
+}
+
+func newModelBase(sys *power.System, m *qemu.Machine, cfg *Config) modelBase {
+	return modelBase{sys: sys, m: m, cfg: cfg, rec: newRecorder(cfg.Log), onCh: make(chan struct{})}
+}
+
+func (p *modelBase) logf(format string, args ...any) {
+	if p.cfg.Logf != nil {
+		p.cfg.Logf(format, args...)
+	}
+}
+
+// Now implements serialboard.Power: the simulated time.
+func (p *modelBase) Now() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sys.Time()
+}
+
+func (p *modelBase) ended() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Is(p.endErr, errTraceEnded)
+}
+
+func (p *modelBase) error() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.endErr
+}
+
+func (p *modelBase) beginInference(i int) {
+	p.mu.Lock()
+	p.inf, p.infCyc0 = i, p.cyc
+	p.rec.inference = i
+	p.mu.Unlock()
+}
+
+func (p *modelBase) endInference() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rec.inference = -1
+	return p.cyc - p.infCyc0
+}
+
+// powerModel is the power system model driving QEMU: the
+// serialboard.Power strategy of the emulated board.
+type powerModel struct {
+	modelBase
+	scale float64
+	holds int        // Hold calls not yet released
+	act   sync.Mutex // one power action (QMP stop/reset/cont sequence) at a time
 	// stopLead is how long QMP takes to stop QEMU (a running mean): the
 	// loop wakes that much before a predicted brown-out.
 	stopLead time.Duration
@@ -492,24 +541,11 @@ type powerModel struct {
 	lastEvHold   int
 }
 
-func (p *powerModel) logf(format string, args ...any) {
-	if p.cfg.Logf != nil {
-		p.cfg.Logf(format, args...)
-	}
-}
-
 // On implements serialboard.Power.
 func (p *powerModel) On() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.on
-}
-
-// Now implements serialboard.Power: the simulated time.
-func (p *powerModel) Now() float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sys.Time()
 }
 
 // Hold implements serialboard.Power: the model runs until the board is on,
@@ -568,32 +604,6 @@ func (p *powerModel) Cycle(ctx context.Context) error {
 	}
 	p.logf("hang: power-cycled at t=%.4f s", p.Now())
 	return nil
-}
-
-func (p *powerModel) ended() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return errors.Is(p.endErr, errTraceEnded)
-}
-
-func (p *powerModel) error() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.endErr
-}
-
-func (p *powerModel) beginInference(i int) {
-	p.mu.Lock()
-	p.inf, p.infCyc0 = i, p.cyc
-	p.rec.inference = i
-	p.mu.Unlock()
-}
-
-func (p *powerModel) endInference() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.rec.inference = -1
-	return p.cyc - p.infCyc0
 }
 
 // observe counts the board's events into the power cycle they belong to.
