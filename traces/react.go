@@ -161,6 +161,65 @@ func (r *reactReader) nextPlain() (Sample, bool) {
 // It returns the two numbers (as parseSimpleDecimal reads them) and the
 // row's length with its '\n', or ok false for anything else.
 func scanRow(b []byte) (v0, v1 float64, n int, ok bool) {
+	if v0, v1, n, ok = scanTightRow(b); ok {
+		return v0, v1, n, true
+	}
+	return scanLooseRow(b)
+}
+
+// scanTightRow reads the usual row: two unsigned decimals of digits with
+// at most one point, one tab between them and a newline after, nothing
+// else; it gives what scanLooseRow gives for such a row, and ok false for
+// any other (which scanLooseRow then reads).
+func scanTightRow(b []byte) (v0, v1 float64, n int, ok bool) {
+	v0, p, ok := scanTightDecimal(b, 0)
+	if !ok || p >= len(b) || b[p] != '\t' {
+		return 0, 0, 0, false
+	}
+	v1, p, ok = scanTightDecimal(b, p+1)
+	if !ok || p >= len(b) || b[p] != '\n' {
+		return 0, 0, 0, false
+	}
+	return v0, v1, p + 1, true
+}
+
+// scanTightDecimal reads at b[p:] digits with at most one point, starting
+// with a digit, as scanDecimal would (the same limits and value).
+func scanTightDecimal(b []byte, p int) (float64, int, bool) {
+	start := p
+	var m uint64
+	for ; p < len(b); p++ {
+		d := b[p] - '0'
+		if d > 9 {
+			break
+		}
+		m = m*10 + uint64(d)
+	}
+	if p == start {
+		return 0, p, false
+	}
+	frac, dot := 0, 0
+	if p < len(b) && b[p] == '.' {
+		p++
+		dot = 1
+		j := p
+		for ; p < len(b); p++ {
+			d := b[p] - '0'
+			if d > 9 {
+				break
+			}
+			m = m*10 + uint64(d)
+		}
+		frac = p - j
+	}
+	if n := p - start; n > 16 || n-dot > 15 {
+		return 0, p, false
+	}
+	return float64(m) / pow10[frac], p, true
+}
+
+// scanLooseRow is scanRow for any row.
+func scanLooseRow(b []byte) (v0, v1 float64, n int, ok bool) {
 	p := skipWS(b, 0)
 	if v0, p, ok = scanDecimal(b, p); !ok || p >= len(b) || b[p] != ' ' && b[p] != '\t' {
 		return 0, 0, 0, false

@@ -41,7 +41,8 @@ func TestReactPlainRowsMatchGeneralPath(t *testing.T) {
 		"0.12\t7", "0.14\t-0.5", "0.13\t1", "0.16\t", "0.18\t1\t2", "0.2\tabc", "12345678901234567\t1", "0.22\t.5", "0.24\t5.",
 		"0.26\t1.2.3", "0.3\t1", "0.3\t2", strings.Repeat("9", 5000), "0.5\t0x10", "1\t0.000000000000001",
 		"0.4\t1" + strings.Repeat(" ", MaxLineBytes-6), "0.4\t1" + strings.Repeat(" ", MaxLineBytes-5), "0.4\t1" + strings.Repeat(" ", MaxLineBytes-4),
-		"0.4\t1\r\r", "0.4\t1 \r", "0.4\r\t1", "+.5\t.5", "-\t1", "1234567890123456\t1", "123456789012345.\t1", "0.4\t-.0"}
+		"0.4\t1\r\r", "0.4\t1 \r", "0.4\r\t1", "+.5\t.5", "-\t1", "1234567890123456\t1", "123456789012345.\t1", "0.4\t-.0",
+		"0.5\t123456789012345", "0.6\t12345678901234.5", "0.7\t1.234567890123456", "0.8\t1234567890123.45\n", "0.9\t7.", "1.0\t.7", "1.1.\t1", "1.2\t1 "}
 	rng := rand.New(rand.NewPCG(7, 8))
 	wraps := map[string]func(io.Reader) io.Reader{
 		"whole":   func(r io.Reader) io.Reader { return r },

@@ -125,6 +125,9 @@ func (s *System) Load() float64 { return s.load }
 // Counters returns the cumulative counters.
 func (s *System) Counters() Counters { return s.cnt }
 
+// Harvested returns Counters().Harvested (without copying the counters).
+func (s *System) Harvested() float64 { return s.cnt.Harvested }
+
 var (
 	errHarvest = errors.New("power: harvest must be a finite power >= 0 W")
 	errLoad    = errors.New("power: load must be a finite power >= 0 W")

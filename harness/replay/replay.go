@@ -361,7 +361,7 @@ func (st *state) advancePower(dt float64) (float64, power.Event, error) {
 		tracking := st.inference >= 0 && st.lbAt < 0
 		var h0 float64
 		if tracking {
-			h0 = st.sys.Counters().Harvested
+			h0 = st.sys.Harvested()
 		}
 		adv, ev := st.sys.Advance(step)
 		moved += adv
@@ -446,9 +446,9 @@ func (st *state) run() error {
 			// The bound counts what the capacitor holds above brown-out
 			// now, and everything harvested from now on.
 			stored := max(st.sys.Energy()-st.cfg.Power.Cap.Energy(st.cfg.Power.Th.Voff), 0)
-			st.lbTarget = st.sys.Counters().Harvested + max(st.res.MinEnergyJ-stored, 0)
+			st.lbTarget = st.sys.Harvested() + max(st.res.MinEnergyJ-stored, 0)
 			st.lbAt = -1
-			st.trackBound(st.sys.Counters().Harvested, 0)
+			st.trackBound(st.sys.Harvested(), 0)
 		}
 		moved, ev, err := st.advancePower(seg.Seconds)
 		if err != nil {
@@ -585,7 +585,7 @@ func (st *state) trackBound(h0, adv float64) {
 	if st.inference < 0 || st.lbAt >= 0 {
 		return
 	}
-	h1 := st.sys.Counters().Harvested
+	h1 := st.sys.Harvested()
 	if h1 < st.lbTarget {
 		return
 	}
