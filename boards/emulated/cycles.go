@@ -244,28 +244,10 @@ const livelockCycles = 50
 // lets QEMU run; if not, the board browns out again at once. QEMU is
 // stopped. It returns once QEMU runs or the model failed. p.mu held.
 func (p *cycleModel) turnOn(ctx context.Context) error {
-	const chunk = 0.01
-	const maxOff = 24 * 3600
 	for {
-		t0 := p.sys.Time()
-		for !p.sys.On() {
-			if p.cfg.MaxSimTime > 0 && p.sys.Time() >= p.cfg.MaxSimTime {
-				return errTraceEnded
-			}
-			if p.sys.Time()-t0 > maxOff {
-				return fmt.Errorf("the harvest did not turn the board on within %d h of simulated time (V=%.3f V, turn-on at %.3f V)", maxOff/3600, p.sys.Voltage(), p.sys.Config().Th.Von)
-			}
-			if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
-				return err
-			}
-			p.sys.Advance(chunk)
-		}
-		if err := p.sys.SetLoad(p.cfg.Profile.ActivePowerW); err != nil {
+		if err := p.chargeToOn(ctx); err != nil {
 			return err
 		}
-		p.on = true
-		p.rec.on(p.sys)
-		p.logf("turn-on at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
 		if !p.fits(p.bootTime()) {
 			// Not even the boot: nothing runs.
 			if err := p.brownOut(ctx); err != nil {
@@ -408,10 +390,6 @@ func (p *cycleModel) takeOver(ctx context.Context) error {
 func (p *cycleModel) finish(res *Result, wall0 time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.on {
-		p.rec.off(p.sys, "end")
-	}
-	p.rec.flush()
 	res.Overruns = p.overruns
-	fillPower(res, p.sys, p.cyc, wall0)
+	p.fillPower(res, wall0)
 }

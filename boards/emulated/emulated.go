@@ -392,7 +392,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		res.CyclesPerInference = append(res.CyclesPerInference, cycles)
 		res.Latencies = append(res.Latencies, inf.End-inf.Start)
 		cfg.Log.Write(reports.InferenceRecord{Type: "inference", Index: i, Start: inf.Start, End: inf.End,
-			Latency: inf.End - inf.Start, PowerCycles: cycles, Verified: ok, Argmax: argmax(inf.Output)})
+			Latency: inf.End - inf.Start, PowerCycles: cycles, Verified: ok, Argmax: replay.Argmax(model.BytesAsInt8(inf.Output))})
 	}
 	powerStopped = true
 	if e := stopPower(); e != nil {
@@ -410,17 +410,6 @@ func Commits(p *plan.Plan) []bool {
 		c[i] = t.Commit
 	}
 	return c
-}
-
-func argmax(out []byte) int {
-	v := model.BytesAsInt8(out)
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func profilePower(p *boards.Profile) power.Config {
@@ -512,6 +501,38 @@ func (p *modelBase) beginInference(i int) {
 	p.inf, p.infCyc0 = i, p.cyc
 	p.rec.inference = i
 	p.mu.Unlock()
+}
+
+// chargeToOn advances the model while the board is off until it turns on
+// (nothing runs meanwhile, so no wall time passes), then the board draws its
+// active power and a cycle record opens; errTraceEnded at MaxSimTime. QEMU
+// is stopped; the caller lets it run. p.mu held.
+func (p *modelBase) chargeToOn(ctx context.Context) error {
+	const chunk = 0.01       // s: the harvest is read every 10 ms of simulated time
+	const maxOff = 24 * 3600 // s: a harvest that never turns the board on
+	t0 := p.sys.Time()
+	for !p.sys.On() {
+		if p.cfg.MaxSimTime > 0 && p.sys.Time() >= p.cfg.MaxSimTime {
+			return errTraceEnded
+		}
+		if p.sys.Time()-t0 > maxOff {
+			return fmt.Errorf("the harvest did not turn the board on within %d h of simulated time (V=%.3f V, turn-on at %.3f V)", maxOff/3600, p.sys.Voltage(), p.sys.Config().Th.Von)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
+			return err
+		}
+		p.sys.Advance(chunk)
+	}
+	if err := p.sys.SetLoad(p.cfg.Profile.ActivePowerW); err != nil {
+		return err
+	}
+	p.on = true
+	p.rec.on(p.sys)
+	p.logf("turn-on at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
+	return nil
 }
 
 func (p *modelBase) endInference() int {
@@ -827,37 +848,14 @@ func (p *powerModel) cut(ctx context.Context) error {
 // offUntilOn advances the model while the board is off until it turns on
 // (or the trace ends), then continues QEMU (p.mu held).
 func (p *powerModel) offUntilOn(ctx context.Context) error {
-	const chunk = 0.01       // s: the harvest is read every 10 ms of simulated time
-	const maxOff = 24 * 3600 // s: a harvest that never turns the board on
-	t0 := p.sys.Time()
-	for !p.on {
-		if p.cfg.MaxSimTime > 0 && p.sys.Time() >= p.cfg.MaxSimTime {
-			return nil
-		}
-		if p.sys.Time()-t0 > maxOff {
-			return fmt.Errorf("the harvest did not turn the board on within %d h of simulated time (V=%.3f V, turn-on at %.3f V)", maxOff/3600, p.sys.Voltage(), p.sys.Config().Th.Von)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
-			return err
-		}
-		if _, ev := p.sys.Advance(chunk); ev != power.TurnedOn {
-			continue
-		}
-		if err := p.sys.SetLoad(p.cfg.Profile.ActivePowerW); err != nil {
-			return err
-		}
-		if err := p.m.Cont(ctx); err != nil {
-			return err
-		}
-		p.on = true
-		p.rec.on(p.sys)
-		close(p.onCh)
-		p.onCh = make(chan struct{})
-		p.logf("turn-on at t=%.4f s (V=%.3f)", p.sys.Time(), p.sys.Voltage())
+	if err := p.chargeToOn(ctx); err != nil {
+		return err
 	}
+	if err := p.m.Cont(ctx); err != nil {
+		return err
+	}
+	close(p.onCh)
+	p.onCh = make(chan struct{})
 	return nil
 }
 
@@ -865,19 +863,21 @@ func (p *powerModel) offUntilOn(ctx context.Context) error {
 func (p *powerModel) finish(res *Result, wall0 time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	res.TimeScale = p.scale
+	res.ScaleSamples = p.scaleSamples
+	p.fillPower(res, wall0)
+}
+
+// fillPower closes the last cycle record and fills a result's power
+// figures from the model (p.mu held).
+func (p *modelBase) fillPower(res *Result, wall0 time.Time) {
 	if p.on {
 		p.rec.off(p.sys, "end")
 	}
 	p.rec.flush()
-	res.TimeScale = p.scale
-	res.ScaleSamples = p.scaleSamples
-	fillPower(res, p.sys, p.cyc, wall0)
-}
-
-// fillPower fills a result's power figures from the model.
-func fillPower(res *Result, sys *power.System, cycles int, wall0 time.Time) {
+	sys := p.sys
 	c := sys.Counters()
-	res.PowerCycles = cycles
+	res.PowerCycles = p.cyc
 	res.HarvestedJ = c.Harvested
 	res.TimeOn, res.TimeOff = c.TimeOn, c.TimeOff
 	res.SimTime = sys.Time()

@@ -656,7 +656,7 @@ func (st *state) verify(block bool) error {
 				return err
 			}
 			ok := bytes.Equal(r.out, ref)
-			r.inf.Verified, r.inf.Argmax = ok, argmax(model.BytesAsInt8(r.out))
+			r.inf.Verified, r.inf.Argmax = ok, Argmax(model.BytesAsInt8(r.out))
 			if ok {
 				st.res.Verified++
 			} else {
@@ -675,7 +675,9 @@ func (st *state) verify(block bool) error {
 	return nil
 }
 
-func argmax(v []int8) int {
+// Argmax is the index of the largest value (the first of equals): the
+// class an int8 output picks.
+func Argmax(v []int8) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {
