@@ -136,7 +136,7 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 	default:
 		return fmt.Errorf("--charge %s: want cycles or time", c)
 	}
-	cfg := emulated.Config{Charge: charge, ELF: elf, Image: img, Tasks: len(p.Tasks), Commits: emulated.Commits(p), Profile: prof, Power: &pc,
+	cfg := emulated.Config{Charge: charge, ELF: elf, Image: img, Tasks: len(p.Tasks), Profile: prof, Power: &pc,
 		Input: input, Want: want, Harvest: harvest, TimeScale: s.v.GetFloat64("time-scale"),
 		Inferences: n, MaxSimTime: maxSim}
 	var closeLog func()

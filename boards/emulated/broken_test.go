@@ -9,7 +9,6 @@ import (
 
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/serialboard"
-	"github.com/batteryless/harness/traces"
 )
 
 // TestBrokenFirmwareFailsOnEmulatedPower is the proof that the emulated
@@ -20,25 +19,12 @@ import (
 // reset that keeps SRAM, which no real chip does) verifies, so it is the
 // scrub, i.e. the emulated power failure, that catches it.
 func TestBrokenFirmwareFailsOnEmulatedPower(t *testing.T) {
-	dir := firmware(t)
-	elf := filepath.Join(dir, "stm32f4", "firmware-broken-noplan.elf")
-	prof, err := boards.LoadProfile(emuProfile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := deploy(t, prof, "tile")
+	elf, prof, d := setup(t, "firmware-broken-noplan.elf")
 	run := func(noScrub bool) (Result, error) {
-		r, err := traces.OpenBundled("rf-office")
-		if err != nil {
-			t.Fatal(err)
-		}
-		harvest, _, err := TraceHarvest(r, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		harvest := rfOffice(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return Run(ctx, Config{ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Commits: Commits(d.p), Profile: prof,
+		return Run(ctx, Config{ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
 			Input: d.input, Want: d.want, Harvest: harvest, NoScrub: noScrub, Logf: logf(t)})
 	}
 	res, err := run(false)

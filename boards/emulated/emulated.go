@@ -40,7 +40,6 @@ import (
 	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/model"
-	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/wire"
@@ -55,9 +54,7 @@ type Config struct {
 	ELF   string
 	Image []byte
 	// Tasks is the plan's task count, OutputBytes its output tensor's size.
-	Tasks int
-	// Commits[i] says task i commits after it (plan.Task.Commit); nil: every task.
-	Commits     []bool
+	Tasks       int
 	OutputBytes int
 	Profile     *boards.Profile // ActivePowerW; power defaults unless Power is set
 	Power       *power.Config   // the power system; nil: the profile's
@@ -401,15 +398,6 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.Link = l.Stats()
 	pw.finish(&res, wall0)
 	return res, cfg.Log.Flush()
-}
-
-// Commits lists which of a plan's tasks commit (Config.Commits).
-func Commits(p *plan.Plan) []bool {
-	c := make([]bool, len(p.Tasks))
-	for i, t := range p.Tasks {
-		c[i] = t.Commit
-	}
-	return c
 }
 
 func profilePower(p *boards.Profile) power.Config {

@@ -79,6 +79,33 @@ func deploy(t *testing.T, prof *boards.Profile, scheduler string) deployment {
 	return deployment{m, p, img, input, want}
 }
 
+// setup is what a run of the bundled model needs: the firmware ELF named
+// elf from the build, the emulated board's profile, and the model scheduled
+// by tile for it.
+func setup(t *testing.T, elf string) (string, *boards.Profile, deployment) {
+	t.Helper()
+	dir := firmware(t)
+	prof, err := boards.LoadProfile(emuProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "stm32f4", elf), prof, deploy(t, prof, "tile")
+}
+
+// rfOffice is the bundled rf-office trace, looped, as a harvest function.
+func rfOffice(t *testing.T) func(float64) float64 {
+	t.Helper()
+	r, err := traces.OpenBundled("rf-office")
+	if err != nil {
+		t.Fatal(err)
+	}
+	harvest, _, err := TraceHarvest(r, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return harvest
+}
+
 // noQEMULeft fails t if a QEMU this test process started still runs.
 func noQEMULeft(t *testing.T, elf string) {
 	t.Helper()
@@ -97,33 +124,20 @@ func logf(t *testing.T) func(string, ...any) {
 }
 
 // TestEmulatedReplayBundledTrace is the CI check: the bundled model,
-// scheduled by the harness for the stm32f405 profile and loaded into the
+// scheduled by the harness for the qemu-stm32 profile and loaded into the
 // firmware, replays the bundled rf-office trace on the emulated board; every
 // inference completes over at least 3 power cycles, every output is the
 // reference executor's, the per-cycle log has the simulated board's schema,
 // and no QEMU is left.
 func TestEmulatedReplayBundledTrace(t *testing.T) {
-	dir := firmware(t)
-	elf := filepath.Join(dir, "stm32f4", "firmware-noplan.elf")
-	prof, err := boards.LoadProfile(emuProfile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := deploy(t, prof, "tile")
-	r, err := traces.OpenBundled("rf-office")
-	if err != nil {
-		t.Fatal(err)
-	}
-	harvest, _, err := TraceHarvest(r, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	elf, prof, d := setup(t, "firmware-noplan.elf")
+	harvest := rfOffice(t)
 	var log bytes.Buffer
 	lw := reports.NewLogWriter(&log)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Config{
-		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Commits: Commits(d.p), Profile: prof,
+		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
 		Input: d.input, Want: d.want, Harvest: harvest, Inferences: 3, Log: lw, Logf: logf(t),
 	})
 	if err != nil {
@@ -173,7 +187,7 @@ func TestEmulatedQEMUKilled(t *testing.T) {
 	defer cancel()
 	var killedAt time.Time
 	_, err = Run(ctx, Config{
-		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Commits: Commits(d.p), Profile: prof,
+		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
 		Input: d.input, Want: d.want, Harvest: func(float64) float64 { return 10e-3 }, Inferences: 50,
 		QEMUStarted: func(m *qemu.Machine) {
 			time.AfterFunc(1500*time.Millisecond, func() {
@@ -202,13 +216,7 @@ func TestEmulatedQEMUKilled(t *testing.T) {
 // power cycles depend on the host's speed, so only what must hold anyway is
 // asserted: the inferences verify over power cycles, and a record per cycle.
 func TestEmulatedChargeTime(t *testing.T) {
-	dir := firmware(t)
-	elf := filepath.Join(dir, "stm32f4", "firmware-noplan.elf")
-	prof, err := boards.LoadProfile(emuProfile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := deploy(t, prof, "tile")
+	elf, prof, d := setup(t, "firmware-noplan.elf")
 	var log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
