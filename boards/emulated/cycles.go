@@ -172,16 +172,16 @@ func (p *cycleModel) bootTime() float64 {
 	return p.cfg.Profile.Reboot.Seconds
 }
 
-// advance runs the model for d seconds of board time while on, reading the
-// harvest every 10 ms; it reports whether the board browned out (the model
-// then stands at that instant). p.mu held.
-func (p *cycleModel) advance(d float64) (bool, error) {
+// runOn runs sys for d seconds of board time with the board on, reading
+// harvest every 10 ms of simulated time; it reports whether the board
+// browned out (sys then stands at that instant).
+func runOn(sys *power.System, harvest func(float64) float64, d float64) (bool, error) {
 	const chunk = 0.01
 	for d > 0 {
-		if err := p.sys.SetHarvest(max(p.cfg.Harvest(p.sys.Time()), 0)); err != nil {
+		if err := sys.SetHarvest(max(harvest(sys.Time()), 0)); err != nil {
 			return false, err
 		}
-		a, ev := p.sys.Advance(min(d, chunk))
+		a, ev := sys.Advance(min(d, chunk))
 		d -= a
 		if ev == power.BrownedOut {
 			return true, nil
@@ -190,22 +190,15 @@ func (p *cycleModel) advance(d float64) (bool, error) {
 	return false, nil
 }
 
+// advance runs the model for d seconds of board time. p.mu held.
+func (p *cycleModel) advance(d float64) (bool, error) { return runOn(p.sys, p.cfg.Harvest, d) }
+
 // fits says whether the board, on now, gets through d seconds of board time
 // (a copy of the model runs ahead). p.mu held.
 func (p *cycleModel) fits(d float64) bool {
 	s := *p.sys
-	const chunk = 0.01
-	for d > 0 {
-		if s.SetHarvest(max(p.cfg.Harvest(s.Time()), 0)) != nil {
-			return false
-		}
-		a, ev := s.Advance(min(d, chunk))
-		d -= a
-		if ev == power.BrownedOut {
-			return false
-		}
-	}
-	return true
+	out, err := runOn(&s, p.cfg.Harvest, d)
+	return err == nil && !out
 }
 
 // brownOut spends the rest of the energy (the board runs into the group it
