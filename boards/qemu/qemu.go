@@ -399,6 +399,15 @@ func (m *Machine) execute(ctx context.Context, name string, args any) (json.RawM
 }
 
 func (m *Machine) qmpErr(ctx context.Context, name string, err error) error {
+	if ctx.Err() == nil {
+		// A socket that fails is most often QEMU dying: the process may
+		// not be reaped yet, so give it a moment to say so.
+		select {
+		case <-m.done:
+		case <-m.closing:
+		case <-time.After(time.Second):
+		}
+	}
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	} else if e := m.Err(); e != nil {
