@@ -118,7 +118,7 @@ type Board struct {
 	overlaps [][]int      // per tensor: the activations sharing any of its NVM bytes (itself included)
 	memo     []*memoEntry // per layer
 	seeds    *Seeds
-	segCache [len(kindNames)]segTiming
+	segCache [len(kindNames) + 1]segTiming // per kind, and the resident read last
 
 	// Deferred data operations (see SetSeeds): queued in order, applied
 	// when the seeds they need are there.
@@ -145,12 +145,17 @@ var queues = sync.Pool{New: func() any { return new(opQueue) }}
 type opKind uint8
 
 const (
-	opLoad     opKind = iota // the host writes input[lo:hi] into NVM
-	opCompute                // a task computes its region
-	opWrite                  // a task writes its region: all of it, or its first hi bytes if hi >= 0
-	opLost                   // a brown-out wipes the SRAM of a task's results
-	opSnapshot               // the output in NVM is handed to snap
+	opLoad         opKind = iota // the host writes input[lo:hi] into NVM
+	opCompute                    // a task computes its region
+	opWrite                      // a task writes its region: all of it, or its first hi bytes if hi >= 0
+	opLost                       // a brown-out wipes the SRAM of a task's results
+	opSnapshot                   // the output in NVM is handed to snap
+	opComputeWrite               // opCompute then opWrite of all the task's region, nothing between
 )
+
+// computes reports whether an operation computes a task (and may wait
+// for a seed).
+func (k opKind) computes() bool { return k == opCompute || k == opComputeWrite }
 
 // dataOp is a data operation, small: many may wait for a seed.
 type dataOp struct {
@@ -218,7 +223,7 @@ func (b *Board) Snapshot(f func(out []byte)) { b.do(dataOp{kind: opSnapshot}, op
 
 // do applies a data operation, or queues it behind those deferred.
 func (b *Board) do(op dataOp, arg opArg) {
-	if !b.deferData || b.q == nil && (op.kind != opCompute || b.seedReady(int(op.task))) {
+	if !b.deferData || b.q == nil && (!op.kind.computes() || b.seedReady(int(op.task))) {
 		b.apply(op, arg) // nothing to wait for
 		return
 	}
@@ -242,7 +247,7 @@ func (b *Board) drain(block bool) {
 	}
 	for q.head < len(q.ops) {
 		op := q.ops[q.head]
-		if !block && op.kind == opCompute && !b.seedReady(int(op.task)) {
+		if !block && op.kind.computes() && !b.seedReady(int(op.task)) {
 			break
 		}
 		var arg opArg
@@ -294,6 +299,8 @@ func (b *Board) apply(op dataOp, arg opArg) {
 		b.accLost = true
 	case opSnapshot:
 		arg.snap(b.tensorNVM(b.p.OutputTensor))
+	case opComputeWrite:
+		b.computeWrite(task)
 	}
 }
 
@@ -525,16 +532,30 @@ func (b *Board) PowerOn() {
 }
 
 func (b *Board) segment(k Kind, task int, energy, cycles float64) Segment {
+	var s Segment
+	b.fillSegment(&s, int(k), k, task, energy, cycles)
+	return s
+}
+
+// residentSlot is segCache's slot for the reads of a task whose
+// predecessor's data is still in SRAM.
+const residentSlot = len(kindNames)
+
+// fillSegment is segment writing into s, with the timing kept in slot
+// slot of segCache. (The replay's loop reads segments field by field
+// right after they are made: filled in place, they are not copied as
+// whole structs, whose wide loads would wait on the narrow stores.)
+func (b *Board) fillSegment(s *Segment, slot int, k Kind, task int, energy, cycles float64) {
 	// Consecutive tasks of a layer mostly cost the same: the last
 	// segment of each kind keeps its duration and power (two divisions).
-	c := &b.segCache[k]
+	c := &b.segCache[slot]
 	if !c.ok || math.Float64bits(c.energy) != math.Float64bits(energy) || math.Float64bits(c.cycles) != math.Float64bits(cycles) {
 		*c = segTiming{energy: energy, cycles: cycles, seconds: b.prof.Seconds(cycles), ok: true}
 		if c.seconds > 0 {
 			c.power = energy / c.seconds
 		}
 	}
-	return Segment{Kind: k, Task: task, Seconds: c.seconds, Power: c.power, Energy: energy}
+	s.Kind, s.Task, s.Seconds, s.Power, s.Energy = k, task, c.seconds, c.power, energy
 }
 
 // segTiming is a segment's duration and power for its energy and cycles.
@@ -570,29 +591,116 @@ func (b *Board) Next(availableJ float64) (seg Segment, ok bool) {
 	case !b.running:
 		return Segment{Kind: Idle, Task: -1, Power: b.prof.SleepPowerW}, false
 	default:
-		t := &b.p.Tasks[b.task]
-		switch b.phase {
-		case Read:
-			e, c := t.ReadEnergy, t.ReadCycles
-			if b.lastDone == b.task-1 && b.task > 0 {
-				// What the task before left in SRAM is not read again.
-				e, c = t.ResidentReadEnergy, t.ResidentReadCycles
-			}
-			if b.p.RuntimeRule {
-				// The voltage reading before the task.
-				e, c = e+b.p.SenseEnergy, c+b.p.SenseCycles
-			}
-			b.seg = b.segment(Read, b.task, e, c)
-		case Compute:
-			b.seg = b.segment(Compute, b.task, t.ComputeEnergy, t.ComputeCycles)
-		case Write:
-			b.seg = b.segment(Write, b.task, t.WriteEnergy, t.WriteCycles)
-		case Commit:
-			b.seg = b.segment(Commit, b.task, t.CommitEnergy, t.CommitCycles)
-		}
+		b.fillTaskSegment(&b.seg, b.phase)
 	}
 	b.hasSeg = true
 	return b.seg, true
+}
+
+// fillTaskSegment writes the segment of kind k of the current task into s.
+func (b *Board) fillTaskSegment(s *Segment, k Kind) {
+	t := &b.p.Tasks[b.task]
+	switch k {
+	case Read:
+		e, c, slot := t.ReadEnergy, t.ReadCycles, int(Read)
+		if b.lastDone == b.task-1 && b.task > 0 {
+			// What the task before left in SRAM is not read again.
+			e, c, slot = t.ResidentReadEnergy, t.ResidentReadCycles, residentSlot
+		}
+		if b.p.RuntimeRule {
+			// The voltage reading before the task.
+			e, c = e+b.p.SenseEnergy, c+b.p.SenseCycles
+		}
+		b.fillSegment(s, slot, Read, b.task, e, c)
+	case Compute:
+		b.fillSegment(s, int(Compute), Compute, b.task, t.ComputeEnergy, t.ComputeCycles)
+	case Write:
+		b.fillSegment(s, int(Write), Write, b.task, t.WriteEnergy, t.WriteCycles)
+	default:
+		b.fillSegment(s, int(Commit), Commit, b.task, t.CommitEnergy, t.CommitCycles)
+	}
+}
+
+// Steps is the rest of the task a board runs: the segments that Next would
+// return one after the other, each completed.
+type Steps struct {
+	Segs [4]Segment
+	N    int
+}
+
+// RestOfTask fills r with the segments left of the task the board runs,
+// from the one Next would return on, and reports whether there is such a
+// task: false when the board is off, booting, idle or loading an input, or
+// when its plan has the run-time rule (which decides before each task).
+// A caller runs them in turn, reporting each with CompleteStep, as it would
+// with Next and Complete, until one is cut (then Next returns it, for
+// BrownOut) or the task ends; it spares a call of Next per segment.
+func (b *Board) RestOfTask(r *Steps) bool {
+	if !b.on || !b.booted || !b.running || b.p.RuntimeRule || b.task >= len(b.p.Tasks) {
+		return false
+	}
+	ph := b.phases(&b.p.Tasks[b.task])
+	i := 0
+	for b.phase != Read && i < len(ph) && ph[i] != b.phase {
+		i++
+	}
+	r.N = 0
+	for ; i < len(ph); i++ {
+		b.fillTaskSegment(&r.Segs[r.N], ph[i])
+		r.N++
+	}
+	return r.N > 0
+}
+
+// CompleteRest reports that all the segments RestOfTask gave in r ran to
+// their end, as CompleteStep for each in turn would; the event is the
+// last segment's, and says whether any committed. A task's computation
+// and the write of its results then make one data operation, which
+// copies the results to NVM without the copy in SRAM that only the
+// task's own write reads.
+func (b *Board) CompleteRest(r *Steps) Event {
+	if r.N == 0 {
+		return Event{Kind: Idle, Task: -1}
+	}
+	task := b.task
+	var computes, writes bool
+	for k := range r.N {
+		computes = computes || r.Segs[k].Kind == Compute
+		writes = writes || r.Segs[k].Kind == Write
+	}
+	if !computes || !writes || b.faults.CommitBeforeWrite || !b.headerSafe {
+		var ev Event
+		committed := false
+		for k := range r.N {
+			ev = b.CompleteStep(&r.Segs[k])
+			committed = committed || ev.Committed
+		}
+		ev.Committed = committed
+		return ev
+	}
+	b.hasSeg = false
+	ev := Event{Kind: r.Segs[r.N-1].Kind, Task: task}
+	b.Executions[task]++
+	b.do(dataOp{kind: opComputeWrite, task: int32(task)}, opArg{})
+	if b.p.Tasks[task].Commit {
+		b.setProgress(task + 1)
+		ev.Committed = true
+	}
+	b.lastDone = task
+	b.task++
+	b.phase = Read
+	if b.running && b.task == len(b.p.Tasks) {
+		b.running = false
+		ev.InferenceDone = b.Progress() == len(b.p.Tasks)
+	}
+	return ev
+}
+
+// CompleteStep reports that s, the next of the segments RestOfTask gave,
+// ran to its end, and applies it as Complete does.
+func (b *Board) CompleteStep(s *Segment) Event {
+	b.hasSeg = false
+	return b.completed(s.Kind, s.Task)
 }
 
 var (
@@ -656,10 +764,14 @@ func (b *Board) nextPhase() {
 
 // Complete reports that the current segment ran to its end, and applies it.
 func (b *Board) Complete() Event {
-	s := b.seg
 	b.hasSeg = false
-	ev := Event{Kind: s.Kind, Task: s.Task}
-	switch s.Kind {
+	return b.completed(b.seg.Kind, b.seg.Task)
+}
+
+// completed applies a segment of kind k of task task that ran to its end.
+func (b *Board) completed(k Kind, task int) Event {
+	ev := Event{Kind: k, Task: task}
+	switch k {
 	case Boot:
 		b.booted = true
 		b.resume()
@@ -673,19 +785,19 @@ func (b *Board) Complete() Event {
 	case Read:
 		b.nextPhase()
 	case Compute:
-		b.Executions[s.Task]++
-		b.do(dataOp{kind: opCompute, task: int32(s.Task)}, opArg{})
+		b.Executions[task]++
+		b.do(dataOp{kind: opCompute, task: int32(task)}, opArg{})
 		b.nextPhase()
 	case Write:
-		b.do(dataOp{kind: opWrite, task: int32(s.Task), hi: -1}, opArg{})
+		b.do(dataOp{kind: opWrite, task: int32(task), hi: -1}, opArg{})
 		b.nextPhase()
 	case Commit:
-		b.setProgress(s.Task + 1)
+		b.setProgress(task + 1)
 		ev.Committed = true
 		b.nextPhase()
 	case EarlyCommit:
 		// Everything before the current task is done.
-		b.setProgress(s.Task)
+		b.setProgress(task)
 		ev.Committed = true
 	case Sleep:
 		b.woke = true
@@ -756,6 +868,29 @@ func (b *Board) written(t int) {
 	}
 }
 
+// computeWrite is compute then writeOutput of the whole region of a task,
+// with nothing between: from the memo, the region goes straight to NVM.
+// The SRAM copy is left as it was: only the task's own write reads it,
+// and the task's next computation overwrites it first.
+func (b *Board) computeWrite(task int) {
+	t := &b.p.Tasks[task]
+	if t.Part.Split() || b.memoOff {
+		b.compute(task)
+		b.writeOutput(task, -1)
+		return
+	}
+	l := b.m.Layers[t.Layer]
+	var ins [2][]byte
+	for i, tt := range l.Inputs {
+		ins[i] = b.tensorNVM(tt)
+	}
+	e := b.memoOf(l, ins[:len(l.Inputs)])
+	out := b.m.Tensors[l.Output]
+	dst := b.tensorNVM(l.Output)
+	b.written(l.Output)
+	copyRegion(dst, e.out, out.Shape, out.DType.Size(), t.Region)
+}
+
 // regionFromMemo fills the task's region of the layer's SRAM output from the
 // memo of the layer's whole output. The memo is a pure function of the
 // layer's input bytes: it is recomputed from NVM whenever an input differs,
@@ -764,6 +899,14 @@ func (b *Board) written(t int) {
 // its region from NVM gives, a wrong commit protocol still yields wrong
 // numbers, and a layer whose inputs repeat is computed once.
 func (b *Board) regionFromMemo(l *model.Layer, ins [][]byte, r kernels.Region) {
+	e := b.memoOf(l, ins)
+	out := b.m.Tensors[l.Output]
+	copyRegion(b.sram[l.Output], e.out, out.Shape, out.DType.Size(), r)
+}
+
+// memoOf is the memo of layer l's whole output, valid for the input bytes
+// ins (recomputed from them if need be).
+func (b *Board) memoOf(l *model.Layer, ins [][]byte) *memoEntry {
 	e := b.memo[l.Index]
 	if e == nil {
 		e = &memoEntry{gens: make([]uint64, len(l.Inputs))}
@@ -799,8 +942,7 @@ func (b *Board) regionFromMemo(l *model.Layer, ins [][]byte, r kernels.Region) {
 		}
 		b.MemoMisses++
 	}
-	out := b.m.Tensors[l.Output]
-	copyRegion(b.sram[l.Output], e.out, out.Shape, out.DType.Size(), r)
+	return e
 }
 
 // copyRegion copies region r of a tensor of shape s, with elements of size

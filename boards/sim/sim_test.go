@@ -228,3 +228,124 @@ func TestSeedsWhileRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestRestOfTaskIsNext: a board driven a task at a time (RestOfTask, then
+// CompleteRest, or CompleteStep up to a brown-out) goes through the same
+// states as one driven a segment at a time (Next, Complete): the same
+// output, NVM, executions and commits, with brown-outs at the same
+// segments, with and without the memo, seeds and the broken commit order.
+func TestRestOfTaskIsNext(t *testing.T) {
+	f := newFixture(t)
+	// brownAt says whether the i-th segment is cut, and where.
+	brownAt := func(seed uint64, i int) (bool, float64) {
+		h := (uint64(i) + seed) * 0x9E3779B97F4A7C15
+		h ^= h >> 29
+		return h%13 == 0, float64(h>>40%1000) / 1000
+	}
+	for trial := 0; trial < 12; trial++ {
+		faults := Faults{CommitBeforeWrite: trial%4 == 3}
+		memo, seeded := trial%3 != 2, trial%2 == 0
+		seed := uint64(trial) * 977
+		mk := func() *Board {
+			b := f.board()
+			b.faults = faults
+			b.SetMemo(memo)
+			if seeded && memo {
+				b.SetSeeds(f.seeds(t))
+			}
+			if err := b.QueueInput(f.input); err != nil {
+				t.Fatal(err)
+			}
+			b.PowerOn()
+			return b
+		}
+		// A segment at a time.
+		a := mk()
+		commitsA := 0
+		for i := 0; ; i++ {
+			if _, ok := a.Next(math.Inf(1)); !ok {
+				t.Fatal("idle before the inference finished")
+			}
+			if cut, frac := brownAt(seed, i); cut {
+				a.BrownOut(frac)
+				a.PowerOn()
+				continue
+			}
+			ev := a.Complete()
+			commitsA += boolCount(ev.Committed)
+			if ev.InferenceDone {
+				break
+			}
+		}
+		// A task at a time.
+		b := mk()
+		commitsB, wholes := 0, 0
+		var r Steps
+		for i := 0; ; {
+			if !b.RestOfTask(&r) {
+				if _, ok := b.Next(math.Inf(1)); !ok {
+					t.Fatal("idle before the inference finished")
+				}
+				if cut, frac := brownAt(seed, i); cut {
+					b.BrownOut(frac)
+					b.PowerOn()
+					i++
+					continue
+				}
+				ev := b.Complete()
+				i++
+				commitsB += boolCount(ev.Committed)
+				if ev.InferenceDone {
+					break
+				}
+				continue
+			}
+			k := 0
+			for k < r.N {
+				if cut, _ := brownAt(seed, i+k); cut {
+					break
+				}
+				k++
+			}
+			var ev Event
+			if k == r.N && (i+trial)%5 != 0 {
+				ev = b.CompleteRest(&r)
+				wholes++
+				commitsB += boolCount(ev.Committed)
+			} else {
+				for j := range k {
+					ev = b.CompleteStep(&r.Segs[j])
+					commitsB += boolCount(ev.Committed)
+				}
+			}
+			if k < r.N {
+				if seg, _ := b.Next(math.Inf(1)); seg != r.Segs[k] {
+					t.Fatalf("trial %d: after %d steps Next gives %+v, RestOfTask gave %+v", trial, k, seg, r.Segs[k])
+				}
+				_, frac := brownAt(seed, i+k)
+				b.BrownOut(frac)
+				b.PowerOn()
+			}
+			i += min(k+1, r.N)
+			if ev.InferenceDone {
+				break
+			}
+		}
+		if !bytes.Equal(a.Output(), b.Output()) || !bytes.Equal(a.NVM(), b.NVM()) || !slices.Equal(a.Executions, b.Executions) || commitsA != commitsB {
+			t.Fatalf("trial %d (faults %+v, memo %v, seeds %v): the two boards differ (commits %d vs %d)", trial, faults, memo, seeded, commitsA, commitsB)
+		}
+		if !faults.CommitBeforeWrite && !bytes.Equal(b.Output(), f.ref) {
+			t.Fatalf("trial %d: output is not the reference's", trial)
+		}
+		if wholes < 100 {
+			t.Fatalf("trial %d: only %d whole tasks at once", trial, wholes)
+		}
+	}
+}
+
+func boolCount(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -211,7 +211,7 @@ func (s *System) Advance(dt float64) (float64, Event) {
 	t0 := s.t
 	elapsed, rem := 0.0, dt
 	for {
-		a, _ := s.rate()
+		a, pl := s.rate()
 		if s.clamped(a) {
 			s.integrate(rem)
 			break
@@ -228,7 +228,7 @@ func (s *System) Advance(dt float64) (float64, Event) {
 		d := a - s.b*s.e // net power now
 		if mayReach(target-s.e, d, s.b, rem) {
 			if tEv := s.timeTo(target, a); tEv <= rem {
-				s.integrate(tEv)
+				s.integrateFree(tEv, a, pl)
 				s.flip(true)
 				s.t = t0 + elapsed + tEv
 				return elapsed + tEv, ev
@@ -236,14 +236,14 @@ func (s *System) Advance(dt float64) (float64, Event) {
 		}
 		if s.on && s.e < s.eMax && mayReach(s.eMax-s.e, d, s.b, rem) {
 			if tClamp := s.timeTo(s.eMax, a); tClamp <= rem {
-				s.integrate(tClamp)
+				s.integrateFree(tClamp, a, pl)
 				s.snapE(s.eMax, s.cfg.Cap.Vmax)
 				elapsed += tClamp
 				rem -= tClamp
 				continue
 			}
 		}
-		s.integrate(rem)
+		s.integrateFree(rem, a, pl)
 		// The event time said "after dt", but rounding may have put the
 		// state on or past the threshold: report it now, at dt.
 		if (s.on && s.e <= s.eOff) || (!s.on && s.e >= s.eOn) {
@@ -256,6 +256,125 @@ func (s *System) Advance(dt float64) (float64, Event) {
 	s.t = t0 + dt
 	return dt, None
 }
+
+// Load is a stretch of the device's work at a constant draw.
+type Load struct {
+	Seconds float64 // how long it runs
+	Watts   float64 // what it draws meanwhile
+}
+
+// AdvanceLoads runs the device through loads one after the other at the
+// current harvest, as SetLoad and Advance would for each in turn (state
+// and counters come out bit for bit the same), without running past time
+// until, where the harvest changes: it stops before a load that would end
+// after until, after a load that ends at or past it, and at the first
+// power event. It returns how many loads ran to their end, and the event
+// that stopped it with how long the load it cut had run. A load of a
+// negative, NaN or infinite draw is an error, as with SetLoad.
+//
+// A board that knows its next few pieces of work runs them in one call:
+// between events, each costs one closed-form step.
+func (s *System) AdvanceLoads(loads []Load, until float64) (done int, ran float64, ev Event, err error) {
+	for i, ld := range loads {
+		if until-s.t < ld.Seconds {
+			return i, 0, None, nil
+		}
+		if !(ld.Watts >= 0) || math.IsInf(ld.Watts, 1) {
+			return i, 0, None, fmt.Errorf("%w, got %g", errLoad, ld.Watts)
+		}
+		s.load = ld.Watts
+		adv, ev := s.Advance(ld.Seconds)
+		if ev != None {
+			return i, adv, ev, nil
+		}
+		if s.t >= until {
+			return i + 1, 0, None, nil
+		}
+	}
+	return len(loads), 0, None, nil
+}
+
+// Composite is a sequence of loads folded into one closed-form step: run
+// by a powered device at a constant harvest, the stored energy after all of
+// them is an affine function of the energy before, E' = A E + G h - L (h is
+// the converter's output, eta times the harvest), whatever their number.
+// See Compose and AdvanceComposite.
+type Composite struct {
+	n       int
+	seconds float64 // the loads' total duration
+	drawn   float64 // the energy they draw, sum of Watts*Seconds
+	minW    float64 // the least draw among them
+	a, g, l float64 // E' = a E + g h - l
+}
+
+// Compose folds loads into a Composite for this system's capacitor (its
+// leakage). A load of a negative, NaN or infinite draw or duration is an
+// error.
+func (s *System) Compose(loads []Load) (Composite, error) {
+	c := Composite{n: len(loads), a: 1, minW: math.Inf(1)}
+	for _, ld := range loads {
+		if !(ld.Watts >= 0) || math.IsInf(ld.Watts, 1) {
+			return Composite{}, fmt.Errorf("%w, got %g", errLoad, ld.Watts)
+		}
+		if !(ld.Seconds >= 0) || math.IsInf(ld.Seconds, 1) {
+			return Composite{}, fmt.Errorf("power: a load's duration must be a finite time >= 0 s, got %g", ld.Seconds)
+		}
+		// After this load: E' = e E + g (h - W), with e = exp(-b t) and
+		// g = (1 - e)/b (t without leakage); composed with what came before.
+		x := s.b * ld.Seconds
+		e, g := 1.0, ld.Seconds
+		if s.b > 0 {
+			em := math.Expm1(-x)
+			e, g = 1+em, ld.Seconds*phi1(x)
+		}
+		c.a *= e
+		c.g = c.g*e + g
+		c.l = c.l*e + ld.Watts*g
+		c.seconds += ld.Seconds
+		c.drawn += ld.Watts * ld.Seconds
+		c.minW = min(c.minW, ld.Watts)
+	}
+	return c, nil
+}
+
+// Len is the number of loads folded into c.
+func (c *Composite) Len() int { return c.n }
+
+// Seconds is the loads' total duration.
+func (c *Composite) Seconds() float64 { return c.seconds }
+
+// AdvanceComposite runs a powered device through all of c's loads in one
+// step at the current harvest, and reports true, when that is exact: the
+// device is on, the harvest does not exceed any load's draw (so the
+// energy only falls, and never reaches the clamp), the energy at the end
+// stays above brown-out, and the loads end by time until (where the
+// harvest changes). Otherwise it changes nothing and reports false: run
+// the loads with AdvanceLoads, which finds the event. The counters come
+// out as the loads' own steps give them, up to rounding (the leakage is
+// what the energy balance leaves).
+func (s *System) AdvanceComposite(c *Composite, until float64) bool {
+	h := s.eta * s.harvest
+	if !s.on || h > c.minW || until-s.t < c.seconds || c.n == 0 {
+		return false
+	}
+	e := c.a*s.e + c.g*h - c.l
+	if !(e > s.eOff+compositeMargin*s.eOff) {
+		return false // a brown-out within, or too near to call
+	}
+	harvested := h * c.seconds
+	s.cnt.Harvested += harvested
+	s.cnt.Delivered += c.drawn
+	s.cnt.Leaked += harvested - c.drawn - (e - s.e)
+	s.cnt.TimeOn += c.seconds
+	s.e, s.vStale = e, true
+	s.t += c.seconds
+	return true
+}
+
+// compositeMargin is how far above brown-out, relative to it, a composite
+// step must end to be taken: far above the rounding in which it differs
+// from the loads' own steps.
+const compositeMargin = 1e-9
 
 // flip toggles the device; with snap, the state is put exactly onto the
 // threshold just reached.
@@ -291,21 +410,38 @@ func (s *System) integrate(tau float64) {
 		return
 	}
 	a, pl := s.rate()
-	harvested := s.eta * s.harvest * tau
-	delivered := pl * tau
-	s.cnt.Harvested += harvested
-	s.cnt.Delivered += delivered
-	if s.on {
-		s.cnt.TimeOn += tau
-	} else {
-		s.cnt.TimeOff += tau
-	}
 	if s.clamped(a) {
+		harvested := s.eta * s.harvest * tau
+		delivered := pl * tau
+		s.cnt.Harvested += harvested
+		s.cnt.Delivered += delivered
+		s.addTime(tau)
 		leaked := s.b * s.eMax * tau
 		s.cnt.Leaked += leaked
 		s.cnt.Clamped += harvested - delivered - leaked
 		return
 	}
+	s.integrateFree(tau, a, pl)
+}
+
+// addTime counts tau seconds on or off.
+func (s *System) addTime(tau float64) {
+	if s.on {
+		s.cnt.TimeOn += tau
+	} else {
+		s.cnt.TimeOff += tau
+	}
+}
+
+// integrateFree is integrate for a state that is not clamped, with the
+// rate and load rate gives (Advance has them at hand).
+func (s *System) integrateFree(tau, a, pl float64) {
+	if !(tau > 0) {
+		return
+	}
+	s.cnt.Harvested += s.eta * s.harvest * tau
+	s.cnt.Delivered += pl * tau
+	s.addTime(tau)
 	b, e0 := s.b, s.e
 	d := a - b*e0 // initial net power
 	x := b * tau

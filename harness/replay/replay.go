@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batteryless/harness/boards"
@@ -165,37 +167,25 @@ func Run(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer ref.join()
-	board, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
-	if err != nil {
+	// The reference, the longest piece of work, is computed on this
+	// goroutine from the start; the simulation runs on another (the
+	// board's data operations wait for the reference's layers, see
+	// sim.Board.SetSeeds). A new goroutine may wait a while for an idle
+	// processor to wake up: better the simulation than the reference.
+	type outcome struct {
+		st  *state
+		err error
+	}
+	simulated := make(chan outcome, 1)
+	go func() {
+		st, err := simulate(&cfg, ref, livelockCycles)
+		simulated <- outcome{st, err}
+	}()
+	ref.compute()
+	o := <-simulated
+	st, err := o.st, o.err
+	if st == nil {
 		return nil, err
-	}
-	board.SetMemo(!cfg.NoMemo)
-	if ref.seeds != nil {
-		board.SetSeeds(ref.seeds)
-	}
-	sys, err := power.New(cfg.Power)
-	if err != nil {
-		return nil, err
-	}
-	// The trace's parser starts first: the board runs as soon as the first
-	// samples are there, and does not wait for the reference (its data
-	// operations do, see sim.Board.SetSeeds), which takes the other
-	// processor once the parser is ahead.
-	src, err := newSource(cfg.OpenTrace, cfg.Loop)
-	if err != nil {
-		return nil, err
-	}
-	defer src.close()
-	ref.start()
-	st := &state{cfg: &cfg, board: board, sys: sys, src: src, ref: ref, res: &Result{}, livelockCycles: livelockCycles, inference: -1,
-		eOff: cfg.Power.Cap.Energy(cfg.Power.Th.Voff)}
-	minE, minCycles := plan.MinimumCost(cfg.Profile, cfg.Model)
-	st.res.MinEnergyJ, st.res.MinComputeS = minE, cfg.Profile.Seconds(minCycles)
-	err = st.run()
-	src.close()
-	if verr := st.verify(true); err == nil {
-		err = verr
 	}
 	if _, rerr := ref.wait(); err == nil {
 		err = rerr
@@ -209,6 +199,40 @@ func Run(cfg Config) (*Result, error) {
 	return st.res, cfg.Log.Flush()
 }
 
+// simulate replays the trace on the simulated board and verifies the
+// outputs against ref; a nil state comes with an error from before the
+// replay began.
+func simulate(cfg *Config, ref *reference, livelockCycles int) (*state, error) {
+	board, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
+	if err != nil {
+		return nil, err
+	}
+	board.SetMemo(!cfg.NoMemo)
+	if ref.seeds != nil {
+		board.SetSeeds(ref.seeds)
+	}
+	sys, err := power.New(cfg.Power)
+	if err != nil {
+		return nil, err
+	}
+	// The board runs as soon as the trace's first samples are parsed.
+	src, err := newSource(cfg.OpenTrace, cfg.Loop)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	st := &state{cfg: cfg, board: board, sys: sys, src: src, ref: ref, res: &Result{}, livelockCycles: livelockCycles, inference: -1,
+		eOff: cfg.Power.Cap.Energy(cfg.Power.Th.Voff)}
+	minE, minCycles := plan.MinimumCost(cfg.Profile, cfg.Model)
+	st.res.MinEnergyJ, st.res.MinComputeS = minE, cfg.Profile.Seconds(minCycles)
+	err = st.run()
+	src.close()
+	if verr := st.verify(true); err == nil {
+		err = verr
+	}
+	return st, err
+}
+
 // reference is the expected output of the replay's inferences: given, or
 // computed by the reference executor in a goroutine while the replay runs.
 // With seeds, the executor also hands every layer's output to the board's
@@ -217,12 +241,14 @@ type reference struct {
 	out   []byte
 	err   error
 	seeds *sim.Seeds
-	run   func()        // computes out, until started
+	run   func()        // computes out; nil when given
+	once  sync.Once     // starts run, once
+	began atomic.Bool   // run was started
 	done  chan struct{} // closed when out (or err) is set
 }
 
-// newReference prepares the reference output of input (see start), unless
-// given (then there are no seeds either).
+// newReference prepares the reference output of input (see start and
+// compute), unless given (then there are no seeds either).
 func newReference(m *model.Model, input, given []byte, seeded bool) (*reference, error) {
 	r := &reference{done: make(chan struct{})}
 	if given != nil {
@@ -257,12 +283,26 @@ func newReference(m *model.Model, input, given []byte, seeded bool) (*reference,
 	return r, nil
 }
 
-// start starts computing the reference output in a goroutine (once).
+// start starts computing the reference output in a goroutine, unless it
+// is given or already started.
 func (r *reference) start() {
-	if run := r.run; run != nil {
-		r.run = nil
-		go run()
-	}
+	r.once.Do(func() {
+		if r.run != nil {
+			r.began.Store(true)
+			go r.run()
+		}
+	})
+}
+
+// compute computes the reference output on the calling goroutine, unless
+// it is given or already started (then it returns at once).
+func (r *reference) compute() {
+	r.once.Do(func() {
+		if r.run != nil {
+			r.began.Store(true)
+			r.run()
+		}
+	})
 }
 
 // wait waits for the reference output (starting its computation if need
@@ -273,9 +313,9 @@ func (r *reference) wait() ([]byte, error) {
 	return r.out, r.err
 }
 
-// join waits for the reference's goroutine, if it was started.
+// join waits for the reference's computation, if it was started.
 func (r *reference) join() {
-	if r.run == nil {
+	if r.began.Load() {
 		<-r.done
 	}
 }
@@ -320,8 +360,11 @@ type state struct {
 	noProgress     int     // full power cycles in a row without a commit
 	livelockCycles int
 
-	eOff    float64   // the energy stored at brown-out
-	records []*record // log records waiting for verifications
+	steps      sim.Steps     // the rest of the board's task (see runTask)
+	loads      [4]power.Load // its segments' loads
+	composites composites
+	eOff       float64   // the energy stored at brown-out
+	records    []*record // log records waiting for verifications
 
 	inference      int // index of the inference in progress, -1 if none
 	infStart       float64
@@ -369,13 +412,7 @@ func (st *state) advancePower(dt float64) (float64, power.Event, error) {
 			st.trackBound(h0, adv)
 		}
 		if ev == power.None && adv == step && st.sys.Time() >= st.src.until {
-			if err := st.src.advance(); err != nil {
-				return moved, ev, err
-			}
-			if st.src.ended {
-				return moved, ev, nil
-			}
-			if err := st.sys.SetHarvest(st.src.power); err != nil {
+			if err := st.nextStretch(); err != nil || st.src.ended {
 				return moved, ev, err
 			}
 		}
@@ -402,14 +439,14 @@ func (st *state) run() error {
 			st.lastProgressCB = st.sys.Time()
 		}
 		if !st.sys.On() {
-			// Off: wait for the capacitor to reach the turn-on voltage.
-			_, ev, err := st.advancePower(st.src.until - st.sys.Time())
-			if err != nil {
+			if err := st.charge(); err != nil {
 				return err
 			}
-			if ev == power.TurnedOn {
-				st.openCycle()
-				st.board.PowerOn()
+			continue
+		}
+		if ran, err := st.runTask(); ran || err != nil {
+			if err != nil {
+				return err
 			}
 			continue
 		}
@@ -431,13 +468,10 @@ func (st *state) run() error {
 			continue
 		}
 		if seg.Kind == sim.Sleep {
-			if err := st.sleep(seg); err != nil {
+			if err := st.sleep(&seg); err != nil {
 				return err
 			}
 			continue
-		}
-		if err := st.sys.SetLoad(seg.Power); err != nil {
-			return fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
 		}
 		if seg.Kind == sim.LoadInput && st.inference < 0 {
 			st.inference = st.res.Inferences
@@ -450,35 +484,216 @@ func (st *state) run() error {
 			st.lbAt = -1
 			st.trackBound(st.sys.Harvested(), 0)
 		}
-		moved, ev, err := st.advancePower(seg.Seconds)
-		if err != nil {
-			return err
-		}
-		if ev == power.BrownedOut {
-			frac := 1.0
-			if seg.Seconds > 0 {
-				frac = moved / seg.Seconds
-			}
-			st.spend(seg, moved*seg.Power)
-			st.res.Energy.Wasted += st.sinceCommit
-			st.res.ReexecutedTasks += st.computedSince
-			st.sinceCommit, st.computedSince = 0, 0
-			st.board.BrownOut(frac)
-			if err := st.closeCycle("brownout"); err != nil {
+		if stop, err := st.runSegment(&seg); stop || err != nil {
+			if err != nil {
 				return err
 			}
-			continue
-		}
-		if st.src.ended && moved < seg.Seconds {
-			st.spend(seg, moved*seg.Power)
 			break
-		}
-		st.spend(seg, seg.Energy)
-		if err := st.complete(seg); err != nil {
-			return err
 		}
 	}
 	st.res.TraceEnded = true
+	return nil
+}
+
+// runSegment runs a segment of the board (the one Next gives, or the next
+// that RestOfTask gave) under the power model, across stretches of the
+// trace, and books it: run to its end, cut by a brown-out, or cut by the
+// end of the trace (then stop is true).
+func (st *state) runSegment(seg *sim.Segment) (stop bool, err error) {
+	if err := st.sys.SetLoad(seg.Power); err != nil {
+		return true, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
+	}
+	moved, ev, err := st.advancePower(seg.Seconds)
+	if err != nil {
+		return true, err
+	}
+	if ev == power.BrownedOut {
+		st.board.Next(0) // (seg is the board's segment, for BrownOut)
+		return false, st.brownOut(seg, moved)
+	}
+	if st.src.ended && moved < seg.Seconds {
+		st.spend(seg, moved*seg.Power)
+		return true, nil
+	}
+	st.spend(seg, seg.Energy)
+	return false, st.complete(seg, st.board.CompleteStep(seg))
+}
+
+// runTask runs the segments left of the board's task in a row, as the
+// loop of run would one by one, without asking the board for each (see
+// sim.Board.RestOfTask), and with one call of the power model for those
+// within a stretch of constant harvest (power.System.AdvanceLoads); it
+// returns false, having done nothing, when the board runs no task. It
+// stops where run would look again: at a brown-out, at the end of the
+// trace, or when the task is done.
+func (st *state) runTask() (bool, error) {
+	rest := &st.steps
+	if !st.board.RestOfTask(rest) {
+		return false, nil
+	}
+	loads := st.loads[:rest.N]
+	for i := range loads {
+		loads[i].Seconds, loads[i].Watts = rest.Segs[i].Seconds, rest.Segs[i].Power
+	}
+	for i := 0; i < rest.N; {
+		t0, h0 := st.sys.Time(), st.sys.Harvested()
+		var done int
+		var ran float64
+		var ev power.Event
+		if i == 0 && st.runComposite(loads) {
+			done = rest.N // the whole task in one step
+		} else {
+			var err error
+			done, ran, ev, err = st.sys.AdvanceLoads(loads[i:], st.src.until)
+			if err != nil {
+				seg := &rest.Segs[i+done]
+				return true, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
+			}
+		}
+		if st.inference >= 0 && st.lbAt < 0 {
+			// (The harvest was constant: one step for the bound.)
+			st.trackBound(h0, st.sys.Time()-t0)
+		}
+		if done == rest.N {
+			// The whole task at once.
+			for k := range rest.N {
+				st.spend(&rest.Segs[k], rest.Segs[k].Energy)
+			}
+			if err := st.completeRest(rest, st.board.CompleteRest(rest)); err != nil {
+				return true, err
+			}
+			break
+		}
+		for k := i; k < i+done; k++ {
+			seg := &rest.Segs[k]
+			st.spend(seg, seg.Energy)
+			if err := st.complete(seg, st.board.CompleteStep(seg)); err != nil {
+				return true, err
+			}
+		}
+		i += done
+		switch {
+		case ev == power.BrownedOut:
+			seg := &rest.Segs[i]
+			st.board.Next(0) // seg is the board's segment again, for BrownOut
+			return true, st.brownOut(seg, ran)
+		case st.sys.Time() >= st.src.until:
+			// The stretch of constant harvest ended with a segment.
+			if err := st.nextStretch(); err != nil || st.src.ended {
+				return true, err
+			}
+		case i < rest.N:
+			// The next segment crosses into the next stretch.
+			if stop, err := st.runSegment(&rest.Segs[i]); stop || err != nil || !st.sys.On() || st.src.ended {
+				return true, err
+			}
+			i++
+		}
+	}
+	return true, nil
+}
+
+// runComposite runs the loads of a whole task in one step of the power
+// model, when that is exact (see power.System.AdvanceComposite).
+func (st *state) runComposite(loads []power.Load) bool {
+	c := st.composites.get(st.sys, loads)
+	return c != nil && st.sys.AdvanceComposite(c, st.src.until)
+}
+
+// composites caches the loads of tasks folded into one step of the power
+// model (see power.Composite): the tasks of a layer mostly cost the same.
+type composites struct {
+	slots [256]compositeSlot
+}
+
+type compositeSlot struct {
+	loads [4]power.Load
+	c     power.Composite
+	ok    bool
+}
+
+// get returns the composite of loads (at most 4), or nil if they cannot
+// be folded (then AdvanceLoads reports why).
+func (cs *composites) get(sys *power.System, loads []power.Load) *power.Composite {
+	h := uint64(len(loads))
+	for i := range loads {
+		h = (h^math.Float64bits(loads[i].Seconds))*0x9E3779B97F4A7C15 ^ math.Float64bits(loads[i].Watts)
+	}
+	sl := &cs.slots[(h*0x9E3779B97F4A7C15)>>56]
+	if sl.ok && sl.c.Len() == len(loads) {
+		same := true
+		for i := range loads {
+			same = same && sl.loads[i].Seconds == loads[i].Seconds && sl.loads[i].Watts == loads[i].Watts
+		}
+		if same {
+			return &sl.c
+		}
+	}
+	c, err := sys.Compose(loads)
+	if err != nil {
+		return nil
+	}
+	sl.c, sl.ok = c, true
+	copy(sl.loads[:], loads)
+	return &sl.c
+}
+
+// nextStretch moves the trace on to its next stretch of constant harvest.
+func (st *state) nextStretch() error {
+	if err := st.src.advance(); err != nil || st.src.ended {
+		return err
+	}
+	return st.sys.SetHarvest(st.src.power)
+}
+
+// brownOut books a segment cut by a brown-out after moved seconds, and
+// closes the power cycle.
+func (st *state) brownOut(seg *sim.Segment, moved float64) error {
+	frac := 1.0
+	if seg.Seconds > 0 {
+		frac = moved / seg.Seconds
+	}
+	st.spend(seg, moved*seg.Power)
+	st.res.Energy.Wasted += st.sinceCommit
+	st.res.ReexecutedTasks += st.computedSince
+	st.sinceCommit, st.computedSince = 0, 0
+	st.board.BrownOut(frac)
+	return st.closeCycle("brownout")
+}
+
+// charge runs the power model while the device is off, stretch after
+// stretch of the trace, until it turns on (then the board powers on) or
+// the trace ends: what the loop of run does then, in a loop of its own.
+func (st *state) charge() error {
+	sys, src := st.sys, st.src
+	for !src.ended {
+		if st.cfg.Progress != nil && sys.Time()-st.lastProgressCB > 1 {
+			st.cfg.Progress(sys.Time())
+			st.lastProgressCB = sys.Time()
+		}
+		step := max(src.until-sys.Time(), 0)
+		tracking := st.inference >= 0 && st.lbAt < 0
+		var h0 float64
+		if tracking {
+			h0 = sys.Harvested()
+		}
+		adv, ev := sys.Advance(step)
+		if tracking {
+			st.trackBound(h0, adv)
+		}
+		switch {
+		case ev == power.TurnedOn:
+			st.openCycle()
+			st.board.PowerOn()
+			return nil
+		case ev != power.None:
+			return fmt.Errorf("replay: %s while the device is off", ev) // (cannot happen)
+		case sys.Time() >= src.until:
+			if err := st.nextStretch(); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -491,7 +706,7 @@ func (st *state) available() float64 {
 // sleep runs a rule sleep: the board draws its sleep power until the
 // capacitor is back at the turn-on voltage (it wakes without a reboot), or
 // browns out if the harvest cannot even cover sleeping.
-func (st *state) sleep(seg sim.Segment) error {
+func (st *state) sleep(seg *sim.Segment) error {
 	if err := st.sys.SetLoad(seg.Power); err != nil {
 		return err
 	}
@@ -530,7 +745,7 @@ func (st *state) queue() error {
 }
 
 // spend books a segment's energy.
-func (st *state) spend(seg sim.Segment, e float64) {
+func (st *state) spend(seg *sim.Segment, e float64) {
 	en := &st.res.Energy
 	switch seg.Kind {
 	case sim.Boot:
@@ -549,8 +764,25 @@ func (st *state) spend(seg sim.Segment, e float64) {
 	}
 }
 
-func (st *state) complete(seg sim.Segment) error {
-	ev := st.board.Complete()
+// completeRest books the segments of a task the board completed together
+// with event ev (see sim.Board.CompleteRest), as complete would each.
+func (st *state) completeRest(rest *sim.Steps, ev sim.Event) error {
+	last := &rest.Segs[rest.N-1]
+	for k := range rest.N - 1 {
+		if rest.Segs[k].Kind == sim.Compute {
+			st.res.TasksRun++
+			st.computedSince++
+			st.cycle.Tasks++
+		}
+		if rest.Segs[k].Kind == sim.Write && st.cfg.Faults.CommitBeforeWrite {
+			st.sinceCommit, st.computedSince = 0, 0
+		}
+	}
+	return st.complete(last, ev)
+}
+
+// complete books a segment the board completed with event ev.
+func (st *state) complete(seg *sim.Segment, ev sim.Event) error {
 	if seg.Kind == sim.Compute {
 		st.res.TasksRun++
 		st.computedSince++
