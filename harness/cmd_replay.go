@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -225,6 +226,9 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 			}
 		}()
 	}
+	// The set-up's garbage (the model, the plan, the trace's statistics) is
+	// collected now, not by a collection that would stop the replay.
+	runtime.GC()
 	res, err := replay.Run(cfg)
 	if err != nil {
 		var ll *replay.LivelockError

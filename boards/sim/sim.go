@@ -295,7 +295,7 @@ func (b *Board) apply(op dataOp, arg opArg) {
 	case opLost:
 		// The SRAM that held the task's results is gone.
 		l := b.m.Layers[b.p.Tasks[task].Layer]
-		scramble(b.sram[l.Output], b.p.Tasks[task].Region, b.m.Tensors[l.Output])
+		scramble(b.sramOf(l.Output), b.p.Tasks[task].Region, b.m.Tensors[l.Output])
 		b.accLost = true
 	case opSnapshot:
 		arg.snap(b.tensorNVM(b.p.OutputTensor))
@@ -451,9 +451,6 @@ func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Bo
 			}
 		}
 	}
-	for _, l := range m.Layers {
-		b.sram[l.Output] = make([]byte, m.Tensors[l.Output].Bytes())
-	}
 	most := 0
 	for i := range p.Tasks {
 		if t := &p.Tasks[i]; t.Part.Split() {
@@ -487,6 +484,17 @@ func (b *Board) setProgress(v int) {
 	} else {
 		binary.LittleEndian.PutUint32(b.nvm[plan.ProgressOffset:], uint32(v))
 	}
+}
+
+// sramOf is the SRAM buffer of layer output tensor t, made at first use:
+// a task computed and written in one go (see computeWrite) needs none,
+// and a replay should not touch memory it does not need.
+func (b *Board) sramOf(t int) []byte {
+	if buf := b.sram[t]; buf != nil {
+		return buf
+	}
+	b.sram[t] = make([]byte, b.m.Tensors[t].Bytes())
+	return b.sram[t]
 }
 
 // tensorNVM is the NVM bytes of an activation tensor.
@@ -834,7 +842,7 @@ func (b *Board) compute(task int) {
 	}
 	if !t.Part.Split() {
 		if b.memoOff {
-			refexec.RunLayer(b.m, l, ins[:len(l.Inputs)], b.sram[l.Output], t.Region, b.scratch)
+			refexec.RunLayer(b.m, l, ins[:len(l.Inputs)], b.sramOf(l.Output), t.Region, b.scratch)
 		} else {
 			b.regionFromMemo(l, ins[:len(l.Inputs)], t.Region)
 		}
@@ -852,7 +860,7 @@ func (b *Board) compute(task int) {
 	}
 	refexec.AccumulateLayer(l, ins[:len(l.Inputs)], t.Region, t.Part.Lo, t.Part.Hi, acc)
 	if t.Part.Last() {
-		refexec.FinishLayer(l, acc, b.sram[l.Output], t.Region)
+		refexec.FinishLayer(l, acc, b.sramOf(l.Output), t.Region)
 		return
 	}
 	for i, v := range acc {
@@ -901,7 +909,7 @@ func (b *Board) computeWrite(task int) {
 func (b *Board) regionFromMemo(l *model.Layer, ins [][]byte, r kernels.Region) {
 	e := b.memoOf(l, ins)
 	out := b.m.Tensors[l.Output]
-	copyRegion(b.sram[l.Output], e.out, out.Shape, out.DType.Size(), r)
+	copyRegion(b.sramOf(l.Output), e.out, out.Shape, out.DType.Size(), r)
 }
 
 // memoOf is the memo of layer l's whole output, valid for the input bytes
@@ -1009,7 +1017,7 @@ func (b *Board) writeOutput(task, limit int) {
 	}
 	l := b.m.Layers[t.Layer]
 	out := b.m.Tensors[l.Output]
-	src, dst := b.sram[l.Output], b.tensorNVM(l.Output)
+	src, dst := b.sramOf(l.Output), b.tensorNVM(l.Output)
 	b.written(l.Output)
 	s, r := out.Shape, t.Region
 	size := out.DType.Size()
