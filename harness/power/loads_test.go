@@ -177,3 +177,48 @@ func BenchmarkTaskSteps(b *testing.B) {
 		run(b, func(s *System) bool { return s.AdvanceComposite(&comp, math.Inf(1)) })
 	})
 }
+
+// TestChargeIsAdvance: when Charge takes a step of an off device, the
+// state and counters match Advance's to within rounding; it declines
+// exactly where Advance turns the device on within the step (and for long
+// or near-threshold steps, which Advance then takes), changing nothing.
+func TestChargeIsAdvance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	taken, turnOns := 0, 0
+	for trial := 0; trial < 300_000; trial++ {
+		c := randomConfig(rng, trial%3 != 0)
+		a := mustNew(t, c)
+		a.on = false
+		a.e = a.eOn * rng.Float64()
+		a.vStale = true
+		a.t = 100 * rng.Float64()
+		_ = a.SetHarvest(c.CycleBudget() * logUniform(rng, 1e-5, 1e2))
+		b := *a
+		dt := logUniform(rng, 1e-6, 10)
+		before := *a
+		ok := a.Charge(dt)
+		adv, ev := b.Advance(dt)
+		if ev == TurnedOn {
+			turnOns++
+		}
+		if !ok {
+			if *a != before {
+				t.Fatalf("trial %d: a declined step changed the state", trial)
+			}
+			continue
+		}
+		taken++
+		if ev != None || adv != dt {
+			t.Fatalf("trial %d: Charge stepped, Advance turned on after %v of %v s", trial, adv, dt)
+		}
+		scale := b.eOn + b.cnt.Harvested
+		near := func(x, y, s float64) bool { return math.Abs(x-y) <= 1e-12*s }
+		if !near(a.e, b.e, b.eOn) || a.t != b.t || a.on || !near(a.cnt.Harvested, b.cnt.Harvested, scale) ||
+			!near(a.cnt.Leaked, b.cnt.Leaked, scale) || a.cnt.TimeOff != b.cnt.TimeOff || a.cnt.Delivered != b.cnt.Delivered {
+			t.Fatalf("trial %d: Charge gives %+v, Advance %+v", trial, *a, b)
+		}
+	}
+	if taken < 50_000 || turnOns < 10_000 {
+		t.Fatalf("%d steps taken, %d turn-ons: not a test of both", taken, turnOns)
+	}
+}

@@ -677,7 +677,10 @@ func (st *state) charge() error {
 		if tracking {
 			h0 = sys.Harvested()
 		}
-		adv, ev := sys.Advance(step)
+		adv, ev := step, power.None
+		if !sys.Charge(step) {
+			adv, ev = sys.Advance(step)
+		}
 		if tracking {
 			st.trackBound(h0, adv)
 		}
