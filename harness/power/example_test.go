@@ -52,3 +52,39 @@ func Example() {
 	// t=150.00 ms: turned-on at 2.80 V
 	// turn-ons 2, brown-outs 1, delivered 120.0 uJ
 }
+
+// A task's pieces of work (reading its inputs, computing, writing its
+// results, committing) run one after the other: AdvanceLoads steps through
+// them and stops at the first event; a Composite folds them into one step,
+// taken only when no event can fall inside.
+func ExampleSystem_AdvanceComposite() {
+	cfg := power.Config{
+		Cap:        power.Capacitor{C: 100e-6, Vmax: 3.3, Rleak: 1e7},
+		Th:         power.Thresholds{Von: 2.8, Voff: 2.4},
+		Efficiency: 0.8,
+		V0:         2.8,
+	}
+	s, err := power.New(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = s.SetHarvest(1e-3)
+	s.Advance(0) // boots at once (V0 = Von)
+	task := []power.Load{{Seconds: 2e-3, Watts: 3e-3}, {Seconds: 5e-3, Watts: 6e-3}, {Seconds: 1e-3, Watts: 4e-3}}
+	c, err := s.Compose(task)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	tasks := 0
+	for s.AdvanceComposite(&c, math.Inf(1)) {
+		tasks++
+	}
+	fmt.Printf("%d whole tasks in one step each, then %.3f V left\n", tasks, s.Voltage())
+	done, ran, ev, _ := s.AdvanceLoads(task, math.Inf(1))
+	fmt.Printf("the next task: %d pieces done, %v after %.2f ms of the next\n", done, ev, ran*1e3)
+	// Output:
+	// 3 whole tasks in one step each, then 2.413 V left
+	// the next task: 0 pieces done, browned-out after 1.45 ms of the next
+}
