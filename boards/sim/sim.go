@@ -136,6 +136,7 @@ type opQueue struct {
 	head    int
 	args    []opArg // the inputs and callbacks of the queued loads and snapshots, in order
 	argHead int
+	snaps   int // snapshots among the queued operations
 }
 
 var queues = sync.Pool{New: func() any { return new(opQueue) }}
@@ -199,8 +200,9 @@ func (b *Board) SetMemo(on bool) { b.memoOff = !on }
 //
 // With seeds, the board's data operations (the input's load, the tasks'
 // computations and writes, what a brown-out wipes) are deferred: they are
-// queued in order and applied as soon as the seeds they need are there, so
-// that the board runs on while the seeds are being computed. What the board
+// queued in order and applied once a snapshot needs them, as soon as the
+// seeds they need are there, so that the board runs on while the seeds are
+// being computed (see also FlushSnapshots). What the board
 // does next never depends on them (only on the NVM header with the progress
 // word, which is written at once), and NVM, SRAM and the memo go through
 // exactly the same states in the same order; Output, NVM and Snapshot see
@@ -214,7 +216,13 @@ func (b *Board) SetSeeds(s *Seeds) {
 
 // Flush applies the deferred data operations, waiting for the seeds they
 // need.
-func (b *Board) Flush() { b.drain(true) }
+func (b *Board) Flush() { b.drain(true, false) }
+
+// FlushSnapshots applies the deferred data operations up to the last
+// snapshot among them, waiting for the seeds they need, so that every
+// snapshot taken is handed over; those after it stay deferred (a replay
+// that ends in the middle of an inference never needs them).
+func (b *Board) FlushSnapshots() { b.drain(true, true) }
 
 // Snapshot hands the output tensor's bytes in NVM, as they are now, to f:
 // at once, or once the data operations before it are applied (f must copy
@@ -222,9 +230,14 @@ func (b *Board) Flush() { b.drain(true) }
 func (b *Board) Snapshot(f func(out []byte)) { b.do(dataOp{kind: opSnapshot}, opArg{snap: f}) }
 
 // do applies a data operation, or queues it behind those deferred.
+//
+// Deferred operations are applied in order when a snapshot waits for
+// them (as their seeds come), when they grow too many, or on Flush: what
+// a replay runs after its last completed inference is never looked at,
+// and costs nothing (see FlushSnapshots).
 func (b *Board) do(op dataOp, arg opArg) {
-	if !b.deferData || b.q == nil && (!op.kind.computes() || b.seedReady(int(op.task))) {
-		b.apply(op, arg) // nothing to wait for
+	if !b.deferData {
+		b.apply(op, arg)
 		return
 	}
 	if b.q == nil {
@@ -235,17 +248,26 @@ func (b *Board) do(op dataOp, arg opArg) {
 	if op.kind == opLoad || op.kind == opSnapshot {
 		q.args = append(q.args, arg)
 	}
-	b.drain(len(q.ops)-q.head > maxDeferred)
+	if op.kind == opSnapshot {
+		q.snaps++
+	}
+	switch {
+	case len(q.ops)-q.head > maxDeferred:
+		b.drain(true, false)
+	case q.snaps > 0:
+		b.drain(false, true)
+	}
 }
 
-// drain applies the queued data operations in order; unless block, it
-// stops at a computation whose seed is not there yet.
-func (b *Board) drain(block bool) {
+// drain applies the queued data operations in order: all of them, or up
+// to the last snapshot among them if toSnapshot. Unless block, it stops at
+// a computation whose seed is not there yet.
+func (b *Board) drain(block, toSnapshot bool) {
 	q := b.q
 	if q == nil {
 		return
 	}
-	for q.head < len(q.ops) {
+	for q.head < len(q.ops) && !(toSnapshot && q.snaps == 0) {
 		op := q.ops[q.head]
 		if !block && op.kind.computes() && !b.seedReady(int(op.task)) {
 			break
@@ -255,6 +277,9 @@ func (b *Board) drain(block bool) {
 			arg = q.args[q.argHead]
 			q.args[q.argHead] = opArg{}
 			q.argHead++
+		}
+		if op.kind == opSnapshot {
+			q.snaps--
 		}
 		q.head++
 		b.apply(op, arg)

@@ -349,3 +349,71 @@ func boolCount(b bool) int {
 	}
 	return 0
 }
+
+// TestFlushSnapshots: with seeds, the data operations wait until a
+// snapshot needs them; FlushSnapshots hands every snapshot over and leaves
+// the operations after the last one queued, which a later Flush applies:
+// the board then ends as one that applied everything at once.
+func TestFlushSnapshots(t *testing.T) {
+	f := newFixture(t)
+	run := func(b *Board, segments int) {
+		for i := 0; i < segments; i++ {
+			if _, ok := b.Next(math.Inf(1)); !ok {
+				if err := b.QueueInput(f.input); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			b.Complete()
+		}
+	}
+	plain := f.board()
+	if err := plain.QueueInput(f.input); err != nil {
+		t.Fatal(err)
+	}
+	plain.PowerOn()
+	b := f.board()
+	seeds := NewSeeds(f.m) // put only later: everything waits
+	b.SetSeeds(seeds)
+	if err := b.QueueInput(f.input); err != nil {
+		t.Fatal(err)
+	}
+	b.PowerOn()
+	// One inference, then part of the next.
+	var got []byte
+	n := 0
+	for ; ; n++ {
+		if _, ok := b.Next(math.Inf(1)); !ok {
+			t.Fatal("idle")
+		}
+		if b.Complete().InferenceDone {
+			break
+		}
+	}
+	b.Snapshot(func(out []byte) { got = append([]byte(nil), out...) })
+	run(plain, n+1)
+	// (About a third of an inference's segments.)
+	run(b, len(b.Plan().Tasks))
+	run(plain, len(b.Plan().Tasks))
+	if got != nil {
+		t.Fatal("snapshot taken before its seeds")
+	}
+	e := refexec.New(f.m)
+	if err := e.SetInput(f.input); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer seeds.Close()
+		e.InvokeEach(seeds.Put)
+	}()
+	b.FlushSnapshots()
+	if !bytes.Equal(got, f.ref) {
+		t.Fatalf("snapshot ok %v after FlushSnapshots", got != nil && bytes.Equal(got, f.ref))
+	}
+	if b.q == nil || b.q.head == len(b.q.ops) {
+		t.Fatal("nothing left queued after the snapshot")
+	}
+	if !bytes.Equal(b.NVM(), plain.NVM()) || b.q != nil {
+		t.Fatal("after Flush, NVM differs from a board that applied everything at once")
+	}
+}

@@ -881,7 +881,7 @@ func (st *state) verify(block bool) error {
 		r := st.records[0]
 		if r.inference {
 			if !r.snapped && block {
-				st.board.Flush()
+				st.board.FlushSnapshots()
 			}
 			if !r.snapped || !block && !st.ref.ready() {
 				return nil
