@@ -521,11 +521,13 @@ func (st *state) runSegment(seg *sim.Segment) (stop bool, err error) {
 
 // runTask runs the segments left of the board's task in a row, as the
 // loop of run would one by one, without asking the board for each (see
-// sim.Board.RestOfTask), and with one call of the power model for those
-// within a stretch of constant harvest (power.System.AdvanceLoads); it
-// returns false, having done nothing, when the board runs no task. It
-// stops where run would look again: at a brown-out, at the end of the
-// trace, or when the task is done.
+// sim.Board.RestOfTask): the power model runs them first, in one step
+// when it can (runComposite), else a stretch of constant harvest at a time
+// (power.System.AdvanceLoads); the board and the books hear of them
+// afterwards, all at once when the task ran to its end (nothing on the
+// way looks at them). It returns false, having done nothing, when the
+// board runs no task. It stops where run would look again: at a
+// brown-out, at the end of the trace, or when the task is done.
 func (st *state) runTask() (bool, error) {
 	rest := &st.steps
 	if !st.board.RestOfTask(rest) {
@@ -535,62 +537,95 @@ func (st *state) runTask() (bool, error) {
 	for i := range loads {
 		loads[i].Seconds, loads[i].Watts = rest.Segs[i].Seconds, rest.Segs[i].Power
 	}
-	for i := 0; i < rest.N; {
+	i := 0 // segments run to their end
+	if t0, h0 := st.sys.Time(), st.sys.Harvested(); st.runComposite(loads) {
+		i = rest.N // the whole task in one step
+		st.trackSteps(t0, h0)
+	}
+	for i < rest.N {
 		t0, h0 := st.sys.Time(), st.sys.Harvested()
-		var done int
-		var ran float64
-		var ev power.Event
-		if i == 0 && st.runComposite(loads) {
-			done = rest.N // the whole task in one step
-		} else {
-			var err error
-			done, ran, ev, err = st.sys.AdvanceLoads(loads[i:], st.src.until)
-			if err != nil {
-				seg := &rest.Segs[i+done]
-				return true, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
-			}
+		done, ran, ev, err := st.sys.AdvanceLoads(loads[i:], st.src.until)
+		if err != nil {
+			seg := &rest.Segs[i+done]
+			return true, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
 		}
-		if st.inference >= 0 && st.lbAt < 0 {
-			// (The harvest was constant: one step for the bound.)
-			st.trackBound(h0, st.sys.Time()-t0)
+		st.trackSteps(t0, h0)
+		i += done
+		if ev == power.BrownedOut {
+			return true, st.cutTask(rest, i, ran)
 		}
-		if done == rest.N {
-			// The whole task at once.
-			for k := range rest.N {
-				st.spend(&rest.Segs[k], rest.Segs[k].Energy)
-			}
-			if err := st.completeRest(rest, st.board.CompleteRest(rest)); err != nil {
-				return true, err
-			}
+		if i == rest.N {
 			break
 		}
-		for k := i; k < i+done; k++ {
-			seg := &rest.Segs[k]
-			st.spend(seg, seg.Energy)
-			if err := st.complete(seg, st.board.CompleteStep(seg)); err != nil {
-				return true, err
-			}
-		}
-		i += done
-		switch {
-		case ev == power.BrownedOut:
-			seg := &rest.Segs[i]
-			st.board.Next(0) // seg is the board's segment again, for BrownOut
-			return true, st.brownOut(seg, ran)
-		case st.sys.Time() >= st.src.until:
+		if st.sys.Time() >= st.src.until {
 			// The stretch of constant harvest ended with a segment.
 			if err := st.nextStretch(); err != nil || st.src.ended {
+				if err == nil {
+					err = st.completeSteps(rest, i)
+				}
 				return true, err
 			}
-		case i < rest.N:
-			// The next segment crosses into the next stretch.
-			if stop, err := st.runSegment(&rest.Segs[i]); stop || err != nil || !st.sys.On() || st.src.ended {
+			continue
+		}
+		// Segment i crosses into the next stretch.
+		seg := &rest.Segs[i]
+		if err := st.sys.SetLoad(seg.Power); err != nil {
+			return true, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
+		}
+		moved, ev, err := st.advancePower(seg.Seconds)
+		if err != nil {
+			return true, err
+		}
+		if ev == power.BrownedOut {
+			return true, st.cutTask(rest, i, moved)
+		}
+		if st.src.ended && moved < seg.Seconds {
+			if err := st.completeSteps(rest, i); err != nil {
 				return true, err
 			}
-			i++
+			st.spend(seg, moved*seg.Power)
+			return true, nil
+		}
+		i++
+		if st.src.ended {
+			return true, st.completeSteps(rest, i)
 		}
 	}
-	return true, nil
+	for k := range rest.N {
+		st.spend(&rest.Segs[k], rest.Segs[k].Energy)
+	}
+	return true, st.completeRest(rest, st.board.CompleteRest(rest))
+}
+
+// trackSteps follows the running inference's lower bound over the power
+// model's steps since time t0 and harvested counter h0, at one harvest.
+func (st *state) trackSteps(t0, h0 float64) {
+	if st.inference >= 0 && st.lbAt < 0 {
+		st.trackBound(h0, st.sys.Time()-t0)
+	}
+}
+
+// completeSteps books the first n segments of rest, run to their end, one
+// by one.
+func (st *state) completeSteps(rest *sim.Steps, n int) error {
+	for k := range n {
+		seg := &rest.Segs[k]
+		st.spend(seg, seg.Energy)
+		if err := st.complete(seg, st.board.CompleteStep(seg)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutTask books a task whose segment i a brown-out cut after ran seconds,
+// the segments before it having run to their end.
+func (st *state) cutTask(rest *sim.Steps, i int, ran float64) error {
+	if err := st.completeSteps(rest, i); err != nil {
+		return err
+	}
+	st.board.Next(0) // segment i is the board's segment, for BrownOut
+	return st.brownOut(&rest.Segs[i], ran)
 }
 
 // runComposite runs the loads of a whole task in one step of the power
