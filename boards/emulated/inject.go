@@ -208,6 +208,24 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	if len(warm.Tasks) > 0 {
 		dur[warm.Tasks[0].Task] = time.Duration(float64(warm.Tasks[0].Cycles) * wallPerCycle * float64(time.Second))
 	}
+	// Each task's cycles (the same in every run: QEMU counts instructions),
+	// and the run's own wall time per cycle, followed from task to task:
+	// the host's pace may have changed since the warm-up (a loaded machine
+	// had made every cut land after its task).
+	cycles := make([]float64, cfg.Tasks)
+	for _, t := range warm.Tasks {
+		if int(t.Task) < cfg.Tasks {
+			cycles[t.Task] = float64(t.Cycles)
+		}
+	}
+	began := make([]time.Time, cfg.Tasks)
+	pace := wallPerCycle
+	duration := func(task int) time.Duration {
+		if cycles[task] > 0 && pace > 0 {
+			return time.Duration(cycles[task] * pace * float64(time.Second))
+		}
+		return dur[task]
+	}
 
 	// The run: at each TASK_DONE (or START's answer) the next task begins;
 	// a cut planned for it fires after its fraction of the duration.
@@ -222,18 +240,20 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	done := map[int]bool{}
 	var cutErr error
 	var wg sync.WaitGroup
-	arm := func(task int) {
-		// called under mu: the board has just begun task (again)
+	arm := func(task int, at time.Time) {
+		// called under mu: the board has just begun task (again), at at
+		began[task] = at
 		cs := pending[task]
 		if len(cs) == 0 {
 			return
 		}
 		c := cs[0]
 		pending[task] = cs[1:]
+		wait := time.Duration(c.Fraction * float64(duration(task)))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(time.Duration(c.Fraction * float64(dur[task])))
+			time.Sleep(wait)
 			mu.Lock()
 			landed := !done[task]
 			mu.Unlock()
@@ -259,10 +279,16 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 		defer mu.Unlock()
 		switch e := ev.Msg.(type) {
 		case *wire.TaskDone:
-			done[int(e.Task)] = true
-			if next := int(e.Task) + 1; next < cfg.Tasks {
+			task := int(e.Task)
+			done[task] = true
+			if task < cfg.Tasks && !began[task].IsZero() && cycles[task] > 0 {
+				if d := ev.Time.Sub(began[task]).Seconds(); d > 0 {
+					pace = (pace + d/cycles[task]) / 2
+				}
+			}
+			if next := task + 1; next < cfg.Tasks {
 				delete(done, next)
-				arm(next)
+				arm(next, ev.Time)
 			}
 		case *wire.Boot:
 			if n := len(res.Cuts); n > 0 && res.Cuts[n-1].Resume < 0 {
@@ -271,14 +297,14 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 			// The board resumes at its progress word: that task begins again.
 			if r := int(e.Resume); r < cfg.Tasks && e.Flags&wire.BootRunning != 0 {
 				delete(done, r)
-				arm(r)
+				arm(r, ev.Time)
 			}
 		}
 	}
 	pw.mu.Lock()
 	pw.started = func() {
 		mu.Lock()
-		arm(0)
+		arm(0, time.Now())
 		mu.Unlock()
 	}
 	pw.mu.Unlock()

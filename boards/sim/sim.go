@@ -7,7 +7,9 @@
 // The board is driven segment by segment by a replay loop that owns the
 // power model: Next says what the board does next (how long, at what power),
 // and the loop reports back whether the segment completed or was cut by a
-// brown-out at some fraction. Everything is deterministic.
+// brown-out at some fraction. A loop may also take the rest of a task at
+// once (RestOfTask) and report it whole (CompleteRest): the same states, in
+// fewer calls. Everything is deterministic.
 package sim
 
 import (
