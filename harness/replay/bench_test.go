@@ -45,20 +45,7 @@ func BenchmarkReplayKWSReact(b *testing.B) {
 // benchKWSReact replays one pass of a REACT trace with the keyword-spotting
 // model and reports wall/reference.
 func benchKWSReact(b *testing.B, traceFile string) {
-	m, err := model.Load(filepath.Join(sharedData, "models", "kws_dscnn_int8.tflite"))
-	if err != nil {
-		b.Skip("../shared/data absent")
-	}
-	input, _ := os.ReadFile(filepath.Join(sharedData, "inputs", "kws_ref_input0_int8.bin"))
-	prof, _ := boards.LoadProfile("msp430fr5994")
-	s, _ := sched.Get("tile")
-	p, err := s.Schedule(m, prof, sched.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	trace := filepath.Join(sharedData, "traces", "react", traceFile)
-	cfg := Config{Model: m, Plan: p, Profile: prof, Power: powerOf(prof), Input: input,
-		OpenTrace: func() (traces.Reader, error) { return traces.Open(trace, traces.Options{}) }}
+	cfg := kwsReactConfig(b, traceFile)
 	var wall, ref float64
 	ratios := make([]float64, 0, b.N)
 	b.ResetTimer()
@@ -89,4 +76,30 @@ func benchKWSReact(b *testing.B, traceFile string) {
 // (the target is at most 1.25).
 func BenchmarkReplayKWSReactMobile(b *testing.B) {
 	benchKWSReact(b, "rf-mobile.trace")
+}
+
+// kwsReactConfig is a replay of one pass of a shared REACT trace with the
+// keyword-spotting model on the simulated MSP430 (tile scheduler); it
+// skips without ../shared/data.
+func kwsReactConfig(b *testing.B, traceFile string) Config {
+	m, err := model.Load(filepath.Join(sharedData, "models", "kws_dscnn_int8.tflite"))
+	if err != nil {
+		b.Skip("../shared/data absent")
+	}
+	input, err := os.ReadFile(filepath.Join(sharedData, "inputs", "kws_ref_input0_int8.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	prof, err := boards.LoadProfile("msp430fr5994")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _ := sched.Get("tile")
+	p, err := s.Schedule(m, prof, sched.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	trace := filepath.Join(sharedData, "traces", "react", traceFile)
+	return Config{Model: m, Plan: p, Profile: prof, Power: powerOf(prof), Input: input,
+		OpenTrace: func() (traces.Reader, error) { return traces.Open(trace, traces.Options{}) }}
 }

@@ -495,15 +495,21 @@ func (st *state) run() error {
 	return nil
 }
 
+// powerSegment runs a segment's draw under the power model, across
+// stretches of the trace: how long it ran, and the event that stopped it.
+func (st *state) powerSegment(seg *sim.Segment) (float64, power.Event, error) {
+	if err := st.sys.SetLoad(seg.Power); err != nil {
+		return 0, power.None, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
+	}
+	return st.advancePower(seg.Seconds)
+}
+
 // runSegment runs a segment of the board (the one Next gives, or the next
 // that RestOfTask gave) under the power model, across stretches of the
 // trace, and books it: run to its end, cut by a brown-out, or cut by the
 // end of the trace (then stop is true).
 func (st *state) runSegment(seg *sim.Segment) (stop bool, err error) {
-	if err := st.sys.SetLoad(seg.Power); err != nil {
-		return true, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
-	}
-	moved, ev, err := st.advancePower(seg.Seconds)
+	moved, ev, err := st.powerSegment(seg)
 	if err != nil {
 		return true, err
 	}
@@ -569,10 +575,7 @@ func (st *state) runTask() (bool, error) {
 		}
 		// Segment i crosses into the next stretch.
 		seg := &rest.Segs[i]
-		if err := st.sys.SetLoad(seg.Power); err != nil {
-			return true, fmt.Errorf("replay: segment %s of task %d: %w", seg.Kind, seg.Task, err)
-		}
-		moved, ev, err := st.advancePower(seg.Seconds)
+		moved, ev, err := st.powerSegment(seg)
 		if err != nil {
 			return true, err
 		}

@@ -1,15 +1,8 @@
 package replay
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/batteryless/harness/boards"
-	"github.com/batteryless/harness/harness/model"
-	"github.com/batteryless/harness/harness/sched"
-	"github.com/batteryless/harness/traces"
 )
 
 // BenchmarkSimulateKWSReactMobile times the simulation side of a replay
@@ -18,20 +11,8 @@ import (
 // executor's time for the same inference: what the replay costs beyond
 // computing the numbers, on one processor.
 func BenchmarkSimulateKWSReactMobile(b *testing.B) {
-	m, err := model.Load(filepath.Join(sharedData, "models", "kws_dscnn_int8.tflite"))
-	if err != nil {
-		b.Skip("../shared/data absent")
-	}
-	input, _ := os.ReadFile(filepath.Join(sharedData, "inputs", "kws_ref_input0_int8.bin"))
-	prof, _ := boards.LoadProfile("msp430fr5994")
-	s, _ := sched.Get("tile")
-	p, err := s.Schedule(m, prof, sched.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	trace := filepath.Join(sharedData, "traces", "react", "rf-mobile.trace")
-	cfg := Config{Model: m, Plan: p, Profile: prof, Power: powerOf(prof), Input: input,
-		OpenTrace: func() (traces.Reader, error) { return traces.Open(trace, traces.Options{}) }}
+	cfg := kwsReactConfig(b, "rf-mobile.trace")
+	m, input := cfg.Model, cfg.Input
 	var simS, refS float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
