@@ -176,44 +176,49 @@ var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1
 // is the correctly rounded value, the same float64 strconv.ParseFloat gives.
 // Anything else (exponents, more digits, a lone point) goes to strconv.
 func parseSimpleDecimal(b []byte) (float64, bool) {
+	v, n, ok := scanDecimal(b, 0)
+	return v, ok && n == len(b)
+}
+
+// scanDecimal reads at b[p:] a plain decimal as parseSimpleDecimal takes it
+// (a sign, at most 15 digits with at most one point, at most 16 bytes after
+// the sign) and returns its value and where it ends; the caller checks
+// what follows.
+func scanDecimal(b []byte, p int) (float64, int, bool) {
 	neg := false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		neg = b[0] == '-'
-		b = b[1:]
+	if p < len(b) && (b[p] == '-' || b[p] == '+') {
+		neg = b[p] == '-'
+		p++
 	}
-	if len(b) == 0 || len(b) > 16 {
-		return 0, false
-	}
-	// Digits, then at most one point and more digits.
+	start := p
 	var m uint64
-	i := 0
-	for ; i < len(b); i++ {
-		d := b[i] - '0'
+	for ; p < len(b); p++ {
+		d := b[p] - '0'
 		if d > 9 {
 			break
 		}
 		m = m*10 + uint64(d)
 	}
-	digits, frac := i, 0
-	if i < len(b) && b[i] == '.' {
-		i++
-		j := i
-		for ; i < len(b); i++ {
-			d := b[i] - '0'
+	digits, frac := p-start, 0
+	if p < len(b) && b[p] == '.' {
+		p++
+		j := p
+		for ; p < len(b); p++ {
+			d := b[p] - '0'
 			if d > 9 {
 				break
 			}
 			m = m*10 + uint64(d)
 		}
-		frac = i - j
+		frac = p - j
 		digits += frac
 	}
-	if i != len(b) || digits == 0 || digits > 15 {
-		return 0, false
+	if digits == 0 || digits > 15 || p-start > 16 {
+		return 0, p, false
 	}
 	v := float64(m) / pow10[frac]
 	if neg {
 		v = -v
 	}
-	return v, true
+	return v, p, true
 }

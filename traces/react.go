@@ -98,21 +98,27 @@ func (r *reactReader) Next() (Sample, error) {
 		if mw < 0 {
 			return Sample{}, lr.errf("power %s mW is negative", fmtNum(mw))
 		}
-		if r.n > 0 {
-			if !(t > r.prevT) {
-				return Sample{}, lr.errf("time %s s is not after the previous %s s", fmtNum(t), fmtNum(r.prevT))
-			}
-			if d := t - r.prevT; math.Abs(d-ReactPeriod) > 0.01*ReactPeriod {
-				r.offGrid++
-				if math.Abs(d-ReactPeriod) > math.Abs(r.worst-ReactPeriod) {
-					r.worst = d
-				}
+		if r.n > 0 && !(t > r.prevT) {
+			return Sample{}, lr.errf("time %s s is not after the previous %s s", fmtNum(t), fmtNum(r.prevT))
+		}
+		return r.accept(t, mw), nil
+	}
+}
+
+// accept takes a checked row (time t in seconds, power mw in milliwatts)
+// as the next sample, counting an interval off the 20 ms grid.
+func (r *reactReader) accept(t, mw float64) Sample {
+	if r.n > 0 {
+		if d := t - r.prevT; math.Abs(d-ReactPeriod) > 0.01*ReactPeriod {
+			r.offGrid++
+			if math.Abs(d-ReactPeriod) > math.Abs(r.worst-ReactPeriod) {
+				r.worst = d
 			}
 		}
-		r.n++
-		r.prevT = t
-		return Sample{T: t, P: mw/1000 + 0}, nil
 	}
+	r.n++
+	r.prevT = t
+	return Sample{T: t, P: mw/1000 + 0}
 }
 
 // nextPlain reads the next row straight from the read buffer when it is a
@@ -143,17 +149,7 @@ func (r *reactReader) nextPlain() (Sample, bool) {
 	}
 	r.used += n
 	lr.line++
-	if r.n > 0 {
-		if d := t - r.prevT; math.Abs(d-ReactPeriod) > 0.01*ReactPeriod {
-			r.offGrid++
-			if math.Abs(d-ReactPeriod) > math.Abs(r.worst-ReactPeriod) {
-				r.worst = d
-			}
-		}
-	}
-	r.n++
-	r.prevT = t
-	return Sample{T: t, P: mw/1000 + 0}, true
+	return r.accept(t, mw), true
 }
 
 // scanRow reads a plain row at the start of b: spaces and tabs, a decimal,
@@ -242,48 +238,6 @@ func skipWS(b []byte, p int) int {
 		p++
 	}
 	return p
-}
-
-// scanDecimal reads at b[p:] what parseSimpleDecimal reads (a sign, at most
-// 15 digits with at most one point, at most 16 bytes after the sign) and
-// returns its value and where it ends; the caller checks what follows.
-func scanDecimal(b []byte, p int) (float64, int, bool) {
-	neg := false
-	if p < len(b) && (b[p] == '-' || b[p] == '+') {
-		neg = b[p] == '-'
-		p++
-	}
-	start := p
-	var m uint64
-	for ; p < len(b); p++ {
-		d := b[p] - '0'
-		if d > 9 {
-			break
-		}
-		m = m*10 + uint64(d)
-	}
-	digits, frac := p-start, 0
-	if p < len(b) && b[p] == '.' {
-		p++
-		j := p
-		for ; p < len(b); p++ {
-			d := b[p] - '0'
-			if d > 9 {
-				break
-			}
-			m = m*10 + uint64(d)
-		}
-		frac = p - j
-		digits += frac
-	}
-	if digits == 0 || digits > 15 || p-start > 16 {
-		return 0, p, false
-	}
-	v := float64(m) / pow10[frac]
-	if neg {
-		v = -v
-	}
-	return v, p, true
 }
 
 // flush consumes from the read buffer the rows nextPlain has returned, so
