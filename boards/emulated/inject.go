@@ -190,8 +190,9 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	if ok, why := serialboard.Verify(warm.Output, cfg.Want); !ok {
 		return fail(fmt.Errorf("warm-up on bench power: %s", why))
 	}
-	// Task 0's start is START's answer, which the observer does not see:
-	// take its duration from its cycles and the others' wall per cycle.
+	// The wall time per cycle, from the tasks after the first (task 0's
+	// start is START's answer, which the observer does not see): each
+	// task's duration is its cycles at that pace (see duration).
 	var wallPerCycle float64
 	if len(warm.Tasks) > 1 {
 		var w, c float64
@@ -204,9 +205,6 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 		if c > 0 {
 			wallPerCycle = w / c
 		}
-	}
-	if len(warm.Tasks) > 0 {
-		dur[warm.Tasks[0].Task] = time.Duration(float64(warm.Tasks[0].Cycles) * wallPerCycle * float64(time.Second))
 	}
 	// Each task's cycles (the same in every run: QEMU counts instructions),
 	// and the run's own wall time per cycle, followed from task to task:

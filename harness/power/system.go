@@ -274,9 +274,9 @@ func (s *System) Charge(dt float64) bool {
 	e0 := s.e
 	x := s.b * dt
 	if x >= 1e-4 {
-		return false // (the series below is for the usual short steps)
+		return false // (Advance takes the long steps)
 	}
-	g := dt * (1 + x*(-1.0/2+x*(1.0/6+x*(-1.0/24+x*(1.0/120)))))
+	g := dt * phi1(x)
 	e := e0 + (h-s.b*e0)*g
 	if !(e < s.eOn-compositeMargin*s.eOn) || e < 0 {
 		return false
