@@ -53,24 +53,10 @@ func (n *net) fail(format string, args ...any) {
 	}
 }
 
-func (n *net) opcode(op tflite.BuiltinOp) uint32 {
-	for i, oc := range n.m.OperatorCodes {
-		if oc.Builtin == op {
-			return uint32(i)
-		}
-	}
-	n.m.OperatorCodes = append(n.m.OperatorCodes, tflite.OperatorCode{Builtin: op, Version: 1})
-	return uint32(len(n.m.OperatorCodes) - 1)
-}
+func (n *net) opcode(op tflite.BuiltinOp) uint32 { return n.m.Opcode(op, 1) }
 
 func (n *net) tensor(name string, typ tflite.TensorType, dims []int32, q *tflite.Quantization, data []byte) int32 {
-	t := tflite.Tensor{Name: name, Type: typ, Shape: dims, Quant: q}
-	if data != nil {
-		t.Buffer = uint32(len(n.m.Buffers))
-		n.m.Buffers = append(n.m.Buffers, tflite.Buffer{Data: data})
-	}
-	n.sg.Tensors = append(n.sg.Tensors, t)
-	return int32(len(n.sg.Tensors) - 1)
+	return n.m.AddTensor(n.sg, name, typ, dims, q, data)
 }
 
 func (n *net) activation(name string, dims []int32, scale float64, zp int64) int32 {
@@ -107,13 +93,6 @@ func outSize(in, k, stride int, same bool) int {
 		return (in + stride - 1) / stride
 	}
 	return (in-k)/stride + 1
-}
-
-func padding(same bool) tflite.Padding {
-	if same {
-		return tflite.PaddingSame
-	}
-	return tflite.PaddingValid
 }
 
 // int8s is count random weights, uniform in [-127, 127].
@@ -183,7 +162,7 @@ func (n *net) conv(kh, kw, stride, outC int, same bool, act tflite.Activation) *
 	if relu {
 		zp = -100 // non-negative outputs: use the whole range
 	}
-	n.push(tflite.OpConv2D, &tflite.Conv2DOptions{Padding: padding(same), StrideW: int32(stride), StrideH: int32(stride), Activation: act, DilationW: 1, DilationH: 1},
+	n.push(tflite.OpConv2D, &tflite.Conv2DOptions{Padding: tflite.PaddingOf(same), StrideW: int32(stride), StrideH: int32(stride), Activation: act, DilationW: 1, DilationH: 1},
 		[]int32{wt, bt}, []int32{1, int32(oh), int32(ow), int32(outC)}, spread(1), zp, outRMS(relu))
 	return n
 }
@@ -200,7 +179,7 @@ func (n *net) depthwise(k, stride int, same bool) *net {
 	i := len(n.sg.Operators)
 	wt := n.tensor(fmt.Sprintf("w%d", i), tflite.TensorInt8, []int32{1, int32(k), int32(k), int32(c)}, wq, n.int8s(k*k*c))
 	bt := n.bias(fmt.Sprintf("b%d", i), c, ws)
-	n.push(tflite.OpDepthwiseConv2D, &tflite.DepthwiseConv2DOptions{Padding: padding(same), StrideW: int32(stride), StrideH: int32(stride), DepthMultiplier: 1, Activation: tflite.ActRelu6, DilationW: 1, DilationH: 1},
+	n.push(tflite.OpDepthwiseConv2D, &tflite.DepthwiseConv2DOptions{Padding: tflite.PaddingOf(same), StrideW: int32(stride), StrideH: int32(stride), DepthMultiplier: 1, Activation: tflite.ActRelu6, DilationW: 1, DilationH: 1},
 		[]int32{wt, bt}, []int32{1, int32(oh), int32(ow), int32(c)}, spread(1), -100, outRMS(true))
 	return n
 }
@@ -217,7 +196,7 @@ func (n *net) pool(maxPool bool, k, stride int, same bool) *net {
 		op = tflite.OpMaxPool2D
 	}
 	oh, ow := outSize(h, k, stride, same), outSize(w, k, stride, same)
-	n.push(op, &tflite.Pool2DOptions{Padding: padding(same), StrideW: int32(stride), StrideH: int32(stride), FilterW: int32(k), FilterH: int32(k)},
+	n.push(op, &tflite.Pool2DOptions{Padding: tflite.PaddingOf(same), StrideW: int32(stride), StrideH: int32(stride), FilterW: int32(k), FilterH: int32(k)},
 		nil, []int32{1, int32(oh), int32(ow), int32(c)}, n.scale, n.zp, n.rms)
 	return n
 }

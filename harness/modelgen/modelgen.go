@@ -193,33 +193,22 @@ type builder struct {
 	sg *tflite.Subgraph
 }
 
-// opcode returns the index of op's operator code, adding it on first use.
+// opcode returns the index of op's operator code, adding it on first use
+// at the version the operator needs.
 func (b *builder) opcode(op tflite.BuiltinOp) uint32 {
-	for i, oc := range b.m.OperatorCodes {
-		if oc.Builtin == op {
-			return uint32(i)
-		}
-	}
 	version := int32(1)
 	for _, v := range opVersions {
 		if v.op == op {
 			version = v.version
 		}
 	}
-	b.m.OperatorCodes = append(b.m.OperatorCodes, tflite.OperatorCode{Builtin: op, Version: version})
-	return uint32(len(b.m.OperatorCodes) - 1)
+	return b.m.Opcode(op, version)
 }
 
 // tensor adds a tensor (with its constant data in a new buffer when data is
 // not nil) and returns its index.
 func (b *builder) tensor(name string, typ tflite.TensorType, dims []int32, q *tflite.Quantization, data []byte) int32 {
-	t := tflite.Tensor{Name: name, Type: typ, Shape: dims, Quant: q}
-	if data != nil {
-		t.Buffer = uint32(len(b.m.Buffers))
-		b.m.Buffers = append(b.m.Buffers, tflite.Buffer{Data: data})
-	}
-	b.sg.Tensors = append(b.sg.Tensors, t)
-	return int32(len(b.sg.Tensors) - 1)
+	return b.m.AddTensor(b.sg, name, typ, dims, q, data)
 }
 
 // activation adds an int8 activation tensor.
@@ -316,11 +305,11 @@ func (g *generated) encode(cfg Config) ([]byte, error) {
 		switch l.kind {
 		case kConv:
 			op.OpcodeIndex = b.opcode(tflite.OpConv2D)
-			op.Options = &tflite.Conv2DOptions{Padding: pad(l.same), StrideW: int32(l.stride), StrideH: int32(l.stride),
+			op.Options = &tflite.Conv2DOptions{Padding: tflite.PaddingOf(l.same), StrideW: int32(l.stride), StrideH: int32(l.stride),
 				Activation: l.act, DilationW: 1, DilationH: 1}
 		case kDepthwise:
 			op.OpcodeIndex = b.opcode(tflite.OpDepthwiseConv2D)
-			op.Options = &tflite.DepthwiseConv2DOptions{Padding: pad(l.same), StrideW: int32(l.stride), StrideH: int32(l.stride),
+			op.Options = &tflite.DepthwiseConv2DOptions{Padding: tflite.PaddingOf(l.same), StrideW: int32(l.stride), StrideH: int32(l.stride),
 				DepthMultiplier: 1, Activation: l.act, DilationW: 1, DilationH: 1}
 		case kMaxPool, kAvgPool:
 			code := tflite.OpMaxPool2D
@@ -328,7 +317,7 @@ func (g *generated) encode(cfg Config) ([]byte, error) {
 				code = tflite.OpAveragePool2D
 			}
 			op.OpcodeIndex = b.opcode(code)
-			op.Options = &tflite.Pool2DOptions{Padding: pad(l.same), StrideW: int32(l.stride), StrideH: int32(l.stride),
+			op.Options = &tflite.Pool2DOptions{Padding: tflite.PaddingOf(l.same), StrideW: int32(l.stride), StrideH: int32(l.stride),
 				FilterW: int32(l.k), FilterH: int32(l.k), Activation: l.act}
 		case kReshape:
 			op.OpcodeIndex = b.opcode(tflite.OpReshape)
@@ -346,11 +335,4 @@ func (g *generated) encode(cfg Config) ([]byte, error) {
 	b.sg.Outputs = []int32{in}
 	b.m.Subgraphs = []tflite.Subgraph{*b.sg}
 	return tflite.Encode(b.m)
-}
-
-func pad(same bool) tflite.Padding {
-	if same {
-		return tflite.PaddingSame
-	}
-	return tflite.PaddingValid
 }

@@ -180,6 +180,32 @@ type Model struct {
 	Buffers []Buffer
 }
 
+// Opcode returns the index of op's operator code in m, adding one at
+// version when op has none yet: what a builder of a model calls for each
+// operator it adds.
+func (m *Model) Opcode(op BuiltinOp, version int32) uint32 {
+	for i, oc := range m.OperatorCodes {
+		if oc.Builtin == op {
+			return uint32(i)
+		}
+	}
+	m.OperatorCodes = append(m.OperatorCodes, OperatorCode{Builtin: op, Version: version})
+	return uint32(len(m.OperatorCodes) - 1)
+}
+
+// AddTensor appends a tensor to sg, a subgraph being built for m, with its
+// constant data in a new buffer of m when data is not nil, and returns the
+// tensor's index.
+func (m *Model) AddTensor(sg *Subgraph, name string, typ TensorType, dims []int32, q *Quantization, data []byte) int32 {
+	t := Tensor{Name: name, Type: typ, Shape: dims, Quant: q}
+	if data != nil {
+		t.Buffer = uint32(len(m.Buffers))
+		m.Buffers = append(m.Buffers, Buffer{Data: data})
+	}
+	sg.Tensors = append(sg.Tensors, t)
+	return int32(len(sg.Tensors) - 1)
+}
+
 // SchemaVersion is the TFLite schema version this package reads and writes.
 const SchemaVersion = 3
 

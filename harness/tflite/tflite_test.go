@@ -437,3 +437,22 @@ func TestReadFile(t *testing.T) {
 		t.Errorf("zero limit: got %v", err)
 	}
 }
+
+// TestBuildHelpers: Opcode adds an operator code once and finds it again;
+// AddTensor gives tensors with data a new buffer each, and those without
+// none; PaddingOf picks the scheme.
+func TestBuildHelpers(t *testing.T) {
+	m := &Model{Buffers: []Buffer{{}}}
+	sg := &Subgraph{}
+	if a, b, c := m.Opcode(OpConv2D, 3), m.Opcode(OpAdd, 1), m.Opcode(OpConv2D, 1); a != 0 || b != 1 || c != 0 || len(m.OperatorCodes) != 2 || m.OperatorCodes[0].Version != 3 {
+		t.Fatalf("opcodes %d %d %d, %+v", a, b, c, m.OperatorCodes)
+	}
+	x := m.AddTensor(sg, "x", TensorInt8, []int32{1, 2}, nil, nil)
+	w := m.AddTensor(sg, "w", TensorInt8, []int32{2}, nil, []byte{1, 2})
+	if x != 0 || w != 1 || sg.Tensors[0].Buffer != 0 || sg.Tensors[1].Buffer != 1 || len(m.Buffers) != 2 || string(m.Buffers[1].Data) != "\x01\x02" {
+		t.Fatalf("tensors %d %d, %+v, buffers %+v", x, w, sg.Tensors, m.Buffers)
+	}
+	if PaddingOf(true) != PaddingSame || PaddingOf(false) != PaddingValid {
+		t.Fatal("PaddingOf")
+	}
+}

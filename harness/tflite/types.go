@@ -167,6 +167,14 @@ const (
 	PaddingValid Padding = 1
 )
 
+// PaddingOf is PaddingSame when same, else PaddingValid.
+func PaddingOf(same bool) Padding {
+	if same {
+		return PaddingSame
+	}
+	return PaddingValid
+}
+
 // String returns "SAME", "VALID", or "Padding(n)" for an unknown value.
 func (p Padding) String() string {
 	switch p {
