@@ -57,6 +57,9 @@ type InjectResult struct {
 	Verified   bool        `json:"verified"`
 	Mismatches int         `json:"mismatches"` // output bytes that differ
 	Detail     string      `json:"detail,omitempty"`
+	// Attempts is how many injected runs were made (the result is the
+	// best; see Inject).
+	Attempts int `json:"attempts"`
 }
 
 // injector is bench power with forced cuts: the serialboard.Power of
@@ -113,7 +116,9 @@ func (j *injector) cut(ctx context.Context) error {
 
 // Inject runs a warm-up inference on bench power (which measures each
 // task's wall duration and checks the output), then one inference with a
-// brown-out forced at each cut, and verifies its output bit for bit.
+// brown-out forced at each cut, and verifies its output bit for bit. An
+// injected run whose cuts mostly missed their tasks (timed by the wall
+// clock, on a loaded host) is made again, up to maxAttempts runs.
 func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	if cfg.Tasks <= 0 || len(cfg.Want) == 0 || cfg.Image == nil {
 		return nil, errors.New("emulated: InjectConfig needs Image, Tasks and Want")
@@ -229,109 +234,135 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	// a cut planned for it fires after its fraction of the duration.
 	cuts := slices.Clone(cfg.Cuts)
 	slices.SortStableFunc(cuts, func(a, b Cut) int { return a.Task - b.Task })
-	res := &InjectResult{Tasks: cfg.Tasks}
-	var mu sync.Mutex
-	pending := map[int][]Cut{}
-	for _, c := range cuts {
-		pending[c.Task] = append(pending[c.Task], c)
-	}
-	done := map[int]bool{}
-	var cutErr error
-	var wg sync.WaitGroup
-	arm := func(task int, at time.Time) {
-		// called under mu: the board has just begun task (again), at at
-		began[task] = at
-		cs := pending[task]
-		if len(cs) == 0 {
-			return
+	var mu sync.Mutex // guards pace and began, which the attempts share
+	attempt := func(seq uint32) (*InjectResult, error) {
+		res := &InjectResult{Tasks: cfg.Tasks}
+		pending := map[int][]Cut{}
+		for _, c := range cuts {
+			pending[c.Task] = append(pending[c.Task], c)
 		}
-		c := cs[0]
-		pending[task] = cs[1:]
-		wait := time.Duration(c.Fraction * float64(duration(task)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			time.Sleep(wait)
-			mu.Lock()
-			landed := !done[task]
-			mu.Unlock()
-			if err := pw.cut(ctx); err != nil {
+		done := map[int]bool{}
+		var cutErr error
+		var wg sync.WaitGroup
+		arm := func(task int, at time.Time) {
+			// called under mu: the board has just begun task (again), at at
+			began[task] = at
+			cs := pending[task]
+			if len(cs) == 0 {
+				return
+			}
+			c := cs[0]
+			pending[task] = cs[1:]
+			wait := time.Duration(c.Fraction * float64(duration(task)))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(wait)
 				mu.Lock()
-				cutErr = err
+				landed := !done[task]
 				mu.Unlock()
+				if err := pw.cut(ctx); err != nil {
+					mu.Lock()
+					cutErr = err
+					mu.Unlock()
+					return
+				}
+				mu.Lock()
+				res.Cuts = append(res.Cuts, CutResult{Cut: c, Landed: landed, Resume: -1})
+				if landed {
+					res.Landed++
+				}
+				mu.Unlock()
+			}()
+		}
+		observe := func(ev link.Event) {
+			if ev.Kind != link.BoardEvent {
 				return
 			}
 			mu.Lock()
-			res.Cuts = append(res.Cuts, CutResult{Cut: c, Landed: landed, Resume: -1})
-			if landed {
-				res.Landed++
-			}
-			mu.Unlock()
-		}()
-	}
-	observe := func(ev link.Event) {
-		if ev.Kind != link.BoardEvent {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.Msg.(type) {
-		case *wire.TaskDone:
-			task := int(e.Task)
-			done[task] = true
-			if task < cfg.Tasks && !began[task].IsZero() && cycles[task] > 0 {
-				if d := ev.Time.Sub(began[task]).Seconds(); d > 0 {
-					pace = (pace + d/cycles[task]) / 2
+			defer mu.Unlock()
+			switch e := ev.Msg.(type) {
+			case *wire.TaskDone:
+				task := int(e.Task)
+				done[task] = true
+				if task < cfg.Tasks && !began[task].IsZero() && cycles[task] > 0 {
+					if d := ev.Time.Sub(began[task]).Seconds(); d > 0 {
+						pace = (pace + d/cycles[task]) / 2
+					}
+				}
+				if next := task + 1; next < cfg.Tasks {
+					delete(done, next)
+					arm(next, ev.Time)
+				}
+			case *wire.Boot:
+				if n := len(res.Cuts); n > 0 && res.Cuts[n-1].Resume < 0 {
+					res.Cuts[n-1].Resume = int(e.Resume)
+				}
+				// The board resumes at its progress word: that task begins again.
+				if r := int(e.Resume); r < cfg.Tasks && e.Flags&wire.BootRunning != 0 {
+					delete(done, r)
+					arm(r, ev.Time)
 				}
 			}
-			if next := task + 1; next < cfg.Tasks {
-				delete(done, next)
-				arm(next, ev.Time)
+		}
+		pw.mu.Lock()
+		pw.started = func() {
+			mu.Lock()
+			arm(0, time.Now())
+			mu.Unlock()
+		}
+		pw.mu.Unlock()
+		inf, err := brd.Infer(ctx, seq, cfg.Input, pw, observe)
+		wg.Wait()
+		if errors.Is(err, serialboard.ErrProgressLost) {
+			res.Verified, res.Mismatches, res.Detail = false, 1, err.Error()
+			return res, nil
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if cutErr != nil {
+			return fail(fmt.Errorf("cutting power: %w", cutErr))
+		}
+		res.Reexecuted = inf.Reexecuted
+		res.Boots = inf.Boots
+		ok, why := serialboard.Verify(inf.Output, cfg.Want)
+		res.Verified = ok
+		if !ok {
+			res.Detail = why
+			for i := range inf.Output {
+				if i < len(cfg.Want) && inf.Output[i] != cfg.Want[i] {
+					res.Mismatches++
+				}
 			}
-		case *wire.Boot:
-			if n := len(res.Cuts); n > 0 && res.Cuts[n-1].Resume < 0 {
-				res.Cuts[n-1].Resume = int(e.Resume)
-			}
-			// The board resumes at its progress word: that task begins again.
-			if r := int(e.Resume); r < cfg.Tasks && e.Flags&wire.BootRunning != 0 {
-				delete(done, r)
-				arm(r, ev.Time)
+			if len(inf.Output) != len(cfg.Want) {
+				res.Mismatches = max(res.Mismatches, 1)
 			}
 		}
-	}
-	pw.mu.Lock()
-	pw.started = func() {
-		mu.Lock()
-		arm(0, time.Now())
-		mu.Unlock()
-	}
-	pw.mu.Unlock()
-	inf, err := brd.Infer(ctx, 2, cfg.Input, pw, observe)
-	wg.Wait()
-	if errors.Is(err, serialboard.ErrProgressLost) {
-		res.Verified, res.Mismatches, res.Detail = false, 1, err.Error()
 		return res, nil
 	}
-	if err != nil {
-		return fail(err)
-	}
-	if cutErr != nil {
-		return fail(fmt.Errorf("cutting power: %w", cutErr))
-	}
-	res.Reexecuted = inf.Reexecuted
-	res.Boots = inf.Boots
-	ok, why := serialboard.Verify(inf.Output, cfg.Want)
-	res.Verified = ok
-	if !ok {
-		res.Detail = why
-		for i := range inf.Output {
-			if i < len(cfg.Want) && inf.Output[i] != cfg.Want[i] {
-				res.Mismatches++
-			}
+
+	// The cuts are timed by the wall clock: on a loaded host a run may see
+	// every cut fall after its task (the board's events reaching the host
+	// in bursts), which says nothing of the firmware. Such a run, and one
+	// with fewer than half of its cuts inside their tasks, is tried again
+	// at the pace it measured, up to maxAttempts runs; the best one counts.
+	var best *InjectResult
+	for n := 1; n <= maxAttempts; n++ {
+		res, err := attempt(uint32(1 + n))
+		if err != nil {
+			return nil, err
 		}
-		if len(inf.Output) != len(cfg.Want) {
-			res.Mismatches = max(res.Mismatches, 1)
+		res.Attempts = n
+		if best == nil || res.Landed > best.Landed || !res.Verified {
+			best = res
+		}
+		if !res.Verified || len(res.Cuts) == len(cuts) && 2*res.Landed >= len(cuts) {
+			break
 		}
 	}
-	return res, nil
+	return best, nil
 }
+
+// maxAttempts bounds the injected runs of Inject (see there).
+const maxAttempts = 3
