@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
+	"github.com/batteryless/harness/harness/testenv"
 
 	"github.com/creack/pty"
 	"golang.org/x/term"
@@ -49,7 +51,7 @@ func rawPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	master, slave, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		testenv.Missing(t, "no pseudo-terminals here: "+err.Error(), "")
 	}
 	t.Cleanup(func() {
 		master.Close()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 )
@@ -18,7 +20,7 @@ const sharedData = "../../shared/data"
 func needShared(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(sharedData); err != nil {
-		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+		testenv.SharedData(t, sharedData)
 	}
 }
 

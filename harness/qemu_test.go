@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"github.com/batteryless/harness/reports"
 )
@@ -21,9 +23,7 @@ import (
 // missing.
 func noPlanFirmware(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
-		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
-	}
+	testenv.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
 	return filepath.Join(fwbuild.Build(t, "stm32f4"), "stm32f4", "firmware-noplan.elf")
 }
 

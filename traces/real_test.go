@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/batteryless/harness/harness/testenv"
 )
 
 // realDir holds the third-party traces (see its README.md); never copied here.
@@ -15,7 +17,7 @@ const realDir = "../../shared/data/traces"
 func needReal(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(realDir); err != nil {
-		t.Skipf("real traces not found at %s (a fresh clone without ../shared/data)", realDir)
+		testenv.SharedData(t, realDir)
 	}
 }
 

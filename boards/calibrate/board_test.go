@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
+	"github.com/batteryless/harness/harness/testenv"
 
 	"github.com/creack/pty"
 	"golang.org/x/term"
@@ -34,9 +36,7 @@ func build(t *testing.T, target string) string {
 // emulated board, and every task's predicted cycles (the plan's, which the
 // simulated board spends) are within 10 % of the measured ones.
 func TestQEMUCalibration(t *testing.T) {
-	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
-		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
-	}
+	testenv.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
 	dir := build(t, "stm32f4")
 	elf := filepath.Join(dir, "stm32f4", "firmware-noplan.elf")
 	board, err := LookupBoard("qemu-stm32")
@@ -86,7 +86,7 @@ func hostBoard(t *testing.T, args ...string) string {
 	dir := build(t, "host")
 	master, slave, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		testenv.Missing(t, "no pseudo-terminals here: "+err.Error(), "")
 	}
 	if _, err := term.MakeRaw(int(slave.Fd())); err != nil {
 		master.Close()

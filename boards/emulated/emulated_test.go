@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/qemu"
 	"github.com/batteryless/harness/harness/bundled"
@@ -38,9 +40,7 @@ func init() {
 // or skips when a tool is missing.
 func firmware(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
-		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
-	}
+	testenv.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
 	return fwbuild.Build(t, "stm32f4", "stm32f4-broken")
 }
 

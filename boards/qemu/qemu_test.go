@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
+	"github.com/batteryless/harness/harness/testenv"
 )
 
 const firmwareDir = "../../firmware"
@@ -21,12 +22,10 @@ const firmwareDir = "../../firmware"
 // folder; it skips without qemu-system-arm, make or arm-none-eabi-gcc.
 func firmware(t *testing.T, name string) string {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
-		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
-	}
+	testenv.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
 	elf := filepath.Join(fwbuild.Build(t, "stm32f4"), "stm32f4", name)
 	if _, err := os.Stat(elf); err != nil {
-		t.Skipf("no %s after make stm32f4: %v", name, err)
+		t.Fatalf("no %s after make stm32f4: %v", name, err)
 	}
 	return elf
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/boards/serialboard/internal/fakeboard"
 	"github.com/batteryless/harness/harness/link"
@@ -171,7 +173,7 @@ func (r *rig) start(t *testing.T, o rigOpts) {
 	port, err := fakeboard.Attach(r.fb, at)
 	if err != nil {
 		r.fb.Close()
-		t.Skip(err)
+		testenv.Missing(t, err.Error(), "")
 	}
 	r.setPort(port)
 	r.path = port.Path

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/creack/pty"
 	"golang.org/x/term"
 
@@ -30,7 +32,7 @@ func startBoard(t *testing.T, args ...string) *link.Link {
 	exe := bin(t, "board")
 	master, slave, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		testenv.Missing(t, "no pseudo-terminals here: "+err.Error(), "")
 	}
 	if _, err := term.MakeRaw(int(slave.Fd())); err != nil {
 		t.Fatalf("raw mode: %v", err)
@@ -196,7 +198,7 @@ func TestBoardOverLink(t *testing.T) {
 // and the output still equals the reference.
 func TestBoardOverLinkBrownouts(t *testing.T) {
 	if _, err := os.Stat("/dev/ptmx"); err != nil {
-		t.Skip("no pseudo-terminals here")
+		testenv.Missing(t, "no pseudo-terminals here (/dev/ptmx)", "")
 	}
 	img, input, want := boardDeployment(t)
 	l := startBoard(t, "--brownout-every", strconv.Itoa(300))

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/batteryless/harness/harness/testenv"
 )
 
 const sharedData = "../../../shared/data"
@@ -25,9 +27,9 @@ var firmwareDir = "../../firmware"
 // that concurrent test runs never share binaries).
 var (
 	binDir     string
-	buildSkip  string // why the firmware tests skip (a tool is missing)
-	buildErr   string // make's output when the build failed
-	sanitizers string // empty when the sanitizer builds are there, else why not
+	buildSkip  [2]string // the missing tool and its Debian package, when the firmware tests skip
+	buildErr   string    // make's output when the build failed
+	sanitizers string    // empty when the sanitizer builds are there, else why not
 )
 
 func TestMain(m *testing.M) {
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 			firmwareDir = d
 		}
 		if _, err := exec.LookPath("make"); err != nil {
-			buildSkip = "make is not installed"
+			buildSkip = [2]string{"make", "make"}
 			return m.Run()
 		}
 		cc := ""
@@ -47,7 +49,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 		if cc == "" {
-			buildSkip = "no C compiler (gcc or cc) is installed"
+			buildSkip = [2]string{"gcc", "gcc"}
 			return m.Run()
 		}
 		dir, err := os.MkdirTemp("", "firmwaretest-")
@@ -76,14 +78,17 @@ func TestMain(m *testing.M) {
 // when the build is not there.
 func bin(t *testing.T, name string) string {
 	t.Helper()
-	if buildSkip != "" {
-		t.Skip(buildSkip)
+	if buildSkip[0] != "" {
+		testenv.NeedTool(t, buildSkip[0], buildSkip[1])
 	}
 	if buildErr != "" {
 		t.Fatal(buildErr)
 	}
 	if strings.HasSuffix(name, "-san") && sanitizers != "" {
-		t.Skip(sanitizers)
+		if testing.Short() {
+			t.Skip(sanitizers)
+		}
+		testenv.Missing(t, sanitizers, "apt-get install gcc (its libasan and libubsan)")
 	}
 	return filepath.Join(binDir, name)
 }
@@ -91,9 +96,7 @@ func bin(t *testing.T, name string) string {
 func needShared(t *testing.T, sub string) string {
 	t.Helper()
 	p := filepath.Join(sharedData, sub)
-	if _, err := os.Stat(p); err != nil {
-		t.Skip("../shared/data absent: the shared test data is not beside this clone")
-	}
+	testenv.SharedData(t, p)
 	return p
 }
 

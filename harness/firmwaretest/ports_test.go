@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
 	"hash/crc32"
 	"net"
 	"os"
@@ -20,6 +19,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
+	"github.com/batteryless/harness/harness/testenv"
 
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/link"
@@ -149,12 +151,8 @@ func TestSTM32Build(t *testing.T) {
 // TestMSP430Check compiles every MSP430 source (runtime and port) with
 // clang --target=msp430 (Debian has no MSP430 linker).
 func TestMSP430Check(t *testing.T) {
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
-	}
-	if _, err := exec.LookPath("clang"); err != nil {
-		t.Skip("clang is not installed (Debian: clang)")
-	}
+	testenv.NeedTool(t, "make", "make")
+	testenv.NeedTool(t, "clang", "clang")
 	dir := t.TempDir()
 	out, err := exec.Command("make", "-C", firmwareDir, "BUILD="+dir, "msp430-check").CombinedOutput()
 	if err != nil {
@@ -335,9 +333,7 @@ func checkResult(t *testing.T, line, want string) {
 // new one starts; a reset in the middle of that one resumes at the progress
 // word and again gives the reference output.
 func TestSTM32QEMU(t *testing.T) {
-	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
-		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
-	}
+	testenv.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
 	dir := stm32Build(t)
 	m := bundledModel(t)
 	ref, err := refexec.New(m).Run(bundled.Input())
@@ -455,9 +451,7 @@ func startQEMUPty(t *testing.T, elf string) (string, *qemu) {
 // After QMP system_reset the boot count (.ih_persist) and the NVM survive:
 // BOOT says boot 2 with a valid NVM, and inference 2 gives the same output.
 func TestSTM32QEMUWire(t *testing.T) {
-	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
-		t.Skip("qemu-system-arm is not installed (Debian: qemu-system-arm)")
-	}
+	testenv.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
 	dir := stm32Build(t)
 	m := bundledModel(t)
 	input := bundled.Input()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/harness/tflite"
 )
 
@@ -15,7 +17,7 @@ func sharedModelFiles(t testing.TB) []string {
 	t.Helper()
 	paths, _ := filepath.Glob(filepath.Join(sharedModels, "*.tflite"))
 	if len(paths) == 0 {
-		t.Skip("../shared/data/models absent: the shared test data is not beside this clone")
+		testenv.Missing(t, sharedModels+" holds no .tflite files: the shared test data is not beside this clone", "")
 	}
 	return paths
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/harness/fixedpoint"
 	"github.com/batteryless/harness/harness/model"
 )
@@ -15,7 +17,7 @@ const sharedData = "../../../shared/data"
 func needShared(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(sharedData, "models")); err != nil {
-		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+		testenv.SharedData(t, filepath.Join(sharedData, "models"))
 	}
 	return sharedData
 }

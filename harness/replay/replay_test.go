@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/bundled"
@@ -165,7 +167,8 @@ func TestInjectCatchesBrokenProtocols(t *testing.T) {
 func TestInjectSplitReductions(t *testing.T) {
 	m, err := model.Load(filepath.Join(sharedData, "models", "kws_dscnn_int8.tflite"))
 	if err != nil {
-		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+		testenv.SharedData(t, sharedData)
+		t.Fatal(err)
 	}
 	input, err := os.ReadFile(filepath.Join(sharedData, "inputs", "kws_ref_input0_int8.bin"))
 	if err != nil {

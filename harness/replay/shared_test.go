@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/refexec"
@@ -22,7 +24,7 @@ const sharedData = "../../../shared/data"
 // and every inference it completes is bit-exact.
 func TestSharedTracesAndModels(t *testing.T) {
 	if _, err := os.Stat(sharedData); err != nil {
-		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+		testenv.SharedData(t, sharedData)
 	}
 	if testing.Short() {
 		t.Skip("-short: the full trace x model matrix takes a while")

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
@@ -38,7 +40,8 @@ func sharedModel(t *testing.T, name string) *model.Model {
 	t.Helper()
 	m, err := model.Load(filepath.Join("../../../shared/data/models", name))
 	if err != nil {
-		t.Skip("../shared/data absent: the shared test data is not beside this clone")
+		testenv.SharedData(t, "../../../shared/data/models")
+		t.Fatal(err)
 	}
 	return m
 }

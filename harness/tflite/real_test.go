@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/batteryless/harness/harness/testenv"
 )
 
 // realModelsDir holds third-party .tflite files shared between projects.
@@ -19,14 +21,14 @@ const realModelsDir = "../../../shared/data/models"
 func realModelFiles(t testing.TB) []string {
 	t.Helper()
 	if _, err := os.Stat(realModelsDir); err != nil {
-		t.Skipf("../shared/data absent: %s not found, real-model checks skipped", realModelsDir)
+		testenv.SharedData(t, realModelsDir)
 	}
 	files, err := filepath.Glob(filepath.Join(realModelsDir, "*.tflite"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Skipf("../shared/data absent: no .tflite files in %s", realModelsDir)
+		testenv.Missing(t, "no .tflite files in "+realModelsDir, "")
 	}
 	return files
 }
@@ -232,7 +234,7 @@ func TestRealModelKWS(t *testing.T) {
 	realModelFiles(t)
 	path := filepath.Join(realModelsDir, "kws_dscnn_int8.tflite")
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("../shared/data absent: %s not found", path)
+		testenv.SharedData(t, path)
 	}
 	m, err := ReadFile(path, 1<<20)
 	if err != nil {

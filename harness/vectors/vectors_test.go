@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/batteryless/harness/harness/testenv"
 )
 
 // sharedVectors is ../shared/data/vectors seen from this package's folder.
@@ -13,7 +15,7 @@ const sharedVectors = "../../../shared/data/vectors"
 func needShared(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat(sharedVectors); err != nil {
-		t.Skip("../shared/data/vectors absent: the shared test data is not beside this clone")
+		testenv.SharedData(t, sharedVectors)
 	}
 	return sharedVectors
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/batteryless/harness/harness/testenv"
 )
 
 // The firmware's side of the protocol (firmware/runtime/wire.c) is checked
@@ -18,9 +20,10 @@ const repoRoot = "../.."
 // buildWirecheck compiles wirecheck with the system C compiler.
 func buildWirecheck(t *testing.T) string {
 	t.Helper()
+	testenv.NeedTool(t, "cc", "gcc")
 	cc, err := exec.LookPath("cc")
 	if err != nil {
-		t.Skip("no C compiler (cc) on this machine")
+		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "wirecheck")
 	cmd := exec.Command(cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Ifirmware/runtime",
@@ -113,9 +116,7 @@ func TestFirmwareCompiles(t *testing.T) {
 	out := t.TempDir()
 	try := func(name string, args ...string) {
 		t.Run(name, func(t *testing.T) {
-			if _, err := exec.LookPath(args[0]); err != nil {
-				t.Skipf("%s is not installed", args[0])
-			}
+			testenv.NeedTool(t, args[0], map[string]string{"clang": "clang", "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi"}[args[0]])
 			obj := filepath.Join(out, name+".o")
 			cmd := exec.Command(args[0], append(args[1:], "-c", "firmware/runtime/wire.c", "-o", obj)...)
 			cmd.Dir = repoRoot

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/batteryless/harness/harness/testenv"
 )
 
 // tools are what each make target needs besides make, with the Debian
@@ -46,9 +48,7 @@ func Build(t testing.TB, targets ...string) string {
 		need = append(need, tools[tg]...)
 	}
 	for _, tool := range need {
-		if _, err := exec.LookPath(tool[0]); err != nil {
-			t.Skipf("%s is not installed (Debian: %s)", tool[0], tool[1])
-		}
+		testenv.NeedTool(t, tool[0], tool[1])
 	}
 	root, err := moduleRoot()
 	if err != nil {
