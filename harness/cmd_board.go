@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/model"
@@ -122,7 +122,7 @@ differs from the reference.`,
 	f.Int("baud", 115200, "the serial port's baud rate")
 	f.String("model", "", "model file (default: the bundled model)")
 	f.String("input", "", "input tensor as raw bytes (default: the bundled input, for the bundled model)")
-	f.String("profile", "", "device profile to schedule for and predict with: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file (default: the profile the board names in its IDENTITY)")
+	f.String("profile", "", "device profile to schedule for and predict with: "+strings.Join(profiles.Names(), ", ")+", or a YAML file (default: the profile the board names in its IDENTITY)")
 	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
 	f.Bool("deploy", false, "deploy the plan image of the model for the profile before the inferences")
 	f.Int("inferences", 1, "inferences to run")

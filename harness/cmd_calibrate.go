@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/calibrate"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/sched"
@@ -78,7 +78,7 @@ func runCalibrate(cmd *cobra.Command, s *settings) error {
 	if baseName == "" {
 		baseName = board.Base
 	}
-	base, err := boards.LoadProfile(baseName)
+	base, err := profiles.Load(baseName)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func runCalibrate(cmd *cobra.Command, s *settings) error {
 	if err := os.WriteFile(out, res.YAML, 0o644); err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
-	prof, err := boards.LoadProfile(out)
+	prof, err := profiles.Load(out)
 	if err != nil {
 		return fmt.Errorf("calibrate: the profile written does not load: %w", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 )
 
 func TestCalibrateCommandErrors(t *testing.T) {
@@ -73,7 +73,7 @@ func TestCalibrateCommandQEMU(t *testing.T) {
 			t.Errorf("task %d: %+v", i, task)
 		}
 	}
-	p, err := boards.LoadProfile(prof)
+	p, err := profiles.Load(prof)
 	if err != nil {
 		t.Fatal(err)
 	}

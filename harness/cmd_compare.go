@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -85,7 +85,7 @@ The runs use every core.`,
 	f := cmd.Flags()
 	f.StringSlice("model", nil, "model files (default: the bundled model); each uses --input or, for the bundled model, its input")
 	f.StringSlice("input", nil, "input files, one per --model in the same order (default: zeros for other models)")
-	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
+	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(profiles.Names(), ", ")+", or a YAML file")
 	f.String("schedulers", "all", "schedulers: all, or a comma-separated list of "+strings.Join(sched.Names(), ", "))
 	f.Int("inferences", 0, "inferences per run (0: back to back until the trace ends)")
 	f.Bool("loop", false, "repeat each trace until --inferences are done")
@@ -95,7 +95,7 @@ The runs use every core.`,
 }
 
 func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
-	prof, err := boards.LoadProfile(s.str("profile"))
+	prof, err := profiles.Load(s.str("profile"))
 	if err != nil {
 		return nil, err
 	}

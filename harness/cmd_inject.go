@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
@@ -38,7 +38,7 @@ measured by a warm-up inference) and at --random seeded points.`,
 			if err != nil {
 				return err
 			}
-			prof, err := boards.LoadProfile(s.str("profile"))
+			prof, err := profiles.Load(s.str("profile"))
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,7 @@ measured by a warm-up inference) and at --random seeded points.`,
 	f := cmd.Flags()
 	f.String("model", "", "model file (default: the bundled model)")
 	f.String("input", "", "input tensor as raw bytes (default: the bundled input)")
-	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
+	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(profiles.Names(), ", ")+", or a YAML file")
 	f.String("scheduler", "all", "schedulers to test, comma-separated, or all")
 	f.Int("random", 100, "brown-outs at random points inside tasks")
 	f.Int64("seed", 1, "seed of the random points")

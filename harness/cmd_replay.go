@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/power"
@@ -74,7 +74,7 @@ type replayPrep struct {
 	stats     traces.Stats
 	m         *model.Model
 	input     []byte
-	prof      *boards.Profile
+	prof      *profiles.Profile
 	sc        sched.Scheduler
 	p         *plan.Plan
 	pc        power.Config
@@ -117,12 +117,12 @@ func prepareReplay(cmd *cobra.Command, s *settings, traceArg, defaultProfile str
 
 // loadProfileFlag loads --profile, or def (if not "") when the user set no
 // profile by flag, environment or file.
-func loadProfileFlag(cmd *cobra.Command, s *settings, def string) (*boards.Profile, error) {
+func loadProfileFlag(cmd *cobra.Command, s *settings, def string) (*profiles.Profile, error) {
 	name := s.str("profile")
 	if def != "" && !cmd.Flags().Changed("profile") && !s.v.IsSet("profile") {
 		name = def
 	}
-	return boards.LoadProfile(name)
+	return profiles.Load(name)
 }
 
 // openLog opens --log's JSON Lines writer (nil without --log) and returns
@@ -140,7 +140,7 @@ func openLog(s *settings) (*reports.LogWriter, func(), error) {
 }
 
 // powerConfig is the power system of a profile.
-func powerConfig(p *boards.Profile) power.Config {
+func powerConfig(p *profiles.Profile) power.Config {
 	return power.Config{
 		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
 		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},
@@ -170,7 +170,7 @@ the reference executor. Exits non-zero on any mismatch or livelock.`,
 	f.String("trace", "", "trace file or bundled trace name (default: "+defaultTrace+")")
 	f.String("model", "", "model file (default: the bundled model)")
 	f.String("input", "", "input tensor as raw bytes (default: the bundled input)")
-	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
+	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(profiles.Names(), ", ")+", or a YAML file")
 	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
 	f.String("board", "sim", "board: sim, or qemu-stm32 (the STM32 firmware in QEMU under the emulated power system)")
 	f.String("elf", "", "qemu-stm32: the wire firmware built without a plan (default "+defaultNoPlanELF+"; make -C firmware stm32f4)")

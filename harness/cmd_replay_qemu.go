@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/emulated"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/power"
@@ -166,7 +166,7 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 
 // simulateSame replays the same trace and plan on the simulated board and
 // compares it with the emulated run.
-func simulateSame(m *model.Model, p *plan.Plan, prof *boards.Profile, pc power.Config, open func() (traces.Reader, error), input, want []byte, n int, loop bool, emu emulated.Result) (*simComparison, error) {
+func simulateSame(m *model.Model, p *plan.Plan, prof *profiles.Profile, pc power.Config, open func() (traces.Reader, error), input, want []byte, n int, loop bool, emu emulated.Result) (*simComparison, error) {
 	var log bytes.Buffer
 	lw := reports.NewLogWriter(&log)
 	res, err := replay.Run(replay.Config{Model: m, Plan: p, Profile: prof, Power: pc, OpenTrace: open, Input: input,

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/sched"
@@ -16,12 +16,12 @@ import (
 
 // schedulePlan loads the model, the profile and the scheduler named by the
 // settings and makes the plan.
-func schedulePlan(s *settings, modelPath string) (*model.Model, *boards.Profile, *plan.Plan, error) {
+func schedulePlan(s *settings, modelPath string) (*model.Model, *profiles.Profile, *plan.Plan, error) {
 	m, err := loadModel(modelPath)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	prof, err := boards.LoadProfile(s.str("profile"))
+	prof, err := profiles.Load(s.str("profile"))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -89,7 +89,7 @@ the plan (with every task); --image writes the binary image the firmware reads.`
 	}
 	f := cmd.Flags()
 	f.String("model", "", "model file (default: the bundled model)")
-	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(boards.Profiles(), ", ")+", or a YAML file")
+	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(profiles.Names(), ", ")+", or a YAML file")
 	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
 	f.String("image", "", "write the binary plan image (model and plan, for the firmware) here")
 	f.String("trace", "", "plan for this trace's statistics (the adaptive scheduler uses them)")
@@ -98,7 +98,7 @@ the plan (with every task); --image writes the binary image the firmware reads.`
 	return cmd
 }
 
-func printSchedule(cmd *cobra.Command, m *model.Model, prof *boards.Profile, p *plan.Plan) error {
+func printSchedule(cmd *cobra.Command, m *model.Model, prof *profiles.Profile, p *plan.Plan) error {
 	budget := p.Budget - p.RebootEnergy
 	uj := func(j float64) string { return strconv.FormatFloat(j*1e6, 'f', 1, 64) }
 	rows := make([][]string, len(p.Layers))

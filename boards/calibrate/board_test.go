@@ -16,7 +16,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/term"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/model"
@@ -56,7 +56,7 @@ func TestQEMUCalibration(t *testing.T) {
 	if res.Boot.Boots != len(res.Runs) {
 		t.Errorf("%d of %d runs reported their boot's cycles", res.Boot.Boots, len(res.Runs))
 	}
-	prof, err := boards.ParseProfile(res.YAML, "qemu-stm32.yaml")
+	prof, err := profiles.Parse(res.YAML, "qemu-stm32.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

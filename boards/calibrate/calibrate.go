@@ -39,7 +39,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/qemu"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -86,7 +86,7 @@ func LookupBoard(name string) (Board, error) {
 // Config of a calibration.
 type Config struct {
 	Board Board
-	Base  *boards.Profile // the profile the microbenchmarks are scheduled for, and the unmeasured numbers
+	Base  *profiles.Profile // the profile the microbenchmarks are scheduled for, and the unmeasured numbers
 	Bench Bench
 	Date  time.Time // in the sources; default now
 	// RebootImageBytes is the image size the reboot cost is given for (the
@@ -116,14 +116,14 @@ type Stats struct {
 
 // Result is a calibration.
 type Result struct {
-	Board   string          `json:"board"`
-	Base    string          `json:"base"`
-	Date    string          `json:"date"`
-	Profile *boards.Profile `json:"-"`
-	YAML    []byte          `json:"-"`
-	Params  []Param         `json:"params"`
-	Samples []*Sample       `json:"samples"`
-	Runs    []Run           `json:"runs"`
+	Board   string            `json:"board"`
+	Base    string            `json:"base"`
+	Date    string            `json:"date"`
+	Profile *profiles.Profile `json:"-"`
+	YAML    []byte            `json:"-"`
+	Params  []Param           `json:"params"`
+	Samples []*Sample         `json:"samples"`
+	Runs    []Run             `json:"runs"`
 	// Fit is the calibrated profile's error on the benchmarks' tasks;
 	// Generic what one shared vector MAC and the scalar operations (the
 	// profile schema without kernel costs) give at best on the
@@ -339,7 +339,7 @@ func Calibrate(ctx context.Context, cfg Config) (*Result, error) {
 	res.Profile, res.Params = prof, params
 	res.YAML = prof.YAML(fmt.Sprintf("Device profile of %s, calibrated by `harness calibrate --board %s` on %s from the %s profile.\n"+
 		"Fitted numbers say how in their source; the others are %s's, with its sources.", cfg.Board.Name, cfg.Board.Name, res.Date, cfg.Base.Name, cfg.Base.Name))
-	if _, err := boards.ParseProfile(res.YAML, "calibrated"); err != nil {
+	if _, err := profiles.Parse(res.YAML, "calibrated"); err != nil {
 		return nil, fmt.Errorf("calibrate: the written profile does not parse back: %w", err)
 	}
 	res.WallS = time.Since(t0).Seconds()
@@ -351,7 +351,7 @@ func pct(e float64) string { return fmt.Sprintf("%.1f %%", 100*e) }
 
 // buildProfile writes the fitted numbers into a copy of the base profile,
 // with their sources, and the energies that go with the cycles.
-func buildProfile(cfg Config, res *Result, theta, gtheta map[string]float64, kernels []string) (*boards.Profile, []Param, error) {
+func buildProfile(cfg Config, res *Result, theta, gtheta map[string]float64, kernels []string) (*profiles.Profile, []Param, error) {
 	base := cfg.Base
 	p := base.Clone()
 	p.Kernels, p.LayerScan = nil, nil
@@ -577,7 +577,7 @@ const DefaultLimit = 0.10
 // the bench and compares every task's predicted cycles (the plan's, commit
 // included: what the simulated board spends on it) with the board's. The
 // output must be the reference executor's.
-func Validate(ctx context.Context, b Bench, prof *boards.Profile, m *model.Model, modelBytes, input []byte, limit float64) (*Validation, error) {
+func Validate(ctx context.Context, b Bench, prof *profiles.Profile, m *model.Model, modelBytes, input []byte, limit float64) (*Validation, error) {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}

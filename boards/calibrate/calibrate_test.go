@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -19,9 +19,9 @@ import (
 	"github.com/batteryless/harness/harness/sched"
 )
 
-func loadProfile(t testing.TB, name string) *boards.Profile {
+func loadProfile(t testing.TB, name string) *profiles.Profile {
 	t.Helper()
-	p, err := boards.LoadProfile(name)
+	p, err := profiles.Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +30,11 @@ func loadProfile(t testing.TB, name string) *boards.Profile {
 
 // truthProfile is a board whose costs are known: base with a cost for
 // every kernel of the suite, a layer scan and NVM writes per run.
-func truthProfile(t testing.TB, base *boards.Profile) *boards.Profile {
+func truthProfile(t testing.TB, base *profiles.Profile) *profiles.Profile {
 	t.Helper()
 	p := base.Clone()
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, k := range boards.KernelNames() {
+	for _, k := range profiles.KernelNames() {
 		for _, path := range kernelPaths(k) {
 			if err := p.SetField(path, math.Round(1+1000*r.Float64())); err != nil {
 				t.Fatal(err)
@@ -54,7 +54,7 @@ func truthProfile(t testing.TB, base *boards.Profile) *boards.Profile {
 // the images it may be given and reports each task's cycles as truth
 // prices them, and the reference output.
 type fakeBench struct {
-	truth  *boards.Profile
+	truth  *profiles.Profile
 	mu     sync.Mutex
 	imgs   map[string]*Image
 	wrong  string // the name of an image whose output it gets wrong
@@ -98,7 +98,7 @@ func (f *fakeBench) Run(ctx context.Context, given *Image) (*Measurement, error)
 	return m, nil
 }
 
-func newFake(t testing.TB, base, truth *boards.Profile) *fakeBench {
+func newFake(t testing.TB, base, truth *profiles.Profile) *fakeBench {
 	t.Helper()
 	imgs, err := Suite(base)
 	if err != nil {
@@ -119,7 +119,7 @@ func TestFeaturesAreLinear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kernels := boards.KernelNames()
+	kernels := profiles.KernelNames()
 	var paths []string
 	for _, k := range kernels {
 		paths = append(paths, kernelPaths(k)...)
@@ -207,7 +207,7 @@ func TestCalibrateRecovers(t *testing.T) {
 		t.Errorf("reboot: %+v, source %q", res.Boot, prof.Sources["reboot.time"])
 	}
 	// The file reads back to the same profile.
-	back, err := boards.ParseProfile(res.YAML, "calibrated.yaml")
+	back, err := profiles.Parse(res.YAML, "calibrated.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestSuite(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range boards.KernelNames() {
+	for _, k := range profiles.KernelNames() {
 		if k == "dequantize" {
 			continue
 		}
@@ -321,7 +321,7 @@ func TestLookupBoard(t *testing.T) {
 		if err != nil || got.Name != b.Name {
 			t.Errorf("%s: %v", b.Name, err)
 		}
-		if _, err := boards.LoadProfile(b.Base); err != nil {
+		if _, err := profiles.Load(b.Base); err != nil {
 			t.Errorf("%s: base %s: %v", b.Name, b.Base, err)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 )
@@ -20,7 +20,7 @@ type Sample struct {
 	Image    string  `json:"image"`
 	Task     int     `json:"task"`
 	Layer    int     `json:"layer"`
-	Op       string  `json:"op"` // its kernel (boards.KernelNames)
+	Op       string  `json:"op"` // its kernel (profiles.KernelNames)
 	Commit   bool    `json:"commit"`
 	Measured float64 `json:"measured_cycles"`
 	// Predicted is the calibrated profile's cycles for the task (the
@@ -46,8 +46,8 @@ func relErr(pred, meas float64) float64 {
 // unitProfiles returns, for each path, a profile whose costs are all 0 but
 // that one, which is 1: zero gives the structure (which optional sections
 // are present).
-func unitProfiles(zero *boards.Profile, paths []string) (map[string]*boards.Profile, error) {
-	out := map[string]*boards.Profile{}
+func unitProfiles(zero *profiles.Profile, paths []string) (map[string]*profiles.Profile, error) {
+	out := map[string]*profiles.Profile{}
 	for _, path := range paths {
 		u := zero.Clone()
 		if err := u.SetField(path, 1); err != nil {
@@ -60,7 +60,7 @@ func unitProfiles(zero *boards.Profile, paths []string) (map[string]*boards.Prof
 
 // zeroCosts is base with every cost 0 (costs.* and reboot), with the
 // kernels named present, and the layer scan present when scan is set.
-func zeroCosts(base *boards.Profile, kernels []string, scan bool) *boards.Profile {
+func zeroCosts(base *profiles.Profile, kernels []string, scan bool) *profiles.Profile {
 	z := base.Clone()
 	z.Kernels, z.LayerScan = nil, nil
 	for _, k := range kernels {
@@ -80,7 +80,7 @@ func zeroCosts(base *boards.Profile, kernels []string, scan bool) *boards.Profil
 // taskCycles is what a profile predicts for a task of a plan: its cycles
 // as plan.Estimate gives them, plus the commit's when it commits (what the
 // firmware's TASK_DONE counts: ih_rt_step computes, writes and commits).
-func taskCycles(prof *boards.Profile, m *model.Model, t plan.Task) float64 {
+func taskCycles(prof *profiles.Profile, m *model.Model, t plan.Task) float64 {
 	c, _ := plan.Estimate(prof, m, m.Layers[t.Layer], t.Region, t.Part)
 	cy := c.Cycles()
 	if t.Commit {
@@ -91,7 +91,7 @@ func taskCycles(prof *boards.Profile, m *model.Model, t plan.Task) float64 {
 }
 
 // features fills in the sample's features under the unit profiles.
-func (s *Sample) features(units map[string]*boards.Profile, m *model.Model, t plan.Task) {
+func (s *Sample) features(units map[string]*profiles.Profile, m *model.Model, t plan.Task) {
 	if s.x == nil {
 		s.x = map[string]float64{}
 	}
@@ -213,7 +213,7 @@ func kernelsOf(samples []*Sample) []string {
 		seen[s.Op] = true
 	}
 	var out []string
-	for _, k := range boards.KernelNames() {
+	for _, k := range profiles.KernelNames() {
 		if seen[k] {
 			out = append(out, k)
 		}

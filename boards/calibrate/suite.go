@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/refexec"
@@ -202,7 +202,7 @@ var chains = []chain{
 // Suite builds the microbenchmarks for a profile: each model scheduled
 // with the tile scheduler for prof (the last one with fixed tiles), its
 // plan image, input and reference output.
-func Suite(prof *boards.Profile) ([]*Image, error) {
+func Suite(prof *profiles.Profile) ([]*Image, error) {
 	var imgs []*Image
 	for _, c := range chains {
 		img, err := c.image(prof)
@@ -214,7 +214,7 @@ func Suite(prof *boards.Profile) ([]*Image, error) {
 	return imgs, nil
 }
 
-func (c chain) image(prof *boards.Profile) (*Image, error) {
+func (c chain) image(prof *profiles.Profile) (*Image, error) {
 	n := c.build()
 	input := n.input()
 	data, err := n.encode()
@@ -266,7 +266,7 @@ func newImage(name string, m *model.Model, p *plan.Plan, input []byte) (*Image, 
 
 // fixedPlan makes a plan of given per-layer tiles and commit intervals,
 // priced for prof, as the schedulers do.
-func fixedPlan(m *model.Model, prof *boards.Profile, modelBytes []byte, layers []plan.LayerPlan) (*plan.Plan, error) {
+func fixedPlan(m *model.Model, prof *profiles.Profile, modelBytes []byte, layers []plan.LayerPlan) (*plan.Plan, error) {
 	p := &plan.Plan{
 		Version: plan.Version, Model: m.Name, Profile: prof.Name, Scheduler: "calibrate",
 		WordBytes: prof.WordBytes, WeightBytes: m.WeightBytes(),

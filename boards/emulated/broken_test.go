@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/serialboard"
 )
 
@@ -45,7 +45,7 @@ func TestBrokenFirmwareFailsOnEmulatedPower(t *testing.T) {
 // broken build must fail.
 func TestInjectEmulated(t *testing.T) {
 	dir := firmware(t)
-	prof, err := boards.LoadProfile(emuProfile)
+	prof, err := profiles.Load(emuProfile)
 	if err != nil {
 		t.Fatal(err)
 	}

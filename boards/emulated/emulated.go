@@ -35,7 +35,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/qemu"
 	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/harness/link"
@@ -56,10 +56,10 @@ type Config struct {
 	// Tasks is the plan's task count, OutputBytes its output tensor's size.
 	Tasks       int
 	OutputBytes int
-	Profile     *boards.Profile // ActivePowerW; power defaults unless Power is set
-	Power       *power.Config   // the power system; nil: the profile's
-	Input       []byte          // the input tensor
-	Want        []byte          // the expected output (the reference executor's)
+	Profile     *profiles.Profile // ActivePowerW; power defaults unless Power is set
+	Power       *power.Config     // the power system; nil: the profile's
+	Input       []byte            // the input tensor
+	Want        []byte            // the expected output (the reference executor's)
 
 	// Harvest is the harvested power in W at simulated time t (s).
 	Harvest func(t float64) float64
@@ -400,7 +400,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	return res, cfg.Log.Flush()
 }
 
-func profilePower(p *boards.Profile) power.Config {
+func profilePower(p *profiles.Profile) power.Config {
 	return power.Config{
 		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
 		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},

@@ -14,7 +14,7 @@ import (
 
 	"github.com/batteryless/harness/harness/testenv"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/qemu"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
@@ -53,7 +53,7 @@ type deployment struct {
 	want  []byte
 }
 
-func deploy(t *testing.T, prof *boards.Profile, scheduler string) deployment {
+func deploy(t *testing.T, prof *profiles.Profile, scheduler string) deployment {
 	t.Helper()
 	m, err := model.Parse(bundled.Model(), bundled.ModelName)
 	if err != nil {
@@ -82,10 +82,10 @@ func deploy(t *testing.T, prof *boards.Profile, scheduler string) deployment {
 // setup is what a run of the bundled model needs: the firmware ELF named
 // elf from the build, the emulated board's profile, and the model scheduled
 // by tile for it.
-func setup(t *testing.T, elf string) (string, *boards.Profile, deployment) {
+func setup(t *testing.T, elf string) (string, *profiles.Profile, deployment) {
 	t.Helper()
 	dir := firmware(t)
-	prof, err := boards.LoadProfile(emuProfile)
+	prof, err := profiles.Load(emuProfile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestEmulatedReplayBundledTrace(t *testing.T) {
 func TestEmulatedQEMUKilled(t *testing.T) {
 	dir := firmware(t)
 	elf := filepath.Join(dir, "stm32f4", "firmware-noplan.elf")
-	prof, err := boards.LoadProfile("stm32f405")
+	prof, err := profiles.Load("stm32f405")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -76,7 +76,7 @@ type Event struct {
 type Board struct {
 	m      *model.Model
 	p      *plan.Plan
-	prof   *boards.Profile
+	prof   *profiles.Profile
 	faults Faults
 
 	nvm      []byte
@@ -441,7 +441,7 @@ func (s *Seeds) take(m *model.Model, l *model.Layer) (ins [][]byte, out []byte, 
 
 // New makes a board for plan p of model m on a device. The NVM image starts
 // blank (erased to zero).
-func New(m *model.Model, p *plan.Plan, prof *boards.Profile, faults Faults) (*Board, error) {
+func New(m *model.Model, p *plan.Plan, prof *profiles.Profile, faults Faults) (*Board, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}

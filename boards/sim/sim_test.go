@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
@@ -71,7 +71,7 @@ func TestCopyRegion(t *testing.T) {
 
 type fixture struct {
 	m     *model.Model
-	prof  *boards.Profile
+	prof  *profiles.Profile
 	board func() *Board
 	input []byte
 	ref   []byte
@@ -83,7 +83,7 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}

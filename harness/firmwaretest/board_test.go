@@ -15,7 +15,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/term"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/plan"
@@ -160,7 +160,7 @@ func runOnBoard(t *testing.T, l *link.Link, img, input, want []byte) (out []byte
 func boardDeployment(t *testing.T) (img, input, want []byte) {
 	t.Helper()
 	m := bundledModel(t)
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
@@ -32,7 +32,7 @@ type deployment struct {
 
 // simulate runs one inference on the simulated board (boards/sim), with no
 // power model and no fault, and returns its final NVM image.
-func simulate(t *testing.T, m *model.Model, p *plan.Plan, prof *boards.Profile, input []byte) []byte {
+func simulate(t *testing.T, m *model.Model, p *plan.Plan, prof *profiles.Profile, input []byte) []byte {
 	t.Helper()
 	b, err := sim.New(m, p, prof, sim.Faults{})
 	if err != nil {
@@ -99,7 +99,7 @@ func deploy(t *testing.T, m *model.Model, input []byte, scheduler string) deploy
 
 func deployOn(t *testing.T, m *model.Model, input []byte, profile, scheduler string) deployment {
 	t.Helper()
-	prof, err := boards.LoadProfile(profile)
+	prof, err := profiles.Load(profile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package plan
 import (
 	"strings"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 )
@@ -23,7 +23,7 @@ type Needs struct {
 	MACs         int64
 
 	// The kernel's work inside the input, as the firmware's loops do it,
-	// for the per-kernel costs of a calibrated profile (boards.KernelCost):
+	// for the per-kernel costs of a calibrated profile (profiles.KernelCost):
 	// Taps counts inner loops: window positions inside the input summed
 	// over the outputs for CONV_2D, 0 for DEPTHWISE_CONV_2D and
 	// FULLY_CONNECTED, and the region's (n, y, x) positions for the others
@@ -222,7 +222,7 @@ func floorDiv(a, b int) int {
 }
 
 // KernelName is the name of an operator's kernel in a profile's
-// costs.kernels (boards.KernelNames): "conv_2d" for CONV_2D.
+// costs.kernels (profiles.KernelNames): "conv_2d" for CONV_2D.
 func KernelName(op model.Op) string { return kernelNames[op] }
 
 var kernelNames = func() (names [256]string) {
@@ -268,14 +268,14 @@ func elems16(bytes int) float64 { return float64((bytes + 1) / 2) }
 // one DMA per contiguous run read or written, one vector MAC per output value
 // of a convolution or fully connected layer, CPU operations for pooling,
 // element-wise arithmetic and requantization. A calibrated profile's cost of
-// the layer's kernel (boards.Profile.Kernel) replaces the vector MAC and CPU
+// the layer's kernel (profiles.Profile.Kernel) replaces the vector MAC and CPU
 // operations; its layer scan adds the runtime's search for the task's
 // layer (l.Index layers before it). A step of a split reduction is priced
 // by its part: the kernel's work over its range of the reduced dimension.
-func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Region, part Part) (Cost, Needs) {
+func Estimate(prof *profiles.Profile, m *model.Model, l *model.Layer, r kernels.Region, part Part) (Cost, Needs) {
 	n := LayerNeeds(m, l, r, part)
 	var c Cost
-	dma := func(lc boards.LinearCost, bytes, spans int) (float64, float64) {
+	dma := func(lc profiles.LinearCost, bytes, spans int) (float64, float64) {
 		if spans == 0 {
 			return 0, 0
 		}
@@ -305,7 +305,7 @@ func Estimate(prof *boards.Profile, m *model.Model, l *model.Layer, r kernels.Re
 		c.ComputeCycles += kc.Cycles(outs, taps, terms)
 		return c, n
 	}
-	ops := func(count float64, oc boards.OpCost) {
+	ops := func(count float64, oc profiles.OpCost) {
 		c.ComputeEnergy += count * oc.Energy
 		c.ComputeCycles += count * oc.Cycles
 	}
@@ -363,7 +363,7 @@ func boolSpan(bytes int) int {
 }
 
 // CommitCost is the cost of writing the progress word.
-func CommitCost(prof *boards.Profile) (energy, cycles float64) {
+func CommitCost(prof *profiles.Profile) (energy, cycles float64) {
 	n := elems16(prof.WordBytes)
 	return prof.NVMWrite.Energy(n), prof.NVMWrite.Cycles(n)
 }
@@ -372,7 +372,7 @@ func CommitCost(prof *boards.Profile) (energy, cycles float64) {
 // alone on a device: every layer computed whole (each input, weight and
 // output moved once, no tiling overhead), with no commits and no reboots.
 // It is the floor every plan's cost is measured against.
-func MinimumCost(prof *boards.Profile, m *model.Model) (energy, cycles float64) {
+func MinimumCost(prof *profiles.Profile, m *model.Model) (energy, cycles float64) {
 	for _, l := range m.Layers {
 		c, _ := Estimate(prof, m, l, m.OutputShape(l).Full(), Part{})
 		energy += c.Energy()

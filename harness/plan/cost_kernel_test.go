@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 )
@@ -39,7 +39,7 @@ func TestEstimateKernelCosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := boards.LoadProfile("stm32f405")
+	base, err := profiles.Load("stm32f405")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -20,7 +20,7 @@ func plans(t testing.TB) []struct {
 	p *plan.Plan
 } {
 	t.Helper()
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestImageRejectsDamage(t *testing.T) {
 
 func FuzzDecodeImage(f *testing.F) {
 	// Seeds from quick plans only: the fuzzing time includes this setup.
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		f.Fatal(err)
 	}

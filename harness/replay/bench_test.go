@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/traces"
@@ -90,7 +90,7 @@ func kwsReactConfig(b *testing.B, traceFile string) Config {
 	if err != nil {
 		b.Fatal(err)
 	}
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -17,7 +17,7 @@ import (
 type InjectConfig struct {
 	Model   *model.Model
 	Plan    *plan.Plan
-	Profile *boards.Profile
+	Profile *profiles.Profile
 	Input   []byte
 	// Boundaries forces a brown-out after every task (before the next
 	// starts), each boundary once.

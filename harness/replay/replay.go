@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -32,7 +32,7 @@ const DefaultLivelockCycles = 50
 type Config struct {
 	Model   *model.Model
 	Plan    *plan.Plan
-	Profile *boards.Profile
+	Profile *profiles.Profile
 	Power   power.Config
 	// OpenTrace opens the trace from its start (called again to loop it).
 	OpenTrace func() (traces.Reader, error)
@@ -121,7 +121,7 @@ func (e *LivelockError) Error() string { return e.Message }
 // CheckPlan finds commit groups that can never finish: those whose energy
 // exceeds what a power cycle gives from storage after the reboot plus what
 // the converter can harvest at the trace's peak power while they run.
-func CheckPlan(p *plan.Plan, prof *boards.Profile, cfg power.Config, peakHarvestW float64) error {
+func CheckPlan(p *plan.Plan, prof *profiles.Profile, cfg power.Config, peakHarvestW float64) error {
 	budget := cfg.CycleBudget() - prof.Reboot.Energy
 	groups := p.Groups()
 	if p.RuntimeRule {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/batteryless/harness/harness/testenv"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
@@ -21,7 +21,7 @@ import (
 	"github.com/batteryless/harness/traces"
 )
 
-func powerOf(p *boards.Profile) power.Config {
+func powerOf(p *profiles.Profile) power.Config {
 	return power.Config{
 		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
 		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},
@@ -35,7 +35,7 @@ func setup(t testing.TB, scheduler string) Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestInjectSplitReductions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}

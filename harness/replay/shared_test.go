@@ -9,7 +9,7 @@ import (
 
 	"github.com/batteryless/harness/harness/testenv"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/refexec"
 	"github.com/batteryless/harness/harness/sched"
@@ -34,7 +34,7 @@ func TestSharedTracesAndModels(t *testing.T) {
 		t.Fatalf("traces: %v %d", err, len(tracePaths))
 	}
 	modelPaths, _ := filepath.Glob(filepath.Join(sharedData, "models", "*.tflite"))
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package sched
 import (
 	"fmt"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -58,7 +58,7 @@ func (adaptive) Describe() string {
 // share of the draw a below-draw mean harvest covers made it worse (1.34x
 // on rf-office against 1.26x), since the rule starts a task only on what
 // the capacitor holds.
-func adaptiveLimits(prof *boards.Profile, opt Options) Limits {
+func adaptiveLimits(prof *profiles.Profile, opt Options) Limits {
 	lim := Limits{SRAM: prof.SRAMBytes - SRAMReserve, Energy: AdaptiveMargin * prof.CycleBudget()}
 	if opt.Trace != nil && prof.Power.Efficiency*opt.Trace.MeanW >= prof.ActivePowerW {
 		lim.Energy = 0
@@ -66,7 +66,7 @@ func adaptiveLimits(prof *boards.Profile, opt Options) Limits {
 	return lim
 }
 
-func (s adaptive) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+func (s adaptive) Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error) {
 	lim := adaptiveLimits(prof, opt)
 	tiles := make([]Tile, len(m.Layers))
 	for i, l := range m.Layers {
@@ -91,7 +91,7 @@ func (s adaptive) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*
 // shape decides how often each byte crosses from NVM): for each channel
 // block and column block, the most rows that fit the limits; when no
 // output value fits whole, reduction steps as LargestTile makes them.
-func cheapestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profile) (Tile, error) {
+func cheapestTile(m *model.Model, l *model.Layer, lim Limits, prof *profiles.Profile) (Tile, error) {
 	s := m.OutputShape(l)
 	chans := halvings(s.C)
 	if l.Op == model.OpSoftmax {
@@ -120,7 +120,7 @@ func cheapestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profi
 // t, run back to back without a brown-out: a task finds in SRAM what the
 // task before it read, when it needs the same (see plan.Task's
 // ResidentReadEnergy).
-func layerEnergy(m *model.Model, l *model.Layer, t Tile, prof *boards.Profile) float64 {
+func layerEnergy(m *model.Model, l *model.Layer, t Tile, prof *profiles.Profile) float64 {
 	lp := []plan.LayerPlan{{Layer: l.Index, TileH: t.H, TileW: t.W, TileC: t.C, TileR: t.R, CommitEvery: 0}}
 	e := 0.0
 	tasks := expandLayer(m, l, lp[0])

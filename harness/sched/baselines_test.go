@@ -10,7 +10,7 @@ import (
 
 	"github.com/batteryless/harness/harness/testenv"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -18,9 +18,9 @@ import (
 
 var baselines = []string{"sonic", "hawaii", "inas"}
 
-func loadProfile(t *testing.T, name string) *boards.Profile {
+func loadProfile(t *testing.T, name string) *profiles.Profile {
 	t.Helper()
-	prof, err := boards.LoadProfile(name)
+	prof, err := profiles.Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestBaselinesPlan(t *testing.T) {
 }
 
 // checkGranularity checks what each baseline promises about its tasks.
-func checkGranularity(t *testing.T, sname string, m *model.Model, prof *boards.Profile, p *plan.Plan) {
+func checkGranularity(t *testing.T, sname string, m *model.Model, prof *profiles.Profile, p *plan.Plan) {
 	t.Helper()
 	if sname != "inas" && p.Commits() != len(p.Tasks) {
 		t.Errorf("%s/%s: %d commits for %d tasks, want one per task", sname, m.Name, p.Commits(), len(p.Tasks))

@@ -3,7 +3,7 @@ package sched
 import (
 	"fmt"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 )
@@ -25,7 +25,7 @@ func (hawaiiScheduler) Describe() string {
 	return "HAWAII footprints: one accelerator MAC (an output value, its operands within the accelerator's SRAM) or one row per task, progress committed after every task"
 }
 
-func (s hawaiiScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+func (s hawaiiScheduler) Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error) {
 	return finePlan(s.Name(), m, prof, opt, func(l *model.Layer, lim Limits) (Tile, error) { return hawaiiTile(m, l, lim, prof) })
 }
 
@@ -40,7 +40,7 @@ func vectorMAC(l *model.Layer) bool {
 }
 
 // hawaiiTile is the tile of one HAWAII task of layer l.
-func hawaiiTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profile) (Tile, error) {
+func hawaiiTile(m *model.Model, l *model.Layer, lim Limits, prof *profiles.Profile) (Tile, error) {
 	lc := newLayerCoster(m, l, prof)
 	if vectorMAC(l) {
 		// The operands of every task (the bias, which the CPU adds, counted

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -59,7 +59,7 @@ func (inasScheduler) Describe() string {
 	return "iNAS: per layer the tile shape and tiles per commit S that minimize the energy with one reboot per power cycle, every commit group within 80% of a power cycle"
 }
 
-func (s inasScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+func (s inasScheduler) Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error) {
 	choices, err := inasSearch(m, prof)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s on %s: %w", s.Name(), m.Name, prof.Name, err)
@@ -101,7 +101,7 @@ type InasChoice struct {
 }
 
 // inasSearch runs the per-layer search on every layer, in parallel.
-func inasSearch(m *model.Model, prof *boards.Profile) ([]InasChoice, error) {
+func inasSearch(m *model.Model, prof *profiles.Profile) ([]InasChoice, error) {
 	choices := make([]InasChoice, len(m.Layers))
 	errs := make([]error, len(m.Layers))
 	work := make(chan int)
@@ -129,7 +129,7 @@ func inasSearch(m *model.Model, prof *boards.Profile) ([]InasChoice, error) {
 }
 
 // inasLayer searches the tiling and S of one layer.
-func inasLayer(m *model.Model, l *model.Layer, prof *boards.Profile) (InasChoice, error) {
+func inasLayer(m *model.Model, l *model.Layer, prof *profiles.Profile) (InasChoice, error) {
 	lim := TaskLimits(prof)
 	usable := lim.Energy
 	commitE, _ := plan.CommitCost(prof)
@@ -252,7 +252,7 @@ type blockClass struct{ lo, hi, count int }
 type layerCoster struct {
 	m       *model.Model
 	l       *model.Layer
-	prof    *boards.Profile
+	prof    *profiles.Profile
 	shape   kernels.Shape
 	dim     int
 	classes [3]map[[2]int][]blockClass // by dimension (y, x, c), then by (block length, reduction step)
@@ -270,7 +270,7 @@ type costVal struct {
 	operands int
 }
 
-func newLayerCoster(m *model.Model, l *model.Layer, prof *boards.Profile) *layerCoster {
+func newLayerCoster(m *model.Model, l *model.Layer, prof *profiles.Profile) *layerCoster {
 	lc := &layerCoster{m: m, l: l, prof: prof, shape: m.OutputShape(l), cache: map[costKey]costVal{}}
 	lc.dim, _ = plan.CanSplit(l)
 	for d := range lc.classes {
@@ -408,7 +408,7 @@ func (lc *layerCoster) estimate(r kernels.Region, p plan.Part) costVal {
 // minimizes): a layer of energy E takes ceil(E / usable) power cycles, each
 // starting with a reboot; usable is TaskLimits(prof).Energy. It returns the
 // plan's energy plus those reboots, and the number of power cycles.
-func EnergyWithReboots(p *plan.Plan, prof *boards.Profile) (total float64, cycles int) {
+func EnergyWithReboots(p *plan.Plan, prof *profiles.Profile) (total float64, cycles int) {
 	usable := TaskLimits(prof).Energy
 	for _, lp := range p.Layers {
 		if usable > 0 {

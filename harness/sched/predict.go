@@ -3,7 +3,7 @@ package sched
 import (
 	"math"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/plan"
 )
 
@@ -17,7 +17,7 @@ import (
 // runs; brown-outs empty SRAM, so every task pays its full reads. With the
 // rule the board sleeps instead of rebooting and keeps SRAM, so a task
 // reads only what the task before did not leave there.
-func Predict(p *plan.Plan, prof *boards.Profile, meanHarvestW float64) {
+func Predict(p *plan.Plan, prof *profiles.Profile, meanHarvestW float64) {
 	p.PredictedS, p.PredictedForW = 0, meanHarvestW
 	usable := prof.CycleBudget() - prof.Reboot.Energy
 	power := prof.Power.Efficiency * meanHarvestW

@@ -4,11 +4,11 @@ import (
 	"math"
 	"testing"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 )
 
 func TestPredict(t *testing.T) {
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -39,7 +39,7 @@ type Scheduler interface {
 	Name() string
 	// Describe says in one line how the scheduler keeps progress.
 	Describe() string
-	Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error)
+	Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error)
 }
 
 var registry = map[string]Scheduler{}
@@ -84,7 +84,7 @@ type Limits struct {
 
 // TaskLimits are the limits of a task on a device: SRAM less the runtime's
 // reserve, and EnergyMargin of what a power cycle gives after the reboot.
-func TaskLimits(prof *boards.Profile) Limits {
+func TaskLimits(prof *profiles.Profile) Limits {
 	e := EnergyMargin * (prof.CycleBudget() - prof.Reboot.Energy)
 	if e <= 0 {
 		// The reboot alone takes the whole charge: no task fits (0 would
@@ -96,7 +96,7 @@ func TaskLimits(prof *boards.Profile) Limits {
 
 // fits reports whether a tile of layer l fits the limits, judged on an
 // interior tile (it reads the full window; border tiles read less).
-func fits(m *model.Model, l *model.Layer, t Tile, lim Limits, prof *boards.Profile) bool {
+func fits(m *model.Model, l *model.Layer, t Tile, lim Limits, prof *profiles.Profile) bool {
 	if t.R == 0 {
 		return fitsPart(m, l, t, plan.Part{}, lim, prof)
 	}
@@ -109,7 +109,7 @@ func fits(m *model.Model, l *model.Layer, t Tile, lim Limits, prof *boards.Profi
 	return fitsPart(m, l, t, mid, lim, prof) && fitsPart(m, l, t, last, lim, prof)
 }
 
-func fitsPart(m *model.Model, l *model.Layer, t Tile, part plan.Part, lim Limits, prof *boards.Profile) bool {
+func fitsPart(m *model.Model, l *model.Layer, t Tile, part plan.Part, lim Limits, prof *profiles.Profile) bool {
 	r := kernels.Region{N0: 0, N1: 1, Y0: 0, Y1: t.H, X0: 0, X1: t.W, C0: 0, C1: t.C}
 	// An interior tile reads the full window; measure one away from the
 	// border when there is room, so padding does not shrink the estimate.
@@ -143,7 +143,7 @@ func halvings(n int) []int {
 // LargestTile picks the tile of layer l with the fewest tasks that fits the
 // limits: whole rows of all channels if possible, else fewer channels, else
 // fewer columns. Softmax keeps every channel (a row is indivisible).
-func LargestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profile) (Tile, error) {
+func LargestTile(m *model.Model, l *model.Layer, lim Limits, prof *profiles.Profile) (Tile, error) {
 	s := m.OutputShape(l)
 	best, bestTasks := largestTile(m, l, lim, prof, 0)
 	if dim, ok := plan.CanSplit(l); bestTasks < 0 && ok {
@@ -174,7 +174,7 @@ func LargestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 
 // largestTile finds the tile with reduction steps of length r (0: whole)
 // with the fewest tasks, or -1 tasks when none fits.
-func largestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profile, r int) (Tile, int) {
+func largestTile(m *model.Model, l *model.Layer, lim Limits, prof *profiles.Profile, r int) (Tile, int) {
 	s := m.OutputShape(l)
 	chans := halvings(s.C)
 	if l.Op == model.OpSoftmax {
@@ -201,7 +201,7 @@ func largestTile(m *model.Model, l *model.Layer, lim Limits, prof *boards.Profil
 // maxRows is the most output rows a tile of tw columns, tc channels and
 // reduction steps of r may have within the limits (0 if not even one row
 // fits); the footprint and the energy grow with the rows.
-func maxRows(m *model.Model, l *model.Layer, tw, tc, r int, lim Limits, prof *boards.Profile) int {
+func maxRows(m *model.Model, l *model.Layer, tw, tc, r int, lim Limits, prof *profiles.Profile) int {
 	lo, hi := 0, m.OutputShape(l).H
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
@@ -218,7 +218,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // Price fills in the estimated costs of a plan's tasks and the per-layer
 // summaries, from the device profile.
-func Price(p *plan.Plan, m *model.Model, prof *boards.Profile) {
+func Price(p *plan.Plan, m *model.Model, prof *profiles.Profile) {
 	commitE, commitC := plan.CommitCost(prof)
 	for li := range p.Layers {
 		lp := &p.Layers[li]
@@ -288,12 +288,12 @@ func sameInputs(m *model.Model, l *model.Layer, a, b *plan.Task) bool {
 }
 
 // build expands per-layer schedules into a priced, laid-out plan.
-func build(name string, m *model.Model, prof *boards.Profile, opt Options, layers []plan.LayerPlan) (*plan.Plan, error) {
+func build(name string, m *model.Model, prof *profiles.Profile, opt Options, layers []plan.LayerPlan) (*plan.Plan, error) {
 	return buildWith(name, m, prof, opt, layers, nil)
 }
 
 // buildWith is build with a hook that sets plan-wide fields before pricing.
-func buildWith(name string, m *model.Model, prof *boards.Profile, opt Options, layers []plan.LayerPlan, set func(*plan.Plan)) (*plan.Plan, error) {
+func buildWith(name string, m *model.Model, prof *profiles.Profile, opt Options, layers []plan.LayerPlan, set func(*plan.Plan)) (*plan.Plan, error) {
 	p := &plan.Plan{
 		Version: plan.Version, Model: m.Name, Profile: prof.Name, Scheduler: name,
 		WordBytes: prof.WordBytes, WeightBytes: m.WeightBytes(),
@@ -338,7 +338,7 @@ func layerPlans(m *model.Model, tiles []Tile, commitEvery int) []plan.LayerPlan 
 
 // sramTiles picks, for every layer, the largest tile that fits SRAM and a
 // power cycle's energy.
-func sramTiles(m *model.Model, prof *boards.Profile) ([]Tile, error) {
+func sramTiles(m *model.Model, prof *profiles.Profile) ([]Tile, error) {
 	tiles := make([]Tile, len(m.Layers))
 	for i, l := range m.Layers {
 		t, err := LargestTile(m, l, TaskLimits(prof), prof)
@@ -356,7 +356,7 @@ func (tileScheduler) Name() string { return "tile" }
 func (tileScheduler) Describe() string {
 	return "tiles sized to fit SRAM and 80% of a power cycle; progress committed after every tile"
 }
-func (s tileScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+func (s tileScheduler) Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error) {
 	tiles, err := sramTiles(m, prof)
 	if err != nil {
 		return nil, err
@@ -370,7 +370,7 @@ func (layerScheduler) Name() string { return "layer" }
 func (layerScheduler) Describe() string {
 	return "the tiles of tile; progress committed once per layer"
 }
-func (s layerScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+func (s layerScheduler) Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error) {
 	tiles, err := sramTiles(m, prof)
 	if err != nil {
 		return nil, err

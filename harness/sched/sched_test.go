@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
 )
@@ -30,8 +30,8 @@ func testModels(t *testing.T) []*model.Model {
 // profile, that each layer's tasks cover its output exactly once, fit SRAM,
 // and commit where the scheduler says.
 func TestPlansCoverEveryOutputOnce(t *testing.T) {
-	for _, pname := range boards.Profiles() {
-		prof, err := boards.LoadProfile(pname)
+	for _, pname := range profiles.Names() {
+		prof, err := profiles.Load(pname)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestPlansCoverEveryOutputOnce(t *testing.T) {
 }
 
 func TestPlansAreDeterministic(t *testing.T) {
-	prof, err := boards.LoadProfile("msp430fr5994")
+	prof, err := profiles.Load("msp430fr5994")
 	if err != nil {
 		t.Fatal(err)
 	}

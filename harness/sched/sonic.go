@@ -3,7 +3,7 @@ package sched
 import (
 	"fmt"
 
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 )
@@ -25,7 +25,7 @@ func (sonicScheduler) Describe() string {
 	return "SONIC loop continuation: one output value per task, progress committed after every value"
 }
 
-func (s sonicScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+func (s sonicScheduler) Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error) {
 	return finePlan(s.Name(), m, prof, opt, func(l *model.Layer, lim Limits) (Tile, error) {
 		return outputValueTile(newLayerCoster(m, l, prof), lim, nil)
 	})
@@ -34,7 +34,7 @@ func (s sonicScheduler) Schedule(m *model.Model, prof *boards.Profile, opt Optio
 // finePlan is the plan of the fine-grained baselines: each layer's tile from
 // tileOf within the task limits, widened where the task count would
 // overflow the progress word, a commit after every task.
-func finePlan(name string, m *model.Model, prof *boards.Profile, opt Options, tileOf func(*model.Layer, Limits) (Tile, error)) (*plan.Plan, error) {
+func finePlan(name string, m *model.Model, prof *profiles.Profile, opt Options, tileOf func(*model.Layer, Limits) (Tile, error)) (*plan.Plan, error) {
 	lim := TaskLimits(prof)
 	tiles := make([]Tile, len(m.Layers))
 	for i, l := range m.Layers {
@@ -130,7 +130,7 @@ func layerTasks(m *model.Model, l *model.Layer, t Tile) int {
 
 // checkTaskCount fails, naming the layer that goes past it, when the tiles
 // make more tasks than a plan's progress word can count.
-func checkTaskCount(name string, m *model.Model, prof *boards.Profile, tiles []Tile) error {
+func checkTaskCount(name string, m *model.Model, prof *profiles.Profile, tiles []Tile) error {
 	limit := plan.MaxTasksFor(prof.WordBytes)
 	total, over := 0, -1
 	for i, l := range m.Layers {
@@ -154,7 +154,7 @@ func checkTaskCount(name string, m *model.Model, prof *boards.Profile, tiles []T
 // output value per task would overflow it, the layer with the most tasks
 // takes runs of values along its rows (then rows) instead, as long as such a
 // task still fits the limits; the commit after every task stays.
-func fitTaskCount(m *model.Model, prof *boards.Profile, tiles []Tile, lim Limits) {
+func fitTaskCount(m *model.Model, prof *profiles.Profile, tiles []Tile, lim Limits) {
 	limit := plan.MaxTasksFor(prof.WordBytes)
 	fixed := make([]bool, len(tiles))
 	for {

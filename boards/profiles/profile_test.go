@@ -1,4 +1,4 @@
-package boards
+package profiles
 
 import (
 	"errors"
@@ -23,16 +23,16 @@ func near(got, want float64) bool {
 
 func mustLoad(t testing.TB, name string) *Profile {
 	t.Helper()
-	p, err := LoadProfile(name)
+	p, err := Load(name)
 	if err != nil {
-		t.Fatalf("LoadProfile(%q): %v", name, err)
+		t.Fatalf("Load(%q): %v", name, err)
 	}
 	return p
 }
 
 func embeddedYAML(t testing.TB, name string) string {
 	t.Helper()
-	data, err := profileFS.ReadFile("profiles/" + name + ".yaml")
+	data, err := profileFS.ReadFile(name + ".yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,9 +40,9 @@ func embeddedYAML(t testing.TB, name string) string {
 }
 
 func TestEmbeddedProfiles(t *testing.T) {
-	names := Profiles()
+	names := Names()
 	if want := []string{"msp430fr5994", "qemu-stm32", "stm32f405"}; !reflect.DeepEqual(names, want) {
-		t.Fatalf("Profiles() = %v, want %v", names, want)
+		t.Fatalf("Names() = %v, want %v", names, want)
 	}
 	for _, name := range names {
 		p := mustLoad(t, name)
@@ -397,7 +397,7 @@ func TestMalformed(t *testing.T) {
 				t.Fatalf("%q occurs %d times in the profile", c.old, n)
 			}
 			bad := strings.Replace(good, c.old, c.new, 1)
-			_, err := ParseProfile([]byte(bad), file)
+			_, err := Parse([]byte(bad), file)
 			if err == nil {
 				t.Fatalf("no error")
 			}
@@ -438,13 +438,13 @@ func TestMalformedWholeFile(t *testing.T) {
 		{"alias loop", "name: &a x\ncpu: &c {cpu: *c}\n", "f.yaml:2: cpu.cpu: unknown field"},
 		{"binary", "\x00\x01", "f.yaml: yaml: control characters are not allowed"},
 	} {
-		_, err := ParseProfile([]byte(c.data), "f.yaml")
+		_, err := Parse([]byte(c.data), "f.yaml")
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %v, want prefix %q", c.name, err, c.want)
 		}
 	}
-	big := make([]byte, MaxProfileBytes+1)
-	if _, err := ParseProfile(big, "big.yaml"); err == nil || !strings.Contains(err.Error(), "limit") {
+	big := make([]byte, MaxBytes+1)
+	if _, err := Parse(big, "big.yaml"); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("oversized file: %v", err)
 	}
 }
@@ -462,7 +462,7 @@ func TestYAMLErrorLines(t *testing.T) {
 		{"a: {b\n", "y.yaml:1: yaml: did not find expected ',' or '}'"},
 		{"a: 1\nb: *x\n", "y.yaml: yaml: unknown anchor 'x' referenced"},
 	} {
-		_, err := ParseProfile([]byte(c.data), "y.yaml")
+		_, err := Parse([]byte(c.data), "y.yaml")
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%q: error %v, want %q", c.data, err, c.want)
 		}
@@ -474,7 +474,7 @@ func TestAliases(t *testing.T) {
 	good := embeddedYAML(t, "msp430fr5994")
 	data := strings.Replace(good, `source: "iNAS: reboot 77.88 uJ"`, `source: &inas "iNAS: reboot"`, 1)
 	data = strings.Replace(data, `source: "iNAS: reboot 70 ms"`, `source: *inas`, 1)
-	p, err := ParseProfile([]byte(data), "alias.yaml")
+	p, err := Parse([]byte(data), "alias.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func TestAliases(t *testing.T) {
 	}
 }
 
-func TestLoadProfileFile(t *testing.T) {
+func TestLoadFile(t *testing.T) {
 	dir := t.TempDir()
 	good := embeddedYAML(t, "stm32f405")
 	path := filepath.Join(dir, "lab.yaml")
@@ -492,7 +492,7 @@ func TestLoadProfileFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := LoadProfile(path)
+	p, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func TestLoadProfileFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(strings.Replace(good, "unit: MHz", "unit: MW", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadProfile(bad); err == nil || !strings.HasPrefix(err.Error(), bad+":") || !strings.Contains(err.Error(), "cpu.clock.unit") {
+	if _, err := Load(bad); err == nil || !strings.HasPrefix(err.Error(), bad+":") || !strings.Contains(err.Error(), "cpu.clock.unit") {
 		t.Errorf("bad file: %v", err)
 	}
 
@@ -514,8 +514,8 @@ func TestLoadProfileFile(t *testing.T) {
 		{filepath.Join(dir, "none.yaml"), "profile: open " + filepath.Join(dir, "none.yaml")},
 		{"none.yaml", "profile: open none.yaml"},
 	} {
-		if _, err := LoadProfile(c.arg); err == nil || !strings.HasPrefix(err.Error(), c.want) {
-			t.Errorf("LoadProfile(%q) = %v, want prefix %q", c.arg, err, c.want)
+		if _, err := Load(c.arg); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("Load(%q) = %v, want prefix %q", c.arg, err, c.want)
 		}
 	}
 }
@@ -597,9 +597,9 @@ func compactYAMLWith(p *Profile, path, text string) string {
 // The compact SI form of each embedded profile parses back to the same
 // numbers: the schema, the units and Table's fields agree.
 func TestCompactRoundTrip(t *testing.T) {
-	for _, name := range Profiles() {
+	for _, name := range Names() {
 		p := mustLoad(t, name)
-		q, err := ParseProfile([]byte(compactYAML(p)), "compact.yaml")
+		q, err := Parse([]byte(compactYAML(p)), "compact.yaml")
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -613,7 +613,7 @@ func TestCompactRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzParseProfile checks that no input panics, that every error is one line
+// FuzzParse checks that no input panics, that every error is one line
 // starting with the file name, and that whatever parses is valid.
 //
 // Each input is parsed twice: as a whole file, and spliced into a valid
@@ -622,7 +622,7 @@ func TestCompactRoundTrip(t *testing.T) {
 // cross-field checks with small inputs: Go's minimizer is quadratic in the
 // input's length, so whole profiles as inputs would spend a 30 s run
 // minimizing a single one.
-func FuzzParseProfile(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	base := mustLoad(f, "msp430fr5994")
 	baseLines := strings.SplitAfter(compactYAML(base), "\n")
 	for _, s := range []string{
@@ -646,7 +646,7 @@ func FuzzParseProfile(f *testing.F) {
 		f.Add(append([]byte{byte(i)}, s.text...))
 	}
 	check := func(t *testing.T, data []byte) {
-		p, err := ParseProfile(data, "fuzz.yaml")
+		p, err := Parse(data, "fuzz.yaml")
 		if err != nil {
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "fuzz.yaml") || strings.ContainsAny(msg, "\n\r\u2028\u2029") {
@@ -679,8 +679,8 @@ func FuzzParseProfile(f *testing.F) {
 	})
 }
 
-func ExampleLoadProfile() {
-	p, err := LoadProfile("msp430fr5994")
+func ExampleLoad() {
+	p, err := Load("msp430fr5994")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -693,7 +693,7 @@ func ExampleLoadProfile() {
 	fmt.Printf("one power cycle: %.0f uJ\n", p.CycleBudget()*1e6)
 	fmt.Println(p.Sources["power.capacitance"])
 
-	_, err = ParseProfile([]byte("name: x\ncpu:\n  clock: {value: 16, unit: mW, source: x}\n"), "my.yaml")
+	_, err = Parse([]byte("name: x\ncpu:\n  clock: {value: 16, unit: mW, source: x}\n"), "my.yaml")
 	fmt.Println(err)
 	// Output:
 	// embedded:msp430fr5994

@@ -1,4 +1,4 @@
-package boards
+package profiles
 
 import (
 	"reflect"
@@ -26,11 +26,11 @@ func withCalibration(t *testing.T, p *Profile) *Profile {
 // The YAML writer's file parses back to the same profile, with and without
 // the optional sections, and keeps the sources.
 func TestYAMLRoundTrip(t *testing.T) {
-	for _, name := range Profiles() {
+	for _, name := range Names() {
 		base := mustLoad(t, name)
 		for _, p := range []*Profile{base, withCalibration(t, base)} {
 			data := p.YAML("a header\nsecond line")
-			q, err := ParseProfile(data, "written.yaml")
+			q, err := Parse(data, "written.yaml")
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", name, err, data)
 			}
@@ -81,13 +81,13 @@ func TestOptionalSections(t *testing.T) {
 		{"  kernels:\n    add:\n      cycles_per_task: {value: 1, unit: mW, source: m}\n", `costs.kernels.add.cycles_per_task.unit: "mW" is a power`},
 	} {
 		text := strings.Replace(yaml, "\nreboot:", "\n"+c.insert+"\nreboot:", 1)
-		_, err := ParseProfile([]byte(text), "k.yaml")
+		_, err := Parse([]byte(text), "k.yaml")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.insert, err, c.want)
 		}
 	}
 	text := strings.Replace(yaml, "\nreboot:", "\n  kernels: {}\n\nreboot:", 1)
-	if q, err := ParseProfile([]byte(text), "k.yaml"); err != nil || q.Kernels != nil {
+	if q, err := Parse([]byte(text), "k.yaml"); err != nil || q.Kernels != nil {
 		t.Errorf("empty kernels: %v, %v", err, q)
 	}
 }
