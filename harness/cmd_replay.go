@@ -28,6 +28,7 @@ const defaultTrace = "rf-office"
 type replayReport struct {
 	Trace      string  `json:"trace"`
 	Model      string  `json:"model"`
+	Input      string  `json:"input"`
 	Profile    string  `json:"profile"`
 	Scheduler  string  `json:"scheduler"`
 	Board      string  `json:"board"`
@@ -74,6 +75,7 @@ type replayPrep struct {
 	stats     traces.Stats
 	m         *model.Model
 	input     []byte
+	inputName string
 	prof      *profiles.Profile
 	sc        sched.Scheduler
 	p         *plan.Plan
@@ -93,6 +95,7 @@ func prepareReplay(cmd *cobra.Command, s *settings, traceArg, defaultProfile str
 	if r.m, r.input, modelPath, err = loadModelInput(s); err != nil {
 		return nil, err
 	}
+	r.inputName = inputName(s.str("input"), modelPath)
 	if r.prof, err = loadProfileFlag(cmd, s, defaultProfile); err != nil {
 		return nil, err
 	}
@@ -237,7 +240,7 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 		}
 		return err
 	}
-	rep := replayReport{Trace: traceName, Model: m.Name, Profile: prof.Name, Scheduler: sc.Name(), Board: "sim",
+	rep := replayReport{Trace: traceName, Model: m.Name, Input: r.inputName, Profile: prof.Name, Scheduler: sc.Name(), Board: "sim",
 		Tasks: len(p.Tasks), PlanEnergy: p.Energy(), Result: res}
 	if s.json() {
 		err = reports.JSON(cmd.OutOrStdout(), rep)
@@ -288,6 +291,7 @@ func printReplay(cmd *cobra.Command, r *replayReport) error {
 	}
 	rows := [][]string{
 		{"trace", r.Trace, ""},
+		{"input", r.Input, ""},
 		{"model / profile / scheduler", r.Model + " / " + r.Profile + " / " + r.Scheduler, fmt.Sprintf("%d tasks, %s per inference (estimate)", r.Tasks, mj(r.PlanEnergy))},
 		{"inferences completed", strconv.Itoa(res.Inferences), fmt.Sprintf("%d verified bit-exact, %d mismatches", res.Verified, res.Mismatches)},
 		{"latency mean / p50", ms(res.Latency.Mean), ms(res.Latency.P50)},

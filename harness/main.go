@@ -22,6 +22,16 @@ import (
 	"github.com/spf13/viper"
 )
 
+// Exit codes: what a run's end means, for scripts and the nightly runner.
+const (
+	exitOK          = 0
+	exitMismatch    = 1   // an output differed from the reference
+	exitFailure     = 2   // an error: bad input, or the infrastructure (QEMU, a port, a supply)
+	exitLivelock    = 3   // a commit group cannot finish in the power cycles the trace gives
+	exitNoInference = 4   // the trace ended before any inference completed
+	exitInterrupted = 130 // SIGINT or SIGTERM: what the run had is written, marked interrupted
+)
+
 // exitError carries an exit code for failures that are results (a mismatch,
 // a failed vector) rather than errors of use.
 type exitError struct {
@@ -31,32 +41,64 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
+// checkedWriter remembers the first failed write: a table printed to a full
+// disk must not end in exit 0.
+type checkedWriter struct {
+	w   *os.File
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
 func main() {
+	os.Exit(execute(os.Args[1:]))
+}
+
+// execute runs the command line and returns the process's exit code.
+func execute(args []string) int {
 	root := newRootCmd()
+	out := &checkedWriter{w: os.Stdout}
+	root.SetOut(out)
+	root.SetArgs(args)
 	// Ctrl-C or a TERM cancels the command's context: a run stops its
-	// boards (QEMU is closed) and returns, rather than dying halfway.
+	// boards (QEMU is closed), writes what it has, and returns.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
 	stop()
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("writing the output: %w", out.err)
+	}
+	code := exitOK
 	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {
-				fmt.Fprintln(os.Stderr, "harness:", ee.msg)
+				fmt.Fprintln(os.Stderr, "harness:", oneLine(ee.msg))
 			}
-			os.Exit(ee.code)
+			code = ee.code
+		} else {
+			fmt.Fprintln(os.Stderr, "harness:", oneLine(err.Error()))
+			code = exitFailure
 		}
-		fmt.Fprintln(os.Stderr, "harness:", oneLine(err.Error()))
-		os.Exit(2)
 	}
+	if interrupted && code != exitMismatch {
+		if err == nil {
+			fmt.Fprintln(os.Stderr, "harness: interrupted")
+		}
+		code = exitInterrupted
+	}
+	return code
 }
 
 // oneLine keeps an error message on one line.
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
-
-// settings is the viper instance of one run: flags over HARNESS_* variables
-// over the config file over defaults.
-type settings struct{ v *viper.Viper }
 
 func newRootCmd() *cobra.Command {
 	s := &settings{v: viper.New()}
@@ -76,31 +118,3 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newBoardCmd(s))
 	return root
 }
-
-// load binds the running command's flags, the environment and the config
-// file, in viper's order of precedence.
-func (s *settings) load(cmd *cobra.Command) error {
-	v := s.v
-	v.SetEnvPrefix("HARNESS")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
-	v.AutomaticEnv()
-	if err := v.BindPFlags(cmd.Flags()); err != nil {
-		return err
-	}
-	if err := v.BindPFlags(cmd.InheritedFlags()); err != nil {
-		return err
-	}
-	if path := v.GetString("config"); path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
-	}
-	return nil
-}
-
-func (s *settings) str(key string) string   { return s.v.GetString(key) }
-func (s *settings) boolean(key string) bool { return s.v.GetBool(key) }
-func (s *settings) integer(key string) int  { return s.v.GetInt(key) }
-func (s *settings) json() bool              { return s.v.GetBool("json") }

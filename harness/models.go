@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/model"
@@ -45,15 +48,43 @@ func modelFileBytes(path string) []byte {
 // isBundled reports whether a model path means the bundled model.
 func isBundled(path string) bool { return path == "" || path == bundled.ModelName }
 
+// defaultSeed is the seed of the input a model gets when none is named
+// (other than the bundled model, which has its own example input).
+const defaultSeed = 1
+
+// seededPrefix names a generated input: "seeded:N".
+const seededPrefix = "seeded:"
+
+// inputName says which input a run used, for tables, JSON and logs: the
+// path given, "bundled" (the bundled model's example input) or "seeded:N".
+func inputName(path, modelPath string) string {
+	if path != "" {
+		return path
+	}
+	if isBundled(modelPath) {
+		return "bundled"
+	}
+	return seededPrefix + strconv.Itoa(defaultSeed)
+}
+
 // loadInput reads an input tensor's raw bytes. With no path, the bundled
-// model gets its bundled example input; other models need a file.
+// model gets its bundled example input, and any other model a deterministic
+// input from seed 1 (as "seeded:1" would give it); "seeded:N" generates one
+// from seed N.
 func loadInput(path, modelPath string, m *model.Model) ([]byte, error) {
 	want := m.InputTensor().Bytes()
 	if path == "" {
 		if isBundled(modelPath) {
 			return bundled.Input(), nil
 		}
-		return nil, fmt.Errorf("--input is required for %s (raw %s bytes of shape %v, %d bytes)", modelPath, m.InputTensor().DType, m.InputTensor().Dims, want)
+		path = inputName(path, modelPath)
+	}
+	if rest, ok := strings.CutPrefix(path, seededPrefix); ok {
+		seed, err := strconv.ParseUint(rest, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--input %s: want seeded:N with N a whole number", path)
+		}
+		return seededInput(m, seed), nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -70,6 +101,18 @@ func loadInput(path, modelPath string, m *model.Model) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return data, nil
+}
+
+// seededInput is a deterministic input for m from seed: every byte drawn
+// uniformly (for int8 tensors, every value from -128 to 127), the same on
+// every machine.
+func seededInput(m *model.Model, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	b := make([]byte, m.InputTensor().Bytes())
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }
 
 // checkInput checks an input's size against the model's input tensor.

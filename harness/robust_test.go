@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The tests of this file attack the command line as a careless user or a
+// hostile night would (issue 11): wrong types from every configuration
+// source, outputs over inputs, full disks, signals.
+
+var (
+	builtOnce sync.Once
+	builtExe  string
+	builtErr  error
+)
+
+// harnessExe builds the harness program once per test binary.
+func harnessExe(t *testing.T) string {
+	t.Helper()
+	builtOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "harness-exe-")
+		if err != nil {
+			builtErr = err
+			return
+		}
+		builtExe = filepath.Join(dir, "harness")
+		if out, err := exec.Command("go", "build", "-o", builtExe, ".").CombinedOutput(); err != nil {
+			builtErr = &buildError{string(out)}
+		}
+	})
+	if builtErr != nil {
+		t.Fatal(builtErr)
+	}
+	return builtExe
+}
+
+type buildError struct{ out string }
+
+func (e *buildError) Error() string { return "go build: " + e.out }
+
+// exitCode runs the built program and returns its exit code, stdout and
+// stderr.
+func exitCode(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(harnessExe(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// TestConfigRefusesWrongTypes: a value the flag would refuse is refused from
+// the config file and the environment too, naming the source, the key and
+// the type; a misspelled key is refused with the nearest known key.
+func TestConfigRefusesWrongTypes(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		yaml string
+		want string
+	}{
+		{"model: [kws.tflite]\n", `key "model": want a string, got a list`},
+		{"inferences: \"lots\"\n", `key "inferences": want a whole number, got "lots"`},
+		{"inferenecs: 3\n", `unknown key "inferenecs" (did you mean "inferences"?)`},
+		{"loop: maybe\n", `key "loop": want true or false, got "maybe"`},
+		{"- 1\n- 2\n", "want a mapping of flag names to values"},
+	}
+	for i, c := range cases {
+		cfg := filepath.Join(dir, "c"+string(rune('0'+i))+".yaml")
+		if err := os.WriteFile(cfg, []byte(c.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := run(t, "replay", "--config", cfg, "--json")
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), cfg+":1") {
+			t.Errorf("config %q: %v, want an error naming %s:1 and %q", c.yaml, err, cfg, c.want)
+		}
+	}
+	// Another command's key is not an error: one file may serve several.
+	cfg := filepath.Join(dir, "shared.yaml")
+	if err := os.WriteFile(cfg, []byte("inferences: 1\nloop: true\nthreshold: 0.001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "replay", "--config", cfg, "--json"); err != nil {
+		t.Errorf("a key of another command: %v", err)
+	}
+	t.Setenv("HARNESS_INFERENCES", "abc")
+	if _, err := run(t, "replay", "--json"); err == nil || !strings.Contains(err.Error(), "HARNESS_INFERENCES") || !strings.Contains(err.Error(), "whole number") {
+		t.Errorf("HARNESS_INFERENCES=abc: %v, want it refused", err)
+	}
+}
+
+// TestOutputToFullDisk: a table that cannot be written is an error.
+func TestOutputToFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(harnessExe(t), "version")
+	cmd.Stdout = f
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure || !strings.Contains(stderr.String(), "no space left") {
+		t.Fatalf("harness version >/dev/full: %v, stderr %q; want exit %d naming the full disk", err, stderr.String(), exitFailure)
+	}
+}
+
+// TestSeededInput: a model without --input gets a deterministic input from
+// seed 1, and says so.
+func TestSeededInput(t *testing.T) {
+	needShared(t)
+	kws := filepath.Join(sharedData, "models/kws_dscnn_int8.tflite")
+	var outs []string
+	for range 2 {
+		out, err := run(t, "infer", kws, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, out)
+	}
+	if outs[0] != outs[1] {
+		t.Fatal("two runs with the seeded input differ")
+	}
+	seeded, err := run(t, "infer", kws, "--input", "seeded:1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seeded != outs[0] {
+		t.Error("no --input and --input seeded:1 differ")
+	}
+	other, err := run(t, "infer", kws, "--input", "seeded:2", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other == seeded {
+		t.Error("seeds 1 and 2 give the same output")
+	}
+	if _, err := run(t, "infer", kws, "--input", "seeded:x"); err == nil || !strings.Contains(err.Error(), "seeded:N") {
+		t.Errorf("--input seeded:x: %v", err)
+	}
+	out, err := run(t, "replay", "--model", kws, "--inferences", "1", "--loop", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Input string `json:"input"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Input != "seeded:1" {
+		t.Errorf("replay --json input = %q (%v), want seeded:1", rep.Input, err)
+	}
+}
