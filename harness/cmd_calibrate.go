@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/batteryless/harness/boards/calibrate"
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/outfile"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
@@ -125,7 +125,7 @@ func runCalibrate(cmd *cobra.Command, s *settings) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, res.YAML, 0o644); err != nil {
+	if err := outfile.WriteFile(out, res.YAML, s.str("model"), s.str("input"), s.str("profile")); err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
 	prof, err := profiles.Load(out)

@@ -27,6 +27,9 @@ continued) in the middle of every task (at --fraction of its duration,
 measured by a warm-up inference) and at --random seeded points.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if r := s.v.GetInt64("random"); r < 0 || r > replay.MaxRandomPoints {
+				return fmt.Errorf("--random %d: want 0 to %d (each is a brown-out inside a task)", r, replay.MaxRandomPoints)
+			}
 			switch b := s.str("board"); b {
 			case "sim":
 			case "qemu-stm32":

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/modelgen"
+	"github.com/batteryless/harness/harness/outfile"
 	"github.com/batteryless/harness/reports"
 	"github.com/spf13/cobra"
 )
@@ -149,11 +149,11 @@ func newModelGenCmd(s *settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, mb, 0o644); err != nil {
+			if err := outfile.WriteFile(out, mb); err != nil {
 				return err
 			}
 			if in := s.str("input-out"); in != "" {
-				if err := os.WriteFile(in, ib, 0o644); err != nil {
+				if err := outfile.WriteFile(in, ib, out); err != nil {
 					return err
 				}
 			}

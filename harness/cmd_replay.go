@@ -11,6 +11,7 @@ import (
 
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/outfile"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/power"
 	"github.com/batteryless/harness/harness/replay"
@@ -129,17 +130,19 @@ func loadProfileFlag(cmd *cobra.Command, s *settings, def string) (*profiles.Pro
 }
 
 // openLog opens --log's JSON Lines writer (nil without --log) and returns
-// the file's close function (call it after the writer's Flush).
-func openLog(s *settings) (*reports.LogWriter, func(), error) {
+// the function that puts the file in place (call it on every way out: the
+// log of a run that failed says how it failed). The log must not be one of
+// the run's inputs: it is written beside its path, and renamed there.
+func openLog(s *settings, inputs ...string) (*reports.LogWriter, func(), error) {
 	path := s.str("log")
 	if path == "" {
 		return nil, func() {}, nil
 	}
-	f, err := os.Create(path)
+	f, err := outfile.Create(path, append(inputs, s.str("model"), s.str("input"), s.str("profile"), s.str("config"))...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return reports.NewLogWriter(f), func() { f.Close() }, nil
+	return reports.NewLogWriter(f), func() { f.Commit() }, nil
 }
 
 // powerConfig is the power system of a profile.
@@ -205,7 +208,7 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	cfg := replay.Config{Model: m, Plan: p, Profile: prof, Power: pc, OpenTrace: open, Input: input,
 		Inferences: s.integer("inferences"), Loop: s.boolean("loop")}
 	var closeLog func()
-	if cfg.Log, closeLog, err = openLog(s); err != nil {
+	if cfg.Log, closeLog, err = openLog(s, traceArg); err != nil {
 		return err
 	}
 	defer closeLog()

@@ -140,7 +140,7 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 		Input: input, Want: want, Harvest: harvest, TimeScale: s.v.GetFloat64("time-scale"),
 		Inferences: n, MaxSimTime: maxSim}
 	var closeLog func()
-	if cfg.Log, closeLog, err = openLog(s); err != nil {
+	if cfg.Log, closeLog, err = openLog(s, traceArg); err != nil {
 		return err
 	}
 	defer closeLog()

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/outfile"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
@@ -77,7 +77,7 @@ the plan (with every task); --image writes the binary image the firmware reads.`
 				if err != nil {
 					return err
 				}
-				if err := os.WriteFile(out, img, 0o644); err != nil {
+				if err := outfile.WriteFile(out, img, path, s.str("profile"), s.str("trace")); err != nil {
 					return err
 				}
 			}

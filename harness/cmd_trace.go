@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
+	"github.com/batteryless/harness/harness/outfile"
 	"github.com/batteryless/harness/reports"
 	"github.com/batteryless/harness/traces"
 	"github.com/spf13/cobra"
@@ -94,7 +94,7 @@ func newTraceCmd(s *settings) *cobra.Command {
 			if p := s.v.GetFloat64("resample"); p > 0 {
 				r = traces.Resample(r, p)
 			}
-			return writeTrace(cmd, s.str("out"), r)
+			return writeTrace(cmd, s.str("out"), r, args[0])
 		},
 	}
 	convert.Flags().Float64("from", 0, "keep from this time (s)")
@@ -112,19 +112,28 @@ func newTraceCmd(s *settings) *cobra.Command {
 	return cmd
 }
 
-func writeTrace(cmd *cobra.Command, out string, r traces.Reader) error {
+// writeTrace writes r as canonical CSV to out (standard output when ""),
+// which must not be one of inputs: it is written beside, and renamed into
+// place only when complete.
+func writeTrace(cmd *cobra.Command, out string, r traces.Reader, inputs ...string) error {
 	w := cmd.OutOrStdout()
+	var f *outfile.File
 	if out != "" {
-		f, err := os.Create(out)
-		if err != nil {
+		var err error
+		if f, err = outfile.Create(out, inputs...); err != nil {
 			return err
 		}
-		defer f.Close()
+		defer f.Abort()
 		w = f
 	}
 	n, err := traces.WriteCSV(w, r)
 	if err != nil {
 		return err
+	}
+	if f != nil {
+		if err := f.Commit(); err != nil {
+			return err
+		}
 	}
 	if out != "" && !s2json(cmd) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d samples to %s\n", n, out)

@@ -166,3 +166,59 @@ func TestSeededInput(t *testing.T) {
 		t.Errorf("replay --json input = %q (%v), want seeded:1", rep.Input, err)
 	}
 }
+
+// TestOutputOverInputRefused: an output that is one of the command's inputs
+// is refused before anything is written, and the input is intact.
+func TestOutputOverInputRefused(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "t.csv")
+	orig, err := os.ReadFile("../traces/rf-office.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trace, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.csv")
+	if err := os.Symlink(trace, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"trace", "convert", trace, "-o", trace},
+		{"trace", "convert", trace, "-o", link},
+		{"replay", trace, "--log", trace},
+		{"replay", trace, "--log", link, "--json"},
+	} {
+		_, err := run(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "is the input") {
+			t.Errorf("%v: %v, want the output refused as the input", args, err)
+		}
+		if b, _ := os.ReadFile(trace); !bytes.Equal(b, orig) {
+			t.Fatalf("%v changed the input", args)
+		}
+	}
+	// A good output appears whole, and no temporary file is left.
+	out := filepath.Join(dir, "out.csv")
+	if _, err := run(t, "trace", "convert", trace, "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*partial*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
+		t.Errorf("converted trace: %v", err)
+	}
+}
+
+// TestInjectRandomBounded: --random is refused out of range before anything
+// is allocated (1e11 points once took 24 GB).
+func TestInjectRandomBounded(t *testing.T) {
+	for _, n := range []string{"-1", "100000000000"} {
+		if _, err := run(t, "inject", "--random", n); err == nil || !strings.Contains(err.Error(), "want 0 to") {
+			t.Errorf("inject --random %s: %v, want it refused", n, err)
+		}
+	}
+	if _, err := run(t, "inject", "--random", "2000", "--scheduler", "tile", "--json"); err != nil {
+		t.Errorf("inject --random 2000: %v", err)
+	}
+}

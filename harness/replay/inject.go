@@ -49,6 +49,55 @@ type point struct {
 	fraction float64
 }
 
+// MaxRandomPoints bounds InjectConfig.Random: each point is a brown-out
+// and a replay of up to a commit group.
+const MaxRandomPoints = 1_000_000
+
+// pointStream draws the random brown-out points in task order, one task's
+// at a time, so that a large count costs no memory up front: the tasks of
+// n uniform points in sorted order, each the minimum of the points left
+// (1 - V^(1/left) of what remains of [0, 1)).
+type pointStream struct {
+	rng   *rand.Rand
+	tasks int
+	left  int
+	at    float64 // the last point's position in [0, 1)
+	next  point   // drawn, not yet handed out
+	ok    bool
+	kinds []sim.Kind
+	p     *plan.Plan
+}
+
+func newPointStream(p *plan.Plan, n int, seed uint64) *pointStream {
+	s := &pointStream{rng: rand.New(rand.NewPCG(seed, 0x1e7)), tasks: len(p.Tasks), left: n, p: p,
+		kinds: []sim.Kind{sim.Read, sim.Compute, sim.Write, sim.Commit}}
+	s.draw()
+	return s
+}
+
+func (s *pointStream) draw() {
+	if s.left == 0 {
+		s.ok = false
+		return
+	}
+	s.at += (1 - s.at) * (1 - math.Pow(s.rng.Float64(), 1/float64(s.left)))
+	s.left--
+	t := min(int(s.at*float64(s.tasks)), s.tasks-1)
+	k := s.kinds[s.rng.IntN(len(s.kinds))]
+	if k == sim.Commit && !s.p.Tasks[t].Commit {
+		k = sim.Write
+	}
+	s.next, s.ok = point{t, k, s.rng.Float64()}, true
+}
+
+// upTo hands out the points of tasks up to and including task.
+func (s *pointStream) upTo(task int, into map[int][]point) {
+	for s.ok && s.next.task <= task {
+		into[s.next.task] = append(into[s.next.task], s.next)
+		s.draw()
+	}
+}
+
 // Inject runs one inference with forced brown-outs and compares its output
 // with the reference executor's, value by value.
 func Inject(cfg InjectConfig) (*InjectResult, error) {
@@ -72,17 +121,11 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 		return nil, err
 	}
 	n := len(cfg.Plan.Tasks)
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x1e7))
-	inside := map[int][]point{}
-	kinds := []sim.Kind{sim.Read, sim.Compute, sim.Write, sim.Commit}
-	for i := 0; i < cfg.Random; i++ {
-		t := rng.IntN(n)
-		k := kinds[rng.IntN(len(kinds))]
-		if k == sim.Commit && !cfg.Plan.Tasks[t].Commit {
-			k = sim.Write
-		}
-		inside[t] = append(inside[t], point{t, k, rng.Float64()})
+	if cfg.Random < 0 || cfg.Random > MaxRandomPoints {
+		return nil, fmt.Errorf("inject: %d random brown-outs: want 0 to %d", cfg.Random, MaxRandomPoints)
 	}
+	stream := newPointStream(cfg.Plan, cfg.Random, cfg.Seed)
+	inside := map[int][]point{}
 	res := &InjectResult{Scheduler: cfg.Plan.Scheduler, Tasks: n}
 	boundaryDone := make([]bool, n)
 	b.PowerOn()
@@ -106,6 +149,12 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 		}
 		if seg.Kind == sim.LoadInput {
 			started = true
+		}
+		if seg.Task >= 0 {
+			stream.upTo(seg.Task, inside)
+			if len(inside[seg.Task]) == 0 {
+				delete(inside, seg.Task)
+			}
 		}
 		if pts := inside[seg.Task]; seg.Task >= 0 && len(pts) > 0 && pts[0].segment == seg.Kind {
 			inside[seg.Task] = pts[1:]
