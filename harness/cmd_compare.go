@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -61,7 +62,7 @@ and the ratio to it, power cycles, commits, overhead energy, re-executed tasks, 
 The runs use every core.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rows, err := runCompare(s, args)
+			rows, err := runCompare(cmd.Context(), s, args)
 			if err != nil {
 				return err
 			}
@@ -94,7 +95,7 @@ The runs use every core.`,
 	return cmd
 }
 
-func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
+func runCompare(ctx context.Context, s *settings, traceArgs []string) ([]compareRow, error) {
 	prof, err := profiles.Load(s.str("profile"))
 	if err != nil {
 		return nil, err
@@ -204,7 +205,7 @@ func runCompare(s *settings, traceArgs []string) ([]compareRow, error) {
 				}
 				if err == nil {
 					var res *replay.Result
-					res, err = replay.Run(replay.Config{Model: cm.m, Plan: p, Profile: prof, Power: pc, OpenTrace: tr.open,
+					res, err = replay.Run(ctx, replay.Config{Model: cm.m, Plan: p, Profile: prof, Power: pc, OpenTrace: tr.open,
 						Input: cm.input, Inferences: s.integer("inferences"), Loop: s.boolean("loop")})
 					if res != nil {
 						row.Inferences, row.Verified, row.Mismatches = res.Inferences, res.Verified, res.Mismatches

@@ -235,7 +235,7 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	// The set-up's garbage (the model, the plan, the trace's statistics) is
 	// collected now, not by a collection that would stop the replay.
 	runtime.GC()
-	res, err := replay.Run(cfg)
+	res, err := replay.Run(cmd.Context(), cfg)
 	if err != nil {
 		var ll *replay.LivelockError
 		if errors.As(err, &ll) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -169,7 +170,7 @@ func runReplayQEMU(cmd *cobra.Command, s *settings, traceArg string) error {
 func simulateSame(m *model.Model, p *plan.Plan, prof *profiles.Profile, pc power.Config, open func() (traces.Reader, error), input, want []byte, n int, loop bool, emu emulated.Result) (*simComparison, error) {
 	var log bytes.Buffer
 	lw := reports.NewLogWriter(&log)
-	res, err := replay.Run(replay.Config{Model: m, Plan: p, Profile: prof, Power: pc, OpenTrace: open, Input: input,
+	res, err := replay.Run(context.Background(), replay.Config{Model: m, Plan: p, Profile: prof, Power: pc, OpenTrace: open, Input: input,
 		Inferences: n, Loop: loop, Log: lw, Reference: want})
 	if err != nil {
 		var ll *replay.LivelockError

@@ -97,7 +97,7 @@ func newSelectCmd(s *settings) *cobra.Command {
 			}
 			s.v.Set("model", paths)
 			s.v.Set("input", inputs)
-			rows, err := runCompare(s, args)
+			rows, err := runCompare(cmd.Context(), s, args)
 			if err != nil {
 				return err
 			}

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/batteryless/harness/boards"
+
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
@@ -28,34 +30,24 @@ import (
 	"github.com/batteryless/harness/harness/refexec"
 )
 
-// Kind is what a segment does.
-type Kind int
+// Kind is what a segment does (boards.StepKind).
+type Kind = boards.StepKind
 
 // Segment kinds.
 const (
-	Boot        Kind = iota // reboot: runtime start, reading the progress word
-	LoadInput               // the host writes an input tensor and resets progress
-	Read                    // a task's DMA of inputs and weights into SRAM
-	Compute                 // a task's arithmetic
-	Write                   // a task's DMA of its output region into NVM
-	Commit                  // the progress word write
-	Idle                    // nothing to do: sleep
-	EarlyCommit             // the run-time rule commits before sleeping
-	Sleep                   // the run-time rule waits for the capacitor to recharge
+	Boot        = boards.Boot
+	LoadInput   = boards.LoadInput
+	Read        = boards.Read
+	Compute     = boards.Compute
+	Write       = boards.Write
+	Commit      = boards.Commit
+	Idle        = boards.Idle
+	EarlyCommit = boards.EarlyCommit
+	Sleep       = boards.Sleep
 )
 
-var kindNames = [...]string{"boot", "load_input", "read", "compute", "write", "commit", "idle", "early_commit", "sleep"}
-
-func (k Kind) String() string { return kindNames[k] }
-
-// Segment is the next piece of work of the board.
-type Segment struct {
-	Kind    Kind
-	Task    int     // the task, for task segments
-	Seconds float64 // duration at the profile's clock
-	Power   float64 // draw while it runs, W
-	Energy  float64 // Seconds * Power
-}
+// Segment is the next piece of work of the board (boards.Step).
+type Segment = boards.Step
 
 // Faults break the commit protocol on purpose, to show that verification
 // and fault injection catch a broken runtime.
@@ -64,13 +56,8 @@ type Faults struct {
 	CommitBeforeWrite bool
 }
 
-// Event is something the board did that the log records.
-type Event struct {
-	Kind          Kind
-	Task          int
-	Committed     bool // the progress word advanced
-	InferenceDone bool
-}
+// Event is something the board did that the log records (boards.Event).
+type Event = boards.Event
 
 // Board is a simulated board running one plan.
 type Board struct {
@@ -120,7 +107,7 @@ type Board struct {
 	overlaps [][]int      // per tensor: the activations sharing any of its NVM bytes (itself included)
 	memo     []*memoEntry // per layer
 	seeds    *Seeds
-	segCache [len(kindNames) + 1]segTiming // per kind, and the resident read last
+	segCache [boards.NumStepKinds + 1]segTiming // per kind, and the resident read last
 
 	// Deferred data operations (see SetSeeds): queued in order, applied
 	// when the seeds they need are there.
@@ -574,7 +561,7 @@ func (b *Board) segment(k Kind, task int, energy, cycles float64) Segment {
 
 // residentSlot is segCache's slot for the reads of a task whose
 // predecessor's data is still in SRAM.
-const residentSlot = len(kindNames)
+const residentSlot = boards.NumStepKinds
 
 // fillSegment is segment writing into s, with the timing kept in slot
 // slot of segCache. (The replay's loop reads segments field by field
@@ -657,11 +644,8 @@ func (b *Board) fillTaskSegment(s *Segment, k Kind) {
 }
 
 // Steps is the rest of the task a board runs: the segments that Next would
-// return one after the other, each completed.
-type Steps struct {
-	Segs [4]Segment
-	N    int
-}
+// return one after the other, each completed (boards.Steps).
+type Steps = boards.Steps
 
 // RestOfTask fills r with the segments left of the task the board runs,
 // from the one Next would return on, and reports whether there is such a

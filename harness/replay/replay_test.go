@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -56,7 +57,7 @@ func TestReplayBundledVerifies(t *testing.T) {
 	cfg := setup(t, "tile")
 	var log bytes.Buffer
 	cfg.Log = reports.NewLogWriter(&log)
-	res, err := Run(cfg)
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 		cfg := setup(t, "tile")
 		cfg.Inferences = 2
 		cfg.Log = reports.NewLogWriter(&logs[i])
-		if _, err := Run(cfg); err != nil {
+		if _, err := Run(context.Background(), cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 func TestCommitBeforeWriteIsCaught(t *testing.T) {
 	cfg := setup(t, "tile")
 	cfg.Faults = sim.Faults{CommitBeforeWrite: true}
-	res, err := Run(cfg)
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestMemoIsExact(t *testing.T) {
 			cfg := setup(t, "tile")
 			cfg.Faults, cfg.NoMemo = faults, noMemo
 			cfg.Log = reports.NewLogWriter(&logs[i])
-			res, err := Run(cfg)
+			res, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,7 +257,7 @@ func TestRunTimeLivelock(t *testing.T) {
 	if err := CheckPlan(cfg.Plan, cfg.Profile, cfg.Power, 10e-3); err != nil {
 		t.Fatalf("the static check should pass with a 10 mW peak: %v", err)
 	}
-	_, err := Run(cfg)
+	_, err := Run(context.Background(), cfg)
 	var ll *LivelockError
 	if !errors.As(err, &ll) || ll.Cycles < DefaultLivelockCycles || ll.Energy <= ll.Budget {
 		t.Fatalf("got %v, want a run-time livelock", err)
@@ -277,7 +278,7 @@ func TestAdaptiveRuntimeRule(t *testing.T) {
 	var res [2]*Result
 	for i, name := range []string{"tile", "adaptive"} {
 		cfg := setup(t, name)
-		r, err := Run(cfg)
+		r, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +315,7 @@ func TestAdaptiveOnUnseenTraces(t *testing.T) {
 			cfg := setup(t, name)
 			cfg.OpenTrace = func() (traces.Reader, error) { return traces.Synth(spec) }
 			cfg.Loop, cfg.Inferences = true, 6
-			res, err := Run(cfg)
+			res, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatalf("%s on %s: %v", name, spec, err)
 			}

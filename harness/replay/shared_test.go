@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -62,7 +63,7 @@ func TestSharedTracesAndModels(t *testing.T) {
 			tp := tp
 			cfg := Config{Model: m, Plan: p, Profile: prof, Power: powerOf(prof), Input: input, Reference: ref,
 				OpenTrace: func() (traces.Reader, error) { return traces.Open(tp, traces.Options{}) }}
-			res, err := Run(cfg)
+			res, err := Run(context.Background(), cfg)
 			var ll *LivelockError
 			if errors.As(err, &ll) {
 				t.Logf("%s on %s: %v", filepath.Base(mp), filepath.Base(tp), err)

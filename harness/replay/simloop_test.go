@@ -1,8 +1,11 @@
 package replay
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/batteryless/harness/boards/sim"
 )
 
 // BenchmarkSimulateKWSReactMobile times the simulation side of a replay
@@ -26,13 +29,21 @@ func BenchmarkSimulateKWSReactMobile(b *testing.B) {
 		refS += referenceWall(m, input, 1)
 		b.StartTimer()
 		start := time.Now()
-		st, err := simulate(&cfg, ref, DefaultLivelockCycles)
+		board, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, sim.Faults{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		board.SetSeeds(ref.seeds)
+		en, err := newEngine(context.Background(), &cfg, board.AsBoard(), "sim", ref)
+		if err == nil {
+			err = en.replay()
+		}
 		simS += time.Since(start).Seconds()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st.res.Verified != 1 {
-			b.Fatalf("%d verified, want 1", st.res.Verified)
+		if en.res.Verified != 1 {
+			b.Fatalf("%d verified, want 1", en.res.Verified)
 		}
 	}
 	b.ReportMetric(simS/refS, "simulation/reference")
