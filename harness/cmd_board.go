@@ -185,7 +185,7 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 	}
 	var p *plan.Plan
 	var img []byte
-	pm, prof, pl, perr := schedulePlan(s, modelPath)
+	pm, prof, pl, perr := schedulePlan(ctx, s, modelPath)
 	if perr == nil {
 		img, perr = plan.EncodeImage(pm, pl)
 	}

@@ -150,15 +150,16 @@ func runCompare(ctx context.Context, s *settings, traceArgs []string) ([]compare
 	}
 	var trs []traceInfo
 	for _, a := range traceArgs {
-		open, name, err := traceOpener(a, s.str("format"), s.v.GetFloat64("load"))
+		ts, err := openTraceArg(ctx, a, s.str("format"), s.v.GetFloat64("load"))
 		if err != nil {
 			return nil, err
 		}
-		st, err := summarizeTrace(open)
+		defer ts.cleanup()
+		st, err := summarizeTrace(ctx, ts.open)
 		if err != nil {
 			return nil, err
 		}
-		trs = append(trs, traceInfo{name: name, open: open, peakW: st.MaxW, stats: st})
+		trs = append(trs, traceInfo{name: ts.name, open: ts.open, peakW: st.MaxW, stats: st})
 	}
 	// Plans are made once per model and scheduler and shared read-only.
 	type planKey struct{ model, sched int }
@@ -181,7 +182,7 @@ func runCompare(ctx context.Context, s *settings, traceArgs []string) ([]compare
 		}
 	}
 	rows := make([]compareRow, len(jobs))
-	pc := powerConfig(prof)
+	pc := replay.PowerConfig(prof)
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < runtime.NumCPU(); w++ {

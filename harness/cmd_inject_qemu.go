@@ -32,7 +32,7 @@ func runInjectQEMU(cmd *cobra.Command, s *settings) error {
 	if err != nil {
 		return err
 	}
-	prof, err := loadProfileFlag(cmd, s, emulatedProfile)
+	prof, err := loadProfileFlag(cmd, s, "qemu-stm32")
 	if err != nil {
 		return err
 	}

@@ -1,168 +1,77 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/profiles"
-	"github.com/batteryless/harness/harness/model"
-	"github.com/batteryless/harness/harness/outfile"
 	"github.com/batteryless/harness/harness/plan"
-	"github.com/batteryless/harness/harness/power"
+	"github.com/batteryless/harness/harness/refexec"
 	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
-	"github.com/batteryless/harness/traces"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	// The kinds of board replay, inject and compare open by name.
+	_ "github.com/batteryless/harness/boards/emulated"
+	_ "github.com/batteryless/harness/boards/sim"
 )
 
-// defaultTrace is the bundled trace replayed when none is named.
-const defaultTrace = "rf-office"
-
+// replayReport is what replay prints: the same top-level fields for every
+// board. Prediction (the simulated board's, for a board that is not the
+// simulated one) and Baseline (the best other scheduler on the simulated
+// board) are there when computed.
 type replayReport struct {
 	Trace      string  `json:"trace"`
 	Model      string  `json:"model"`
 	Input      string  `json:"input"`
 	Profile    string  `json:"profile"`
 	Scheduler  string  `json:"scheduler"`
-	Board      string  `json:"board"`
 	Tasks      int     `json:"tasks"`
 	PlanEnergy float64 `json:"plan_energy_j"`
 	*replay.Result
+	Prediction *replay.Prediction `json:"prediction,omitempty"`
+	Baseline   *baselineRun       `json:"baseline,omitempty"`
 }
 
-// traceOpener resolves a trace argument: a file, or a bundled trace name.
-func traceOpener(arg, format string, load float64) (func() (traces.Reader, error), string, error) {
-	if arg == "" {
-		arg = defaultTrace
-	}
-	if _, err := os.Stat(arg); err == nil {
-		return func() (traces.Reader, error) {
-			return traces.Open(arg, traces.Options{Format: format, LoadOhms: load})
-		}, arg, nil
-	}
-	name := strings.TrimPrefix(arg, "bundled:")
-	if _, err := traces.OpenBundled(name); err == nil {
-		return func() (traces.Reader, error) { return traces.OpenBundled(name) }, "bundled:" + name, nil
-	}
-	return nil, "", fmt.Errorf("trace %s: no such file, and no bundled trace of that name (bundled: %s)", arg, strings.Join(traces.Bundled(), ", "))
-}
-
-// summarizeTrace reads a trace once for its statistics.
-func summarizeTrace(open func() (traces.Reader, error)) (traces.Stats, error) {
-	r, err := open()
-	if err != nil {
-		return traces.Stats{}, err
-	}
-	if c, ok := r.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
-	return traces.Summarize(r, 0)
-}
-
-// replayPrep is what a replay needs before it runs, on any board: the
-// trace, the model and its input, the profile, the scheduler's plan
-// (checked against livelock on the trace's peak power).
-type replayPrep struct {
-	open      func() (traces.Reader, error)
-	traceName string
-	stats     traces.Stats
-	m         *model.Model
-	input     []byte
-	inputName string
-	prof      *profiles.Profile
-	sc        sched.Scheduler
-	p         *plan.Plan
-	pc        power.Config
-}
-
-// prepareReplay loads and schedules what --trace, --model, --input,
-// --profile (defaultProfile when the user gave none and it is not "") and
-// --scheduler say.
-func prepareReplay(cmd *cobra.Command, s *settings, traceArg, defaultProfile string) (*replayPrep, error) {
-	r := &replayPrep{}
-	var err error
-	if r.open, r.traceName, err = traceOpener(traceArg, s.str("format"), s.v.GetFloat64("load")); err != nil {
-		return nil, err
-	}
-	var modelPath string
-	if r.m, r.input, modelPath, err = loadModelInput(s); err != nil {
-		return nil, err
-	}
-	r.inputName = inputName(s.str("input"), modelPath)
-	if r.prof, err = loadProfileFlag(cmd, s, defaultProfile); err != nil {
-		return nil, err
-	}
-	if r.sc, err = sched.Get(s.str("scheduler")); err != nil {
-		return nil, err
-	}
-	// A first pass over the trace: its statistics for the schedulers that
-	// use them, its length for the progress bar and its peak power for the
-	// static livelock check.
-	if r.stats, err = summarizeTrace(r.open); err != nil {
-		return nil, err
-	}
-	if r.p, err = r.sc.Schedule(r.m, r.prof, sched.Options{ModelBytes: modelFileBytes(modelPath), Trace: &r.stats}); err != nil {
-		return nil, err
-	}
-	r.pc = powerConfig(r.prof)
-	if err := replay.CheckPlan(r.p, r.prof, r.pc, r.stats.MaxW); err != nil {
-		return nil, fmt.Errorf("%s with %s on %s: %w", r.m.Name, r.sc.Name(), r.prof.Name, err)
-	}
-	return r, nil
-}
-
-// loadProfileFlag loads --profile, or def (if not "") when the user set no
-// profile by flag, environment or file.
-func loadProfileFlag(cmd *cobra.Command, s *settings, def string) (*profiles.Profile, error) {
-	name := s.str("profile")
-	if def != "" && !cmd.Flags().Changed("profile") && !s.v.IsSet("profile") {
-		name = def
-	}
-	return profiles.Load(name)
-}
-
-// openLog opens --log's JSON Lines writer (nil without --log) and returns
-// the function that puts the file in place (call it on every way out: the
-// log of a run that failed says how it failed). The log must not be one of
-// the run's inputs: it is written beside its path, and renamed there.
-func openLog(s *settings, inputs ...string) (*reports.LogWriter, func(), error) {
-	path := s.str("log")
-	if path == "" {
-		return nil, func() {}, nil
-	}
-	f, err := outfile.Create(path, append(inputs, s.str("model"), s.str("input"), s.str("profile"), s.str("config"))...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return reports.NewLogWriter(f), func() { f.Commit() }, nil
-}
-
-// powerConfig is the power system of a profile.
-func powerConfig(p *profiles.Profile) power.Config {
-	return power.Config{
-		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
-		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},
-		Efficiency: p.Power.Efficiency,
-	}
+// baselineRun is how the run compares with the best other scheduler on the
+// same trace, measured on the simulated board.
+type baselineRun struct {
+	// Scheduler is the best baseline (for adaptive), or adaptive (for a
+	// baseline); LatencyMeanS its mean latency and Inferences its count.
+	Scheduler    string  `json:"scheduler"`
+	LatencyMeanS float64 `json:"latency_mean_s"`
+	Inferences   int     `json:"inferences"`
+	// Ratio is this run's mean latency over the baseline's.
+	Ratio float64 `json:"ratio"`
+	// Why, when there is no baseline to compare with.
+	Why string `json:"why,omitempty"`
 }
 
 func newReplayCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay [TRACE]",
 		Short: "Replay a harvested-energy trace on a board and verify every inference",
-		Long: `Replay TRACE (a trace file: canonical CSV, REACT or Mementos; or a bundled trace
-name; default: the bundled rf-office trace) on the simulated board: the power system
-model integrates the harvested power exactly, the board runs the model's plan while
-the capacitor holds it up, and every inference's output is checked bit for bit against
-the reference executor. Exits non-zero on any mismatch or livelock.`,
+		Long: `Replay TRACE (a trace file: canonical CSV, REACT or Mementos; "-" for standard input;
+or a bundled trace name; default: the bundled rf-office trace) on a board (default: the
+simulated board): the power system model integrates the harvested power exactly, the board
+runs the model's plan while the capacitor holds it up, and every inference's output is
+checked bit for bit against the reference executor. On the simulated board the table also
+says how the scheduler compares with the best other one on the same trace (--baseline); on
+another board, what the simulated board predicts for the same plan and trace.
+
+Exit codes: 0 every inference verified; 1 an output differed; 2 an error; 3 livelock;
+4 no inference completed (the trace ended first: --loop repeats it); 130 interrupted.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := s.str("trace")
@@ -173,17 +82,16 @@ the reference executor. Exits non-zero on any mismatch or livelock.`,
 		},
 	}
 	f := cmd.Flags()
-	f.String("trace", "", "trace file or bundled trace name (default: "+defaultTrace+")")
+	f.String("trace", "", "trace file, - for standard input, or bundled trace name (default: "+defaultTrace+")")
 	f.String("model", "", "model file (default: the bundled model)")
-	f.String("input", "", "input tensor as raw bytes (default: the bundled input)")
-	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(profiles.Names(), ", ")+", or a YAML file")
-	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
-	f.String("board", "sim", "board: sim, or qemu-stm32 (the STM32 firmware in QEMU under the emulated power system)")
+	f.String("input", "", "input tensor as raw bytes, or seeded:N (default: the bundled input, or seeded:1 for another model)")
+	f.String("profile", "", "device profile: "+strings.Join(profiles.Names(), ", ")+", or a YAML file (default: the board's)")
+	f.String("scheduler", defaultScheduler, "scheduler: "+strings.Join(sched.Names(), ", "))
+	f.String("board", "sim", "board: "+strings.Join(boards.Names(), ", ")+" (harness boards lists them)")
 	f.String("elf", "", "qemu-stm32: the wire firmware built without a plan (default "+defaultNoPlanELF+"; make -C firmware stm32f4)")
-	f.String("charge", "cycles", "qemu-stm32: charge the board by the cycles it reports, cut at exact instructions through QEMU's gdbstub (cycles), or by the wall time QEMU runs (time)")
-	f.Float64("time-scale", 0, "qemu-stm32 with --charge time: wall seconds per simulated second (0: measured by a warm-up inference)")
 	f.Int("inferences", 0, "inferences to run (0: back to back until the trace ends)")
 	f.Bool("loop", false, "repeat the trace until --inferences are done")
+	f.Bool("baseline", true, "simulated board: also replay the other schedulers and compare with the best")
 	f.String("log", "", "write a JSON Lines record per power cycle and per inference here")
 	f.Bool("quiet", false, "no progress bar")
 	f.String("format", "", "trace format: csv, react, mementos (default: detect)")
@@ -191,60 +99,80 @@ the reference executor. Exits non-zero on any mismatch or livelock.`,
 	return cmd
 }
 
+// defaultNoPlanELF is where `make -C firmware stm32f4` puts the STM32
+// firmware that takes its plan from QEMU's loader.
+const defaultNoPlanELF = "firmware/build/stm32f4/firmware-noplan.elf"
+
 func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
-	switch b := s.str("board"); b {
-	case "sim":
-	case "qemu-stm32":
-		return runReplayQEMU(cmd, s, traceArg)
-	default:
-		return fmt.Errorf("--board %s: want sim or qemu-stm32", b)
+	ctx := cmd.Context()
+	drv, err := boards.Lookup(s.str("board"))
+	if err != nil {
+		return fmt.Errorf("--board: %w", err)
 	}
-	r, err := prepareReplay(cmd, s, traceArg, "")
+	info := drv.Info()
+	if !info.Has(boards.CapReplay) {
+		return fmt.Errorf("board %s cannot replay a trace yet (it needs a programmable supply as its power strategy); on bench power use `harness board`", info.Name)
+	}
+	if n := s.v.GetInt64("inferences"); n < 0 {
+		return fmt.Errorf("--inferences %d: want 0 (the whole trace) or more", n)
+	}
+	r, err := prepareReplay(cmd, s, traceArg, info)
 	if err != nil {
 		return err
 	}
-	open, traceName, stats := r.open, r.traceName, r.stats
-	m, input, prof, sc, p, pc := r.m, r.input, r.prof, r.sc, r.p, r.pc
-	cfg := replay.Config{Model: m, Plan: p, Profile: prof, Power: pc, OpenTrace: open, Input: input,
-		Inferences: s.integer("inferences"), Loop: s.boolean("loop")}
+	defer r.trace.cleanup()
+	cfg := replay.Config{Model: r.m, Plan: r.p, Profile: r.prof, Power: r.pc, OpenTrace: r.trace.open, Input: r.input,
+		Inferences: s.integer("inferences"), Loop: s.boolean("loop"), BoardName: info.Name}
+	if info.Name != "sim" {
+		img, err := plan.EncodeImage(r.m, r.p)
+		if err != nil {
+			return err
+		}
+		want, err := referenceOutput(r)
+		if err != nil {
+			return err
+		}
+		cfg.Reference = want
+		b, err := drv.Open(ctx, boards.Deployment{Model: r.m, Plan: r.p, Profile: r.prof, Image: img, Input: r.input, Want: want},
+			boards.Options{ELF: s.str("elf"), Port: s.str("port")})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		cfg.Board = b
+	}
 	var closeLog func()
-	if cfg.Log, closeLog, err = openLog(s, traceArg); err != nil {
+	if cfg.Log, closeLog, err = openLog(s, r.trace.file); err != nil {
 		return err
 	}
 	defer closeLog()
-	if !s.boolean("quiet") && !s.json() && term.IsTerminal(int(os.Stderr.Fd())) && stats.Duration > 0 && !cfg.Loop {
-		// The bar appears only once a run has taken a second.
-		start := time.Now()
-		var bar *progressbar.ProgressBar
-		cfg.Progress = func(t float64) {
-			if bar == nil && time.Since(start) > time.Second {
-				bar = progressbar.NewOptions64(int64(stats.Duration*1000), progressbar.OptionSetWriter(os.Stderr),
-					progressbar.OptionSetDescription("replay "+traceName+" (simulated ms)"), progressbar.OptionThrottle(100*time.Millisecond),
-					progressbar.OptionClearOnFinish())
-			}
-			if bar != nil {
-				_ = bar.Set64(int64(t * 1000))
-			}
-		}
-		defer func() {
-			if bar != nil {
-				_ = bar.Finish()
-			}
-		}()
+	if cfg.Log != nil {
+		cfg.Header = r.header(info.Name, 0)
 	}
+	stopBar := progressBar(s, &cfg, r)
 	// The set-up's garbage (the model, the plan, the trace's statistics) is
 	// collected now, not by a collection that would stop the replay.
 	runtime.GC()
-	res, err := replay.Run(cmd.Context(), cfg)
-	if err != nil {
-		var ll *replay.LivelockError
-		if errors.As(err, &ll) {
-			return &exitError{code: 3, msg: err.Error()}
-		}
-		return err
+	res, runErr := replay.Run(ctx, cfg)
+	stopBar()
+	if res == nil {
+		return runErr
 	}
-	rep := replayReport{Trace: traceName, Model: m.Name, Input: r.inputName, Profile: prof.Name, Scheduler: sc.Name(), Board: "sim",
-		Tasks: len(p.Tasks), PlanEnergy: p.Energy(), Result: res}
+	rep := replayReport{Trace: r.trace.name, Model: r.m.Name, Input: r.inputName, Profile: r.prof.Name, Scheduler: r.sc.Name(),
+		Tasks: len(r.p.Tasks), PlanEnergy: r.p.Energy(), Result: res}
+	if runErr == nil {
+		if cfg.Board != nil {
+			var cycles []uint32
+			if tc, ok := cfg.Board.(boards.TaskCycler); ok {
+				cycles = tc.TaskCycles()
+			}
+			if rep.Prediction, err = replay.Predict(ctx, cfg, res, cycles); err != nil {
+				return err
+			}
+		} else if s.boolean("baseline") {
+			rep.Baseline = compareBaselines(ctx, r, cfg, res)
+		}
+	}
 	if s.json() {
 		err = reports.JSON(cmd.OutOrStdout(), rep)
 	} else {
@@ -253,17 +181,118 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	if err != nil {
 		return err
 	}
-	return replayOutcome(res.Mismatches, res.Inferences)
+	return replayOutcome(res, runErr)
 }
 
-// replayOutcome is a replay's exit: 1 when an output differed or no
-// inference completed.
-func replayOutcome(mismatches, inferences int) error {
-	if mismatches > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d inferences differ from the reference", mismatches, inferences)}
+// referenceOutput is the reference executor's output for the run's input.
+func referenceOutput(r *replayPrep) ([]byte, error) {
+	return refexec.New(r.m).Run(r.input)
+}
+
+// progressBar shows a bar on a terminal once a replay has taken a second;
+// the function returned removes it.
+func progressBar(s *settings, cfg *replay.Config, r *replayPrep) func() {
+	if s.boolean("quiet") || s.json() || !term.IsTerminal(int(os.Stderr.Fd())) || r.stats.Duration <= 0 || cfg.Loop {
+		return func() {}
 	}
-	if inferences == 0 {
-		return &exitError{code: 1, msg: "no inference completed on this trace"}
+	start := time.Now()
+	var bar *progressbar.ProgressBar
+	cfg.Progress = func(t float64) {
+		if bar == nil && time.Since(start) > time.Second {
+			bar = progressbar.NewOptions64(int64(r.stats.Duration*1000), progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetDescription("replay "+r.trace.name+" (simulated ms)"), progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish())
+		}
+		if bar != nil {
+			_ = bar.Set64(int64(t * 1000))
+		}
+	}
+	return func() {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+	}
+}
+
+// compareBaselines replays the other schedulers on the simulated board with
+// the same trace, model, input and inferences (on every core), and returns
+// the one to compare with: the best baseline (lowest mean latency of those
+// that completed an inference) when the run's scheduler is adaptive, else
+// adaptive.
+func compareBaselines(ctx context.Context, r *replayPrep, cfg replay.Config, res *replay.Result) *baselineRun {
+	var names []string
+	if r.sc.Name() == defaultScheduler {
+		for _, n := range sched.Names() {
+			if n != defaultScheduler {
+				names = append(names, n)
+			}
+		}
+	} else {
+		names = []string{defaultScheduler}
+	}
+	type outcome struct {
+		name string
+		res  *replay.Result
+	}
+	out := make([]outcome, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.NumCPU())
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			sc, err := sched.Get(n)
+			if err != nil {
+				return
+			}
+			p, err := sc.Schedule(r.m, r.prof, sched.Options{ModelBytes: modelFileBytes(r.modelPath), Trace: &r.stats})
+			if err != nil || replay.CheckPlan(p, r.prof, r.pc, r.stats.MaxW) != nil {
+				return
+			}
+			c := cfg
+			c.Plan, c.Log, c.Header, c.Progress, c.Board = p, nil, nil, nil, nil
+			if rr, err := replay.Run(ctx, c); err == nil && rr.Verified > 0 && rr.Mismatches == 0 {
+				out[i] = outcome{n, rr}
+			}
+		}()
+	}
+	wg.Wait()
+	var best *outcome
+	for i := range out {
+		if o := &out[i]; o.res != nil && (best == nil || o.res.Latency.Mean < best.res.Latency.Mean) {
+			best = o
+		}
+	}
+	if best == nil {
+		return &baselineRun{Why: "no other scheduler completed an inference on this trace"}
+	}
+	b := &baselineRun{Scheduler: best.name, LatencyMeanS: best.res.Latency.Mean, Inferences: best.res.Inferences}
+	if best.res.Latency.Mean > 0 && res.Inferences > 0 {
+		b.Ratio = res.Latency.Mean / best.res.Latency.Mean
+	}
+	return b
+}
+
+// replayOutcome is a replay's exit: 1 when an output differed (or the board
+// lost its committed progress), 3 on a livelock, 4 when no inference
+// completed, the run's error otherwise.
+func replayOutcome(res *replay.Result, err error) error {
+	var ll *replay.LivelockError
+	switch {
+	case res.Mismatches > 0:
+		msg := fmt.Sprintf("%d of %d inferences differ from the reference", res.Mismatches, res.Inferences)
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		return &exitError{code: exitMismatch, msg: msg}
+	case errors.As(err, &ll):
+		return &exitError{code: exitLivelock, msg: err.Error()}
+	case err != nil:
+		return err
+	case res.Inferences == 0:
+		return &exitError{code: exitNoInference, msg: fmt.Sprintf("no inference completed in the trace's %.1f s (%d power cycles): --loop repeats the trace until --inferences are done", res.SimTime, res.PowerCycles)}
 	}
 	return nil
 }
@@ -275,6 +304,7 @@ func ms(sec float64) string {
 	}
 	return strconv.FormatFloat(sec*1e3, 'f', 1, 64) + " ms"
 }
+
 func ratio(a, b float64) string {
 	if b <= 0 {
 		return "-"
@@ -284,48 +314,74 @@ func ratio(a, b float64) string {
 
 func mj(j float64) string { return strconv.FormatFloat(j*1e3, 'f', 3, 64) + " mJ" }
 
+func pct(x float64) string { return strconv.FormatFloat(100*x, 'f', 1, 64) + " %" }
+
 func printReplay(cmd *cobra.Command, r *replayReport) error {
 	res := r.Result
-	pct := func(x float64) string {
+	share := func(x float64) string {
 		if res.Energy.Total == 0 {
 			return "-"
 		}
-		return strconv.FormatFloat(100*x/res.Energy.Total, 'f', 1, 64) + " %"
+		return pct(x / res.Energy.Total)
+	}
+	basis := "profile"
+	if strings.HasPrefix(res.EnergyBasis, "measured") {
+		basis = "measured cycles"
 	}
 	rows := [][]string{
 		{"trace", r.Trace, ""},
-		{"input", r.Input, ""},
-		{"model / profile / scheduler", r.Model + " / " + r.Profile + " / " + r.Scheduler, fmt.Sprintf("%d tasks, %s per inference (estimate)", r.Tasks, mj(r.PlanEnergy))},
+		{"board", res.Board, res.EndReason},
+		{"model / input", r.Model, r.Input},
+		{"profile / scheduler", r.Profile + " / " + r.Scheduler, fmt.Sprintf("%d tasks, %s per inference (estimate)", r.Tasks, mj(r.PlanEnergy))},
 		{"inferences completed", strconv.Itoa(res.Inferences), fmt.Sprintf("%d verified bit-exact, %d mismatches", res.Verified, res.Mismatches)},
 		{"latency mean / p50", ms(res.Latency.Mean), ms(res.Latency.P50)},
 		{"latency p95 / max", ms(res.Latency.P95), ms(res.Latency.Max)},
 		{"lower bound (mean) / ratio", ms(res.LowerBoundS), ratio(res.Latency.Mean, res.LowerBoundS)},
-		{"power cycles", strconv.Itoa(res.PowerCycles), ""},
-		{"commits", strconv.Itoa(res.Commits), ""},
+	}
+	if b := r.Baseline; b != nil {
+		if b.Why != "" {
+			rows = append(rows, []string{"vs best other scheduler", "-", b.Why})
+		} else {
+			label := "vs best baseline (" + b.Scheduler + ")"
+			if r.Scheduler != defaultScheduler {
+				label = "vs " + b.Scheduler
+			}
+			rows = append(rows, []string{label, strconv.FormatFloat(b.Ratio, 'f', 2, 64) + "x its mean latency",
+				fmt.Sprintf("%s: %s mean over %d inferences, measured now on the simulated board", b.Scheduler, ms(b.LatencyMeanS), b.Inferences)})
+		}
+	}
+	rows = append(rows, [][]string{
+		{"power cycles / boots", strconv.Itoa(res.PowerCycles), strconv.Itoa(res.Boots)},
+		{"commits / sleeps", strconv.Itoa(res.Commits), strconv.Itoa(res.Sleeps)},
 		{"tasks run / re-executed", strconv.Itoa(res.TasksRun), strconv.Itoa(res.ReexecutedTasks)},
-		{"energy: compute", mj(res.Energy.Compute), pct(res.Energy.Compute)},
-		{"energy: NVM traffic", mj(res.Energy.NVM), pct(res.Energy.NVM)},
-		{"energy: commits", mj(res.Energy.Commits), pct(res.Energy.Commits)},
-		{"energy: reboots", mj(res.Energy.Reboots), pct(res.Energy.Reboots)},
-		{"energy: wasted by re-execution", mj(res.Energy.Wasted), pct(res.Energy.Wasted)},
+		{"energy: compute (" + basis + ")", mj(res.Energy.Compute), share(res.Energy.Compute)},
+		{"energy: NVM traffic", mj(res.Energy.NVM), share(res.Energy.NVM)},
+		{"energy: commits", mj(res.Energy.Commits), share(res.Energy.Commits)},
+		{"energy: reboots", mj(res.Energy.Reboots), share(res.Energy.Reboots)},
+		{"energy: wasted by re-execution", mj(res.Energy.Wasted), share(res.Energy.Wasted)},
 		{"energy harvested / used", mj(res.HarvestedJ), mj(res.Energy.Total)},
 		{"time on / off", ms(res.TimeOn), ms(res.TimeOff)},
 		{"wall / reference executor", ms(res.WallS), ms(res.ReferenceWallS)},
+	}...)
+	if res.Hangs > 0 {
+		rows = append(rows, []string{"hangs", strconv.Itoa(res.Hangs), "steps the board never finished (it ran until its brown-out)"})
 	}
-	if r.Board != "sim" {
-		// A real or emulated board reports whole tasks only: no split of
-		// their energy, no reference timing.
-		keep := rows[:0]
-		for _, row := range rows {
-			switch row[0] {
-			case "energy: NVM traffic", "energy: commits", "energy: reboots", "wall / reference executor", "lower bound (mean) / ratio":
-				continue
-			case "energy: compute":
-				row[0] = "energy: tasks (compute and NVM)"
-			}
-			keep = append(keep, row)
+	if err := reports.Table(cmd.OutOrStdout(), []string{"replay", "value", ""}, rows, nil); err != nil {
+		return err
+	}
+	if p := r.Prediction; p != nil {
+		prow := [][]string{
+			{"power cycles", strconv.Itoa(p.MeasuredPowerCycles), strconv.Itoa(p.PowerCycles), pct(p.PowerCyclesError)},
+			{"power cycles per inference", fmt.Sprint(p.MeasuredPowerCyclesPerInference), fmt.Sprint(p.PowerCyclesPerInference), ""},
+			{"latency mean", ms(res.Latency.Mean), ms(p.Latency.Mean), pct(p.LatencyError)},
 		}
-		rows = keep
+		if w := p.WorstTask; w != nil {
+			prow = append(prow, []string{"task cycles: largest error", fmt.Sprintf("task %d (%s): %d", w.Task, w.Operator, w.Measured), strconv.FormatFloat(w.Predicted, 'f', 0, 64), pct(p.TaskCyclesMaxError)})
+		}
+		if w := p.WorstLargeTask; w != nil {
+			prow = append(prow, []string{fmt.Sprintf("tasks of >= %d cycles: largest error", replay.LargeTaskCycles), fmt.Sprintf("task %d (%s): %d", w.Task, w.Operator, w.Measured), strconv.FormatFloat(w.Predicted, 'f', 0, 64), pct(p.TaskCyclesMaxErrorLarge)})
+		}
+		return reports.Table(cmd.OutOrStdout(), []string{"measured vs predicted", res.Board, "sim (prediction)", "error"}, prow, nil)
 	}
-	return reports.Table(cmd.OutOrStdout(), []string{"replay", "value", ""}, rows, nil)
+	return nil
 }

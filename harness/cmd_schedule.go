@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,7 +17,7 @@ import (
 
 // schedulePlan loads the model, the profile and the scheduler named by the
 // settings and makes the plan.
-func schedulePlan(s *settings, modelPath string) (*model.Model, *profiles.Profile, *plan.Plan, error) {
+func schedulePlan(ctx context.Context, s *settings, modelPath string) (*model.Model, *profiles.Profile, *plan.Plan, error) {
 	m, err := loadModel(modelPath)
 	if err != nil {
 		return nil, nil, nil, err
@@ -32,11 +33,12 @@ func schedulePlan(s *settings, modelPath string) (*model.Model, *profiles.Profil
 	modelBytes := modelFileBytes(modelPath)
 	opt := sched.Options{ModelBytes: modelBytes}
 	if tr := s.str("trace"); tr != "" {
-		open, _, err := traceOpener(tr, s.str("format"), s.v.GetFloat64("load"))
+		ts, err := openTraceArg(ctx, tr, s.str("format"), s.v.GetFloat64("load"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		st, err := summarizeTrace(open)
+		defer ts.cleanup()
+		st, err := summarizeTrace(ctx, ts.open)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -68,7 +70,7 @@ the plan (with every task); --image writes the binary image the firmware reads.`
 			if len(args) == 1 {
 				path = args[0]
 			}
-			m, prof, p, err := schedulePlan(s, path)
+			m, prof, p, err := schedulePlan(cmd.Context(), s, path)
 			if err != nil {
 				return err
 			}

@@ -23,15 +23,16 @@ func newTraceCmd(s *settings) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var all []traces.Stats
 			for _, arg := range args {
-				open, _, err := traceOpener(arg, s.str("format"), s.v.GetFloat64("load"))
+				ts, err := openTraceArg(cmd.Context(), arg, s.str("format"), s.v.GetFloat64("load"))
 				if err != nil {
 					return err
 				}
-				r, err := open()
+				defer ts.cleanup()
+				r, err := ts.open()
 				if err != nil {
 					return err
 				}
-				st, err := traces.Summarize(r, s.v.GetFloat64("threshold"))
+				st, err := traces.Summarize(&ctxReader{ctx: cmd.Context(), r: r}, s.v.GetFloat64("threshold"))
 				if c, ok := r.(io.Closer); ok {
 					c.Close()
 				}
@@ -70,15 +71,17 @@ func newTraceCmd(s *settings) *cobra.Command {
 		Short: "Convert a trace to canonical CSV, optionally sliced, scaled and resampled",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			open, _, err := traceOpener(args[0], s.str("format"), s.v.GetFloat64("load"))
+			ts, err := openTraceArg(cmd.Context(), args[0], s.str("format"), s.v.GetFloat64("load"))
 			if err != nil {
 				return err
 			}
-			r, err := open()
+			defer ts.cleanup()
+			tr, err := ts.open()
 			if err != nil {
 				return err
 			}
-			if c, ok := r.(io.Closer); ok {
+			var r traces.Reader = &ctxReader{ctx: cmd.Context(), r: tr}
+			if c, ok := tr.(io.Closer); ok {
 				defer c.Close()
 			}
 			if s.v.IsSet("from") || s.v.IsSet("to") {
@@ -94,7 +97,7 @@ func newTraceCmd(s *settings) *cobra.Command {
 			if p := s.v.GetFloat64("resample"); p > 0 {
 				r = traces.Resample(r, p)
 			}
-			return writeTrace(cmd, s.str("out"), r, args[0])
+			return writeTrace(cmd, s.str("out"), r, ts.file)
 		},
 	}
 	convert.Flags().Float64("from", 0, "keep from this time (s)")

@@ -27,60 +27,87 @@ func noPlanFirmware(t *testing.T) string {
 	return filepath.Join(fwbuild.Build(t, "stm32f4"), "stm32f4", "firmware-noplan.elf")
 }
 
-// TestReplayQEMUBundledTrace is the issue's CI check through the command:
-// `harness replay` of the bundled trace with the bundled model on qemu-stm32
-// (its calibrated profile, the tile scheduler) completes its inferences over
-// at least 3 power cycles each, every output verified, no QEMU left; and the
-// simulated board with the same profile predicts the power cycles within 10%
-// and every task's cycles within 10%.
+// TestReplayQEMUBundledTrace is the CI check through the command: `harness
+// replay` of the bundled trace with the bundled model on qemu-stm32 (its
+// calibrated profile, the tile scheduler) completes its inferences over at
+// least 3 power cycles each, every output verified, no QEMU left; the JSON
+// has every top-level key the simulated board's has, with real values, and
+// the prediction object, in which the simulated board with the same profile
+// predicts the power cycles within 10 % and every task's cycles within 10 %.
 func TestReplayQEMUBundledTrace(t *testing.T) {
 	elf := noPlanFirmware(t)
 	log := filepath.Join(t.TempDir(), "qemu.jsonl")
-	out, err := run(t, "replay", "rf-office", "--board", "qemu-stm32", "--elf", elf, "--inferences", "3", "--loop", "--json", "--log", log)
+	out, err := run(t, "replay", "rf-office", "--board", "qemu-stm32", "--elf", elf, "--scheduler", "tile", "--inferences", "3", "--loop", "--json", "--log", log)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var rep struct {
-		Inferences         int   `json:"inferences"`
-		Verified           int   `json:"verified"`
-		Mismatches         int   `json:"mismatches"`
-		PowerCycles        int   `json:"power_cycles"`
-		CyclesPerInference []int `json:"cycles_per_inference"`
-		Simulated          struct {
-			PowerCycles        int     `json:"power_cycles"`
-			PowerCyclesError   float64 `json:"power_cycles_error"`
-			TaskCyclesMaxError float64 `json:"task_cycles_max_error"`
-			CyclesPerInference []int   `json:"cycles_per_inference"`
-		} `json:"simulated"`
+		Board       string  `json:"board"`
+		Inferences  int     `json:"inferences"`
+		Verified    int     `json:"verified"`
+		Mismatches  int     `json:"mismatches"`
+		PowerCycles int     `json:"power_cycles"`
+		LowerBoundS float64 `json:"lower_bound_s"`
+		RefWallS    float64 `json:"reference_wall_s"`
+		Energy      struct {
+			Reboots float64 `json:"reboots"`
+			NVM     float64 `json:"nvm"`
+			Commits float64 `json:"commits"`
+		} `json:"energy_j"`
+		Prediction struct {
+			PowerCycles             int     `json:"power_cycles"`
+			PowerCyclesError        float64 `json:"power_cycles_error"`
+			TaskCyclesMaxError      float64 `json:"task_cycles_max_error"`
+			PowerCyclesPerInference []int   `json:"power_cycles_per_inference"`
+			Measured                []int   `json:"measured_power_cycles_per_inference"`
+			Tasks                   []any   `json:"tasks"`
+		} `json:"prediction"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	p := rep.Prediction
 	t.Logf("emulated: %d inferences, %d verified, power cycles %d %v; simulated: %d %v (error %.1f %%); task cycles largest error %.1f %%",
-		rep.Inferences, rep.Verified, rep.PowerCycles, rep.CyclesPerInference, rep.Simulated.PowerCycles, rep.Simulated.CyclesPerInference,
-		100*rep.Simulated.PowerCyclesError, 100*rep.Simulated.TaskCyclesMaxError)
-	if rep.Inferences != 3 || rep.Verified != 3 || rep.Mismatches != 0 {
-		t.Fatalf("inferences %d verified %d mismatches %d, want 3 3 0", rep.Inferences, rep.Verified, rep.Mismatches)
+		rep.Inferences, rep.Verified, rep.PowerCycles, p.Measured, p.PowerCycles, p.PowerCyclesPerInference,
+		100*p.PowerCyclesError, 100*p.TaskCyclesMaxError)
+	if rep.Board != "qemu-stm32" || rep.Inferences != 3 || rep.Verified != 3 || rep.Mismatches != 0 {
+		t.Fatalf("board %s inferences %d verified %d mismatches %d, want qemu-stm32 3 3 0", rep.Board, rep.Inferences, rep.Verified, rep.Mismatches)
 	}
-	for i, c := range rep.CyclesPerInference {
+	for i, c := range p.Measured {
 		if c < 3 {
 			t.Errorf("inference %d: %d power cycles, want >= 3", i, c)
 		}
 	}
-	if e := rep.Simulated.PowerCyclesError; e > 0.10 || e < -0.10 {
-		t.Errorf("simulated power cycles %d vs emulated %d: %.1f %%, want within 10 %%", rep.Simulated.PowerCycles, rep.PowerCycles, 100*e)
+	if rep.LowerBoundS <= 0 || rep.RefWallS <= 0 || rep.Energy.Reboots <= 0 || rep.Energy.NVM <= 0 || rep.Energy.Commits <= 0 {
+		t.Errorf("figures that must be real read 0: lower bound %g, reference wall %g, energy %+v", rep.LowerBoundS, rep.RefWallS, rep.Energy)
 	}
-	if e := rep.Simulated.TaskCyclesMaxError; e > 0.10 {
-		t.Errorf("a task's predicted cycles are %.1f %% off the measured ones, want within 10 %%", 100*e)
+	if e := p.PowerCyclesError; e > 0.10 || e < -0.10 {
+		t.Errorf("simulated power cycles %d vs emulated %d: %.1f %%, want within 10 %%", p.PowerCycles, rep.PowerCycles, 100*e)
+	}
+	if e := p.TaskCyclesMaxError; e > 0.10 || len(p.Tasks) == 0 {
+		t.Errorf("a task's predicted cycles are %.1f %% off the measured ones (%d tasks compared), want within 10 %%", 100*e, len(p.Tasks))
+	}
+	// The same top-level keys as the simulated board's.
+	simOut, err := run(t, "replay", "rf-office", "--scheduler", "tile", "--profile", "qemu-stm32", "--inferences", "3", "--loop", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var simKeys, qemuKeys map[string]any
+	json.Unmarshal([]byte(simOut), &simKeys)
+	json.Unmarshal([]byte(out), &qemuKeys)
+	for k := range simKeys {
+		if _, ok := qemuKeys[k]; !ok && k != "baseline" {
+			t.Errorf("qemu-stm32's JSON lacks the simulated board's key %q", k)
+		}
 	}
 	f, err := os.Open(log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cycles, infs, err := reports.ReadLog(f, log)
-	if err != nil || len(infs) != 3 || len(cycles) < rep.PowerCycles {
-		t.Errorf("log: %d cycle records, %d inference records, err %v", len(cycles), len(infs), err)
+	lg, err := reports.ReadFullLog(f, log)
+	if err != nil || len(lg.Inferences) != 3 || len(lg.Cycles) != rep.PowerCycles || lg.Header == nil || lg.Header.Board != "qemu-stm32" || lg.End == nil {
+		t.Errorf("log: %d cycle records, %d inference records, header %+v, end %+v, err %v", len(lg.Cycles), len(lg.Inferences), lg.Header, lg.End, err)
 	}
 	if out, err := exec.Command("pgrep", "-P", strconv.Itoa(os.Getpid()), "-f", "qemu-system-arm.*"+elf).Output(); err == nil && len(out) > 0 {
 		t.Errorf("QEMU still running: %s", out)
@@ -143,7 +170,7 @@ func TestReplayQEMUInterrupted(t *testing.T) {
 		return err == nil && len(out) > 0
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
-		cmd := exec.Command(exe, "replay", "rf-office", "--board", "qemu-stm32", "--elf", own, "--inferences", "1000", "--loop")
+		cmd := exec.Command(exe, "replay", "rf-office", "--board", "qemu-stm32", "--elf", own, "--scheduler", "tile", "--inferences", "1000", "--loop")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -170,6 +197,9 @@ func TestReplayQEMUInterrupted(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%v: the interrupted run exited 0", sig)
+		}
+		if ee, ok := err.(*exec.ExitError); sig == syscall.SIGINT && (!ok || ee.ExitCode() != exitInterrupted) {
+			t.Errorf("SIGINT: %v, want exit %d", err, exitInterrupted)
 		}
 		for deadline := time.Now().Add(5 * time.Second); qemuRunning() && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/profiles"
-	"github.com/batteryless/harness/boards/serialboard"
+	"github.com/batteryless/harness/harness/replay"
 )
 
 // TestBrokenFirmwareFailsOnEmulatedPower is the proof that the emulated
@@ -20,16 +21,14 @@ import (
 // scrub, i.e. the emulated power failure, that catches it.
 func TestBrokenFirmwareFailsOnEmulatedPower(t *testing.T) {
 	elf, prof, d := setup(t, "firmware-broken-noplan.elf")
-	run := func(noScrub bool) (Result, error) {
-		harvest := rfOffice(t)
+	run := func(noScrub bool) (*replay.Result, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return Run(ctx, Config{ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
-			Input: d.input, Want: d.want, Harvest: harvest, NoScrub: noScrub, Logf: logf(t)})
+		return replayOn(t, ctx, elf, prof, d, 1, Options{NoScrub: noScrub}, nil)
 	}
 	res, err := run(false)
 	t.Logf("broken firmware, real power failures: %v; verified %d mismatches %d power cycles %d", err, res.Verified, res.Mismatches, res.PowerCycles)
-	if !errors.Is(err, serialboard.ErrProgressLost) || res.Mismatches != 1 || res.Verified != 0 {
+	if !errors.Is(err, boards.ErrProgressLost) || res.Mismatches != 1 || res.Verified != 0 {
 		t.Errorf("the broken firmware was not caught: err %v, verified %d, mismatches %d", err, res.Verified, res.Mismatches)
 	}
 	res, err = run(true)

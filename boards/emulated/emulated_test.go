@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/harness/testenv"
 
 	"github.com/batteryless/harness/boards/profiles"
@@ -92,18 +94,27 @@ func setup(t *testing.T, elf string) (string, *profiles.Profile, deployment) {
 	return filepath.Join(dir, "stm32f4", elf), prof, deploy(t, prof, "tile")
 }
 
-// rfOffice is the bundled rf-office trace, looped, as a harvest function.
-func rfOffice(t *testing.T) func(float64) float64 {
+// replayOn opens the emulated board on d and replays the bundled rf-office
+// trace (looped) on it through the engine, as harness replay --board
+// qemu-stm32 does.
+func replayOn(t *testing.T, ctx context.Context, elf string, prof *profiles.Profile, d deployment, n int, opt Options, log *bytes.Buffer) (*replay.Result, error) {
 	t.Helper()
-	r, err := traces.OpenBundled("rf-office")
-	if err != nil {
-		t.Fatal(err)
+	opt.ELF = elf
+	if opt.Logf == nil {
+		opt.Logf = logf(t)
 	}
-	harvest, _, err := TraceHarvest(r, true)
+	b, err := Open(ctx, boards.Deployment{Model: d.m, Plan: d.p, Profile: prof, Image: d.image, Input: d.input, Want: d.want}, opt)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return harvest
+	defer b.Close()
+	cfg := replay.Config{Model: d.m, Plan: d.p, Profile: prof, Power: replay.PowerConfig(prof), Input: d.input, Reference: d.want,
+		OpenTrace: func() (traces.Reader, error) { return traces.OpenBundled("rf-office") }, Loop: true, Inferences: n,
+		Board: b, BoardName: "qemu-stm32"}
+	if log != nil {
+		cfg.Log = reports.NewLogWriter(log)
+	}
+	return replay.Run(ctx, cfg)
 }
 
 // noQEMULeft fails t if a QEMU this test process started still runs.
@@ -123,45 +134,40 @@ func logf(t *testing.T) func(string, ...any) {
 	}
 }
 
-// TestEmulatedReplayBundledTrace is the CI check: the bundled model,
-// scheduled by the harness for the qemu-stm32 profile and loaded into the
-// firmware, replays the bundled rf-office trace on the emulated board; every
-// inference completes over at least 3 power cycles, every output is the
-// reference executor's, the per-cycle log has the simulated board's schema,
-// and no QEMU is left.
+// TestEmulatedReplayBundledTrace: the bundled model, scheduled by the
+// harness for the qemu-stm32 profile and loaded into the firmware, replays
+// the bundled rf-office trace on the emulated board through the engine;
+// every inference completes over at least 3 power cycles, every output is
+// the reference executor's, the per-cycle log has the simulated board's
+// schema and sums to the totals, and no QEMU is left.
 func TestEmulatedReplayBundledTrace(t *testing.T) {
 	elf, prof, d := setup(t, "firmware-noplan.elf")
-	harvest := rfOffice(t)
 	var log bytes.Buffer
-	lw := reports.NewLogWriter(&log)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Config{
-		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
-		Input: d.input, Want: d.want, Harvest: harvest, Inferences: 3, Log: lw, Logf: logf(t),
-	})
+	res, err := replayOn(t, ctx, elf, prof, d, 3, Options{}, &log)
 	if err != nil {
-		t.Fatalf("Run: %v (partial %+v)", err, res)
+		t.Fatalf("replay: %v (partial %+v)", err, res)
 	}
-	t.Logf("time scale %.3f (wall s per simulated s); cycles per inference %v; inferences %d verified %d; power cycles %d commits %d tasks %d (re-executed %d) boots %d hangs %d; latency mean %.3f s; sim %.2f s wall %.2f s",
-		res.TimeScale, res.CyclesPerInference, res.Inferences, res.Verified, res.PowerCycles, res.Commits, res.TasksRun, res.ReexecutedTasks, res.Boots, res.Hangs, res.Latency.Mean, res.SimTime, res.WallS)
+	t.Logf("inferences %d verified %d; power cycles %d boots %d commits %d tasks %d (re-executed %d) hangs %d; latency mean %.3f s; sim %.2f s wall %.2f s",
+		res.Inferences, res.Verified, res.PowerCycles, res.Boots, res.Commits, res.TasksRun, res.ReexecutedTasks, res.Hangs, res.Latency.Mean, res.SimTime, res.WallS)
 	if res.Inferences != 3 || res.Verified != 3 || res.Mismatches != 0 {
 		t.Fatalf("inferences %d verified %d mismatches %d, want 3 3 0", res.Inferences, res.Verified, res.Mismatches)
 	}
-	for i, c := range res.CyclesPerInference {
-		if c < 3 {
-			t.Errorf("inference %d ran over %d power cycles, want >= 3", i, c)
-		}
-	}
-	cycles, infs, err := reports.ReadLog(&log, "log")
+	lg, err := reports.ReadFullLog(&log, "log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(infs) != 3 || len(cycles) < res.PowerCycles {
-		t.Errorf("log: %d inference records and %d cycle records, want 3 and >= %d", len(infs), len(cycles), res.PowerCycles)
+	if len(lg.Inferences) != 3 || len(lg.Cycles) != res.PowerCycles {
+		t.Errorf("log: %d inference records and %d cycle records, want 3 and %d", len(lg.Inferences), len(lg.Cycles), res.PowerCycles)
+	}
+	for i, in := range lg.Inferences {
+		if in.PowerCycles < 3 || !in.Verified || in.Latency < in.LowerBound || in.LowerBound <= 0 {
+			t.Errorf("inference %d: %+v; want >= 3 power cycles, verified, latency >= its lower bound > 0", i, in)
+		}
 	}
 	tasks := 0
-	for _, c := range cycles {
+	for _, c := range lg.Cycles {
 		tasks += c.Tasks
 		if c.End < c.Start || c.UsedJ <= 0 || (c.Reason != "brownout" && c.Reason != "end") {
 			t.Errorf("cycle record %+v", c)
@@ -169,6 +175,9 @@ func TestEmulatedReplayBundledTrace(t *testing.T) {
 	}
 	if tasks != res.TasksRun {
 		t.Errorf("cycle records count %d tasks, the run %d", tasks, res.TasksRun)
+	}
+	if lg.End == nil || lg.End.Reason != "completed" {
+		t.Errorf("end record %+v, want completed", lg.End)
 	}
 	noQEMULeft(t, elf)
 }
@@ -186,54 +195,22 @@ func TestEmulatedQEMUKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var killedAt time.Time
-	_, err = Run(ctx, Config{
-		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
-		Input: d.input, Want: d.want, Harvest: func(float64) float64 { return 10e-3 }, Inferences: 50,
-		QEMUStarted: func(m *qemu.Machine) {
-			time.AfterFunc(1500*time.Millisecond, func() {
-				killedAt = time.Now()
-				syscall.Kill(m.PID(), syscall.SIGKILL)
-			})
-		},
-		Logf: logf(t),
-	})
+	_, err = replayOn(t, ctx, elf, prof, d, 50, Options{QEMUStarted: func(m *qemu.Machine) {
+		time.AfterFunc(1500*time.Millisecond, func() {
+			killedAt = time.Now()
+			syscall.Kill(m.PID(), syscall.SIGKILL)
+		})
+	}}, nil)
 	if err == nil {
-		t.Fatal("Run succeeded although QEMU was killed")
+		t.Fatal("the replay succeeded although QEMU was killed")
 	}
 	took := time.Since(killedAt)
 	t.Logf("error %v, %v after the kill", err, took)
-	if !strings.Contains(err.Error(), "died") {
+	if !strings.Contains(err.Error(), "died") && !strings.Contains(err.Error(), "exited") {
 		t.Errorf("error does not say QEMU died: %v", err)
 	}
 	if took > 10*time.Second {
-		t.Errorf("Run took %v to notice", took)
-	}
-	noQEMULeft(t, elf)
-}
-
-// TestEmulatedChargeTime runs the wall-clock power model (Charge: ChargeTime,
-// the time scale measured by the warm-up and following QEMU's speed): its
-// power cycles depend on the host's speed, so only what must hold anyway is
-// asserted: the inferences verify over power cycles, and a record per cycle.
-func TestEmulatedChargeTime(t *testing.T) {
-	elf, prof, d := setup(t, "firmware-noplan.elf")
-	var log bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := Run(ctx, Config{Charge: ChargeTime,
-		ELF: elf, Image: d.image, Tasks: len(d.p.Tasks), Profile: prof,
-		Input: d.input, Want: d.want, Harvest: func(float64) float64 { return 10e-3 }, Inferences: 2,
-		Log: reports.NewLogWriter(&log), Logf: logf(t)})
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	t.Logf("time scale %.3f after %d samples; cycles per inference %v; verified %d", res.TimeScale, res.ScaleSamples, res.CyclesPerInference, res.Verified)
-	if res.Verified != 2 || res.Mismatches != 0 || res.PowerCycles < 1 {
-		t.Errorf("verified %d mismatches %d power cycles %d", res.Verified, res.Mismatches, res.PowerCycles)
-	}
-	cycles, _, err := reports.ReadLog(&log, "log")
-	if err != nil || len(cycles) < res.PowerCycles {
-		t.Errorf("%d cycle records for %d power cycles (%v)", len(cycles), res.PowerCycles, err)
+		t.Errorf("the replay took %v to notice", took)
 	}
 	noQEMULeft(t, elf)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -136,23 +137,11 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	dir, err := tempDir()
+	m, dir, err := startMachine(ctx, cfg.ELF, cfg.Image, cfg.NoScrub, false)
 	if err != nil {
 		return nil, err
 	}
-	defer removeAll(dir)
-	file, err := writeFile(dir, "plan.bin", cfg.Image)
-	if err != nil {
-		return nil, err
-	}
-	qc := qemu.Config{ELF: cfg.ELF, ICountShift: qemu.BoardICountShift, Loaders: []qemu.Loader{{File: file, Addr: qemu.PlanAddr}}}
-	if !cfg.NoScrub {
-		qc.Scrub = &qemu.Scrub{Addr: qemu.SRAMAddr, Pattern: 0xA5}
-	}
-	m, err := qemu.Start(ctx, qc)
-	if err != nil {
-		return nil, fmt.Errorf("emulated: %w", err)
-	}
+	defer os.RemoveAll(dir)
 	defer m.Close()
 	go func() {
 		select {

@@ -108,7 +108,10 @@ func (g *GDB) read(deadline time.Time) (string, error) {
 			return "", fmt.Errorf("qemu: gdbstub: bad checksum on %q", body)
 		}
 		// Acknowledged (the stub's no-ack mode needs a qSupported
-		// handshake; one byte per packet is cheaper than that).
+		// handshake; one byte per packet is cheaper than that). A stop
+		// reply may come long after the "c" that set the last write
+		// deadline: the ack gets a deadline of its own.
+		g.conn.SetWriteDeadline(time.Now().Add(DefaultTimeout))
 		if _, err := g.conn.Write([]byte("+")); err != nil {
 			return "", err
 		}
@@ -235,6 +238,19 @@ func (g *GDB) ReadMemory(addr uint32, n int) ([]byte, error) {
 		return nil, fmt.Errorf("qemu: gdbstub: read %#x+%d: %q", addr, n, r)
 	}
 	return b, nil
+}
+
+// WriteMemory writes b into guest memory at addr (the guest must be
+// stopped).
+func (g *GDB) WriteMemory(addr uint32, b []byte) error {
+	r, err := g.exchange(fmt.Sprintf("M%x,%x:%s", addr, len(b), hex.EncodeToString(b)))
+	if err != nil {
+		return err
+	}
+	if r != "OK" {
+		return fmt.Errorf("qemu: gdbstub: write %#x+%d: %q", addr, len(b), r)
+	}
+	return nil
 }
 
 // Continue lets the guest run; its next stop comes on Stopped.

@@ -244,19 +244,16 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 		}()
 	}
 
-	started, finished := false, false
-	var resultCRC uint32
-	haveCRC := false
-	done := make(map[uint32]bool)
-	lastCommit := int64(0)
+	ses := &Session{b: b, inf: inf, done: make(map[uint32]bool)}
 	hangsInRow := 0
 	lastEvent := time.Now()
 	var portLost time.Time
 	tick := time.NewTicker(max(b.cfg.HangTimeout/20, 5*time.Millisecond))
 	defer tick.Stop()
+	reading := false
 	finish := func() {
-		if !finished {
-			finished = true
+		if !reading {
+			reading = true
 			inf.End = pw.Now()
 			readOutput()
 		}
@@ -269,7 +266,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			if r.err != nil {
 				return inf, fmt.Errorf("serialboard: inference %d: %w", n, r.err)
 			}
-			started = true
+			ses.started = true
 			inf.Start = r.at
 			lastEvent = time.Now()
 			b.logf("inference %d started", n)
@@ -277,12 +274,12 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			if r.err != nil {
 				return inf, fmt.Errorf("serialboard: inference %d: READ_OUTPUT: %w", n, r.err)
 			}
-			if haveCRC && crc32.ChecksumIEEE(r.out) != resultCRC && !inf.CRCMismatch {
+			if ses.haveCRC && crc32.ChecksumIEEE(r.out) != ses.resultCRC && !inf.CRCMismatch {
 				// A corrupted read cannot pass the frame CRC, so this is the
 				// board's output changing under us: read once more, and let
 				// the caller's verification judge what comes back.
 				inf.CRCMismatch = true
-				b.logf("inference %d: output CRC %08x, RESULT said %08x: reading again", n, crc32.ChecksumIEEE(r.out), resultCRC)
+				b.logf("inference %d: output CRC %08x, RESULT said %08x: reading again", n, crc32.ChecksumIEEE(r.out), ses.resultCRC)
 				readOutput()
 				continue
 			}
@@ -306,57 +303,13 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 				b.logf("port back")
 				continue
 			}
-			inf.EventsLost += ev.Missed
 			hangsInRow = 0
-			switch e := ev.Msg.(type) {
-			case *wire.Boot:
-				inf.Boots++
-				b.logf("BOOT boots=%d resume=%d flags=%#x", e.Boots, e.Resume, e.Flags)
-				// What the board committed must survive the power failure:
-				// it resumes at its last reported commit or later (a later
-				// COMMIT event may have been cut), never before it, and
-				// never past the plan's end.
-				if started && !finished && (int64(e.Resume) < lastCommit || (b.cfg.Tasks > 0 && int64(e.Resume) > int64(b.cfg.Tasks))) {
-					return inf, &ProgressLostError{Inference: n, Committed: lastCommit, Resume: e.Resume}
-				}
-				// RESULT lost (cut by a brown-out): the board says the plan
-				// is done and nothing runs. The READ_OUTPUT that follows
-				// is checked by the caller like any other.
-				if started && !finished && e.Flags&wire.BootNVMValid != 0 && e.Flags&wire.BootRunning == 0 &&
-					b.cfg.Tasks > 0 && int(e.Resume) >= b.cfg.Tasks && len(inf.Tasks) > 0 {
-					inf.ResultLost = true
-					b.logf("inference %d: done (BOOT), its RESULT was lost", n)
-					finish()
-				}
-			case *wire.TaskDone:
-				// The board answers START before it sends the events START
-				// causes, and runs nothing before: every TASK_DONE until the
-				// result is this inference's, even one that overtakes the
-				// setup goroutine's report.
-				if finished {
-					continue
-				}
-				inf.Tasks = append(inf.Tasks, TaskRun{Task: e.Task, Cycles: e.Cycles, At: ev.Time})
-				if done[e.Task] {
-					inf.Reexecuted++
-				}
-				done[e.Task] = true
-			case *wire.Commit:
-				if !finished {
-					inf.Commits++
-					lastCommit = max(lastCommit, int64(e.Progress))
-				}
-			case *wire.Result:
-				if e.Inference == n && !finished {
-					resultCRC, haveCRC = e.CRC, true
-					inf.ResultAt = ev.Time
-					if int(e.Length) != b.cfg.OutputBytes && b.cfg.OutputBytes > 0 {
-						return inf, fmt.Errorf("serialboard: inference %d: RESULT says %d output bytes, the plan %d", n, e.Length, b.cfg.OutputBytes)
-					}
-					finish()
-				}
-			case *wire.Log:
-				b.logf("board log %d: %s", e.Level, e.Text)
+			u, err := ses.Handle(ev)
+			if err != nil {
+				return inf, err
+			}
+			if u.Done {
+				finish()
 			}
 		case <-tick.C:
 			if !portLost.IsZero() && time.Since(portLost) > b.cfg.PortTimeout {
@@ -365,7 +318,7 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			// Silence while the port is lost is the host's: the board's
 			// events are lost on the way, not unsent. (PortBack restarts
 			// the hang timer like any event.)
-			if started && !finished && portLost.IsZero() && pw.On() && time.Since(lastEvent) > b.cfg.HangTimeout {
+			if ses.started && !ses.finished && portLost.IsZero() && pw.On() && time.Since(lastEvent) > b.cfg.HangTimeout {
 				if hangsInRow >= b.cfg.MaxHangs {
 					return inf, fmt.Errorf("serialboard: inference %d: %d power cycles in a row brought no event from the board: %w", n, hangsInRow, ErrBoardDead)
 				}
@@ -379,6 +332,147 @@ func (b *Board) Infer(ctx context.Context, n uint32, input []byte, pw Power, obs
 			}
 		}
 	}
+}
+
+// Session is one inference's view of the board's events: what Infer
+// follows while a Power strategy cuts power behind its back, and what a
+// caller that steps the board itself (the emulated board under the replay
+// engine) feeds event by event. Begin starts one; Handle digests each
+// board event; Output reads the result.
+type Session struct {
+	b          *Board
+	inf        *Inference
+	started    bool
+	finished   bool
+	resultCRC  uint32
+	haveCRC    bool
+	done       map[uint32]bool
+	lastCommit int64
+}
+
+// Update is what one board event changed in a Session.
+type Update struct {
+	// Task is the task a TASK_DONE reported (with its Cycles), -1 if none.
+	Task   int
+	Cycles uint32
+	// Committed: a COMMIT moved the progress word to Progress.
+	Committed bool
+	Progress  int64
+	// Boot is the BOOT the event carried, if it was one.
+	Boot *wire.Boot
+	// Done: the inference is over (its RESULT, or a BOOT saying the plan is
+	// done when RESULT was lost): read the output.
+	Done bool
+}
+
+// Begin writes input (when not empty) and starts inference n: the board must
+// be powered until START is answered. The inference's events are then
+// Handle's.
+func (b *Board) Begin(ctx context.Context, n uint32, input []byte) (*Session, error) {
+	if len(input) > 0 {
+		if err := b.l.SetInput(ctx, input); err != nil {
+			return nil, fmt.Errorf("serialboard: inference %d: SET_INPUT: %w", n, err)
+		}
+	}
+	if err := b.l.Start(ctx, n); err != nil {
+		return nil, fmt.Errorf("serialboard: inference %d: START: %w", n, err)
+	}
+	return &Session{b: b, inf: &Inference{Number: n}, started: true, done: make(map[uint32]bool)}, nil
+}
+
+// Inference is what the session saw so far.
+func (s *Session) Inference() *Inference { return s.inf }
+
+// Progress is the highest progress word a COMMIT event reported.
+func (s *Session) Progress() int64 { return s.lastCommit }
+
+// Finished reports whether the inference is over (see Update.Done).
+func (s *Session) Finished() bool { return s.finished }
+
+// Handle digests one link event. A BOOT that resumes before the last
+// reported commit is a *ProgressLostError: the board's output cannot be
+// trusted from here.
+func (s *Session) Handle(ev link.Event) (Update, error) {
+	u := Update{Task: -1}
+	if ev.Kind != link.BoardEvent {
+		return u, nil
+	}
+	b, inf, n := s.b, s.inf, s.inf.Number
+	inf.EventsLost += ev.Missed
+	switch e := ev.Msg.(type) {
+	case *wire.Boot:
+		inf.Boots++
+		u.Boot = e
+		b.logf("BOOT boots=%d resume=%d flags=%#x", e.Boots, e.Resume, e.Flags)
+		// What the board committed must survive the power failure: it
+		// resumes at its last reported commit or later (a later COMMIT
+		// event may have been cut), never before it, and never past the
+		// plan's end.
+		if s.started && !s.finished && (int64(e.Resume) < s.lastCommit || (b.cfg.Tasks > 0 && int64(e.Resume) > int64(b.cfg.Tasks))) {
+			return u, &ProgressLostError{Inference: n, Committed: s.lastCommit, Resume: e.Resume}
+		}
+		// RESULT lost (cut by a brown-out): the board says the plan is
+		// done and nothing runs. The output read next is checked like any
+		// other.
+		if s.started && !s.finished && e.Flags&wire.BootNVMValid != 0 && e.Flags&wire.BootRunning == 0 &&
+			b.cfg.Tasks > 0 && int(e.Resume) >= b.cfg.Tasks && len(inf.Tasks) > 0 {
+			inf.ResultLost = true
+			b.logf("inference %d: done (BOOT), its RESULT was lost", n)
+			u.Done = true
+		}
+	case *wire.TaskDone:
+		// The board answers START before it sends the events START causes,
+		// and runs nothing before: every TASK_DONE until the result is this
+		// inference's, even one that overtakes the report of START's answer.
+		if s.finished {
+			break
+		}
+		inf.Tasks = append(inf.Tasks, TaskRun{Task: e.Task, Cycles: e.Cycles, At: ev.Time})
+		if s.done[e.Task] {
+			inf.Reexecuted++
+		}
+		s.done[e.Task] = true
+		u.Task, u.Cycles = int(e.Task), e.Cycles
+	case *wire.Commit:
+		if !s.finished {
+			inf.Commits++
+			s.lastCommit = max(s.lastCommit, int64(e.Progress))
+			u.Committed, u.Progress = true, int64(e.Progress)
+		}
+	case *wire.Result:
+		if e.Inference == n && !s.finished {
+			s.resultCRC, s.haveCRC = e.CRC, true
+			inf.ResultAt = ev.Time
+			if int(e.Length) != b.cfg.OutputBytes && b.cfg.OutputBytes > 0 {
+				return u, fmt.Errorf("serialboard: inference %d: RESULT says %d output bytes, the plan %d", n, e.Length, b.cfg.OutputBytes)
+			}
+			u.Done = true
+		}
+	case *wire.Log:
+		b.logf("board log %d: %s", e.Level, e.Text)
+	}
+	if u.Done {
+		s.finished = true
+	}
+	return u, nil
+}
+
+// Output reads the finished inference's output (the board must be
+// powered), once more if it differs from the CRC its RESULT gave.
+func (s *Session) Output(ctx context.Context) ([]byte, error) {
+	out, err := s.b.l.ReadOutput(ctx, 0, s.b.cfg.OutputBytes)
+	if err != nil {
+		return nil, fmt.Errorf("serialboard: inference %d: READ_OUTPUT: %w", s.inf.Number, err)
+	}
+	if s.haveCRC && crc32.ChecksumIEEE(out) != s.resultCRC {
+		s.inf.CRCMismatch = true
+		s.b.logf("inference %d: output CRC %08x, RESULT said %08x: reading again", s.inf.Number, crc32.ChecksumIEEE(out), s.resultCRC)
+		if out, err = s.b.l.ReadOutput(ctx, 0, s.b.cfg.OutputBytes); err != nil {
+			return nil, fmt.Errorf("serialboard: inference %d: READ_OUTPUT: %w", s.inf.Number, err)
+		}
+	}
+	s.inf.Output = out
+	return out, nil
 }
 
 // ProgressLostError: after a power failure the board resumed before what it

@@ -71,6 +71,16 @@ type Config struct {
 	NoMemo bool
 }
 
+// PowerConfig is the power system a device profile describes: its
+// capacitor, thresholds and converter (the one mapping every board uses).
+func PowerConfig(p *profiles.Profile) power.Config {
+	return power.Config{
+		Cap:        power.Capacitor{C: p.Power.CapacitanceF, Vmax: p.Power.VmaxV, Rleak: p.Power.LeakageOhm},
+		Th:         power.Thresholds{Von: p.Power.VonV, Voff: p.Power.VoffV},
+		Efficiency: p.Power.Efficiency,
+	}
+}
+
 // Run replays the trace on cfg.Board (the simulated board when nil). The
 // result is returned also with an error (a livelock, a board that failed, a
 // cancelled ctx): it then holds what the replay did until it stopped,
@@ -253,6 +263,17 @@ func (en *engine) replay() error {
 	src.close()
 	if verr := en.verify(true); err == nil {
 		err = verr
+	}
+	if errors.Is(err, boards.ErrProgressLost) && en.inference >= 0 {
+		// The board's output cannot be trusted from here: the inference
+		// in progress fails verification, and the run stops.
+		en.res.Inferences++
+		en.res.Mismatches++
+		if en.cfg.Log != nil {
+			en.cfg.Log.Write(reports.InferenceRecord{Type: "inference", Index: en.inference, Start: en.infStart, End: en.sys.Time(),
+				PowerCycles: en.infCycles, Verified: false, Argmax: -1})
+		}
+		en.inference = -1
 	}
 	return err
 }

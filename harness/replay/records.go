@@ -45,6 +45,7 @@ func (en *engine) finishInference(output []byte) {
 	en.records = append(en.records, rec)
 	en.res.Inferences++
 	en.res.Latencies = append(en.res.Latencies, rec.inf.Latency)
+	en.res.InferenceCycles = append(en.res.InferenceCycles, en.infCycles)
 	en.inference = -1
 }
 

@@ -69,6 +69,8 @@ type Result struct {
 	WallS          float64   `json:"wall_s"`
 	ReferenceWallS float64   `json:"reference_wall_s"`
 	Latencies      []float64 `json:"-"`
+	// InferenceCycles is each inference's power cycles.
+	InferenceCycles []int `json:"-"`
 }
 
 // Summarize computes the mean and the nearest-rank percentiles of v: the
