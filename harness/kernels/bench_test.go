@@ -26,11 +26,11 @@ func benchConv(b *testing.B, in Shape, k, outC, stride int, depthwise bool) {
 		p.WeightSums = ConvWeightSums(p, w)
 		macs *= int64(in.C)
 	}
-	scratch := make([]int8, k*k*in.C)
+	scratch := new(Scratch)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if depthwise {
-			DepthwiseConv2D(p, input, w, bias, out, p.Out.Full())
+			DepthwiseConv2D(p, input, w, bias, out, p.Out.Full(), scratch)
 		} else {
 			Conv2D(p, input, w, bias, out, p.Out.Full(), scratch)
 		}
