@@ -182,3 +182,30 @@ func TestFastKernelsMatchPortable(t *testing.T) {
 		t.Logf("%s on %s: %d layers on fast kernels, all equal", filepath.Base(rec.Model), filepath.Base(rec.Input), fast)
 	}
 }
+
+// TestSingleRoundingReproducesXNNPACK: with one rounding per
+// requantization the executor gives tfjs-tflite's outputs (TFLite's
+// WebAssembly build, XNNPACK delegate) value for value on every shared
+// model and input; with TFLite Micro's double rounding it need not.
+func TestSingleRoundingReproducesXNNPACK(t *testing.T) {
+	dir, recs := loadOracle(t)
+	differsDouble := 0
+	for _, rec := range recs {
+		single := runRecord(t, dir, rec, Options{Rounding: fixedpoint.Single})
+		double := runRecord(t, dir, rec, Options{})
+		for i := range single {
+			if int(single[i]) != rec.OutputTFJS[i] {
+				t.Errorf("%s on %s: single rounding gives %v, XNNPACK %v", rec.Model, rec.Input, single, rec.OutputTFJS)
+				break
+			}
+		}
+		for i := range double {
+			if int(double[i]) != rec.OutputTFJS[i] {
+				differsDouble++
+				t.Logf("%s on %s: double rounding differs from XNNPACK at output %d (%d vs %d)", filepath.Base(rec.Model), filepath.Base(rec.Input), i, double[i], rec.OutputTFJS[i])
+				break
+			}
+		}
+	}
+	t.Logf("%d of %d outputs differ from XNNPACK's under double rounding, none under single", differsDouble, len(recs))
+}
