@@ -31,8 +31,9 @@ if [ ! -f "$pkgdir/node_modules/@tensorflow/tfjs-tflite/wasm/tflite_web_api_cc_s
   fi
 fi
 
-bin="$(mktemp -d)/harness"
-trap 'rm -rf "$(dirname "$bin")"' EXIT
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+bin="$tmp/harness"
 go build -o "$bin" ./harness
 
 field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];console.log(Array.isArray(v)?v.join(","):v)})' "$1"; }
@@ -45,7 +46,11 @@ for pair in kws_dscnn_int8:kws_ref_input0_int8 ic_resnet8_int8:rand_ic_32x32x3_i
   ratios=()
   for r in $(seq 1 "$rounds"); do
     ours=$("$bin" infer "$m" --input "$in" --bench "$runs" --json | field median_s)
-    theirs_json=$(node scripts/xnnpack_bench.js "$pkgdir" "$m" "$in" "$runs")
+    # TFLite's "Created XNNPACK delegate" notes go to stderr: kept only on failure.
+    if ! theirs_json=$(node scripts/xnnpack_bench.js "$pkgdir" "$m" "$in" "$runs" 2>"$tmp/node.err"); then
+      cat "$tmp/node.err" >&2
+      exit 2
+    fi
     theirs=$(echo "$theirs_json" | field median_s)
     ratio=$(node -e "console.log(($ours/$theirs).toFixed(3))")
     ratios+=("$ratio")
