@@ -258,3 +258,81 @@ func FuzzEvalManifest(f *testing.F) {
 		}
 	})
 }
+
+// TestSelectMeasuredAccuracy: a model set naming a labelled set gets its
+// accuracy measured (the table and JSON say so, with the count), ranks
+// models by it, skips a corrupt input of the set, and refuses a set of the
+// wrong input size naming the model.
+func TestSelectMeasuredAccuracy(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	_, set := genSet(t, dir, 60) // the generated model of the default config is the bundled model
+	first := filepath.Join(dir, "data", fmt.Sprint(set[0].Label), "000000.bin") // set[0]'s file
+	if err := os.WriteFile(first, []byte("corrupt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := modelgen.DefaultConfig()
+	cfg.Seed = 2
+	other, _, err := modelgen.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "seed2.tflite"), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "models:\n" +
+		"  - name: seed2\n    path: seed2.tflite\n    accuracy: 0.5\n    source: a given figure\n" +
+		"  - name: tiny\n    path: bundled:tinycnn\n    data: data\n"
+	modelSet := filepath.Join(dir, "set.yaml")
+	if err := os.WriteFile(modelSet, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := referenceTop1(t, filepath.Join(dir, "gen.tflite"), set[1:])
+	out, err := run(t, "select", "rf-office", "--deadline", "1000", "--models", modelSet, "--schedulers", "adaptive", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Selections []selection `json:"selections"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Selections) != 1 {
+		t.Fatalf("selections %+v", rep.Selections)
+	}
+	sel := rep.Selections[0]
+	wantAcc := float64(want) / float64(len(set)-1)
+	if sel.Model != "tiny" || sel.AccuracySource != "measured" || sel.AccuracyInputs != len(set)-1 || sel.Accuracy != wantAcc {
+		t.Fatalf("selection %+v; want tiny, measured on %d inputs, accuracy %v", sel, len(set)-1, wantAcc)
+	}
+	table, err := run(t, "select", "rf-office", "--deadline", "1000", "--models", modelSet, "--schedulers", "adaptive")
+	if err != nil || !strings.Contains(table, fmt.Sprintf("measured (n=%d)", len(set)-1)) {
+		t.Errorf("table: %v\n%s", err, table)
+	}
+
+	// The given model alone says "given".
+	if err := os.WriteFile(modelSet, []byte("models:\n  - name: seed2\n    path: seed2.tflite\n    accuracy: 0.5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table, err = run(t, "select", "rf-office", "--deadline", "1000", "--models", modelSet, "--schedulers", "adaptive")
+	if err != nil || !strings.Contains(table, "0.500 given") {
+		t.Errorf("given accuracy table: %v\n%s", err, table)
+	}
+
+	// A labelled set of another input size: refused, naming the model.
+	wrong := filepath.Join(dir, "wrong", "3")
+	if err := os.MkdirAll(wrong, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wrong, "a.bin"), make([]byte, 490), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(modelSet, []byte("models:\n  - name: tiny\n    path: bundled:tinycnn\n    data: wrong\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "select", "rf-office", "--deadline", "1000", "--models", modelSet); err == nil ||
+		!strings.Contains(err.Error(), "model tiny: measuring accuracy") || !strings.Contains(err.Error(), "no input could be evaluated") {
+		t.Errorf("wrong input size: %v", err)
+	}
+}
