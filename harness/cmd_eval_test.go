@@ -266,7 +266,8 @@ func FuzzEvalManifest(f *testing.F) {
 func TestSelectMeasuredAccuracy(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	dir := t.TempDir()
-	_, set := genSet(t, dir, 60)                                                // the generated model of the default config is the bundled model
+	// The generated model of the default config is the bundled model.
+	_, set := genSet(t, dir, 60)
 	first := filepath.Join(dir, "data", fmt.Sprint(set[0].Label), "000000.bin") // set[0]'s file
 	if err := os.WriteFile(first, []byte("corrupt"), 0o644); err != nil {
 		t.Fatal(err)

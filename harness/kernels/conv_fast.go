@@ -193,8 +193,17 @@ func conv2DFast(p *ConvParams, pk *ConvPack, input []int8, output []int8, r Regi
 	}
 	var acc [4 * tileOC]int32
 	b0, b1 := r.C0/tileOC, (r.C1+tileOC-1)/tileOC
+	var winBuf []int16
+	if pk.gathered && p.DilationW == 1 {
+		winBuf = s.window16(win.h * win.w * p.In.C)
+	}
 	for n := r.N0; n < r.N1; n++ {
-		if pk.gathered {
+		if winBuf != nil {
+			// Widen the window once, then copy each kernel row's
+			// KernelW*In.C contiguous values into the pixels' rows.
+			p.fillWindow(winBuf, input, n, win, p.In.C, pk.off)
+			p.gatherRows(buf, winBuf, win, r, pk)
+		} else if pk.gathered {
 			p.gather(buf, input, n, r, pk)
 		} else {
 			p.fillWindow(buf, input, n, win, pk.cstride, pk.off)
@@ -244,6 +253,30 @@ func (p *ConvParams) gather(buf []int16, input []int8, n int, r Region, pk *Conv
 					}
 					k += inC
 				}
+			}
+			clear(row[k:])
+			i++
+		}
+	}
+}
+
+// gatherRows is gather from the widened window win (In.C values per
+// pixel), for a kernel whose columns are adjacent (DilationW 1): each
+// kernel row of a pixel is one contiguous run of the window.
+func (p *ConvParams) gatherRows(buf, winBuf []int16, win window, r Region, pk *ConvPack) {
+	inC := p.In.C
+	run := p.KernelW * inC
+	i := 0
+	for oy := r.Y0; oy < r.Y1; oy++ {
+		for ox := r.X0; ox < r.X1; ox++ {
+			row := buf[i*pk.rowLen : (i+1)*pk.rowLen]
+			wx := ox*p.StrideW - p.PadLeft - win.x0
+			k := 0
+			for ky := range p.KernelH {
+				wy := oy*p.StrideH - p.PadTop + ky*p.DilationH - win.y0
+				src := winBuf[(wy*win.w+wx)*inC:][:run]
+				copy(row[k:k+run], src)
+				k += run
 			}
 			clear(row[k:])
 			i++

@@ -8,6 +8,7 @@ package kernels
 type Scratch struct {
 	i8  []int8
 	i16 []int16
+	win []int16 // a convolution's widened input window, when i16 holds its gathered rows
 	i32 []int32
 	off []int
 }
@@ -24,6 +25,13 @@ func (s *Scratch) int16s(n int) []int16 {
 		s.i16 = make([]int16, n)
 	}
 	return s.i16[:n]
+}
+
+func (s *Scratch) window16(n int) []int16 {
+	if cap(s.win) < n {
+		s.win = make([]int16, n)
+	}
+	return s.win[:n]
 }
 
 func (s *Scratch) int32s(n int) []int32 {
