@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -157,6 +159,11 @@ func newModelGenCmd(s *settings) *cobra.Command {
 					return err
 				}
 			}
+			if dir := s.str("labelled-out"); dir != "" {
+				if err := writeLabelledSet(dir, cfg, s.integer("labelled")); err != nil {
+					return err
+				}
+			}
 			m, err := model.Parse(mb, out)
 			if err != nil {
 				return fmt.Errorf("generated model does not import: %w", err)
@@ -171,5 +178,29 @@ func newModelGenCmd(s *settings) *cobra.Command {
 	cmd.Flags().Uint64("seed", modelgen.DefaultConfig().Seed, "random seed of weights and calibration")
 	cmd.Flags().StringP("out", "o", "", "write the .tflite here")
 	cmd.Flags().String("input-out", "", "also write an example input (raw int8) here")
+	cmd.Flags().String("labelled-out", "", "also write a labelled set for harness eval into this folder (one folder per class; labels are the float model's top class)")
+	cmd.Flags().Int("labelled", 200, "inputs in the labelled set")
 	return cmd
+}
+
+// writeLabelledSet writes n generated inputs of the model of cfg as
+// dir/<label>/<index>.bin, the folder-per-class form eval reads.
+func writeLabelledSet(dir string, cfg modelgen.Config, n int) error {
+	if n < 1 || n > 1_000_000 {
+		return fmt.Errorf("--labelled %d: want 1 to 1000000", n)
+	}
+	set, err := modelgen.LabelledSet(cfg, n)
+	if err != nil {
+		return err
+	}
+	for i, e := range set {
+		class := filepath.Join(dir, strconv.Itoa(e.Label))
+		if err := os.MkdirAll(class, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(class, fmt.Sprintf("%06d.bin", i)), e.Input, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 )
 
 // modelSet is a file listing candidate models for one task with their
-// accuracy, e.g.
+// accuracy, given or measured, e.g.
 //
 //	models:
 //	  - name: kws-dscnn
@@ -22,6 +23,10 @@ import (
 //	    input: ../shared/data/inputs/kws_ref_input0_int8.bin
 //	    accuracy: 0.90
 //	    source: MLPerf Tiny v0.5 quality target
+//	  - name: tiny
+//	    path: bundled:tinycnn
+//	    data: labelled/          # measured by eval: replaces accuracy
+//	    labels: labelled/set.csv # optional manifest
 type modelSet struct {
 	Models []modelEntry `yaml:"models"`
 }
@@ -32,6 +37,12 @@ type modelEntry struct {
 	Input    string  `yaml:"input" json:"input,omitempty"`
 	Accuracy float64 `yaml:"accuracy" json:"accuracy"`
 	Source   string  `yaml:"source" json:"source,omitempty"`
+	// Data (and Labels) name a labelled set: the accuracy is then measured
+	// with eval (top-1, from its cache when it holds this model and set).
+	Data   string `yaml:"data" json:"data,omitempty"`
+	Labels string `yaml:"labels" json:"labels,omitempty"`
+
+	measured int // inputs the accuracy was measured on; 0: given
 }
 
 // readModelSet reads and checks a model-set file; paths are relative to it.
@@ -64,16 +75,26 @@ func readModelSet(path string) ([]modelEntry, error) {
 		if e.Input != "" && !filepath.IsAbs(e.Input) {
 			e.Input = filepath.Join(dir, e.Input)
 		}
+		if e.Labels != "" && e.Data == "" {
+			return nil, fmt.Errorf("%s: models[%d] (%s): labels without data", path, i, e.Name)
+		}
+		for _, p := range []*string{&e.Data, &e.Labels} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
 	}
 	return set.Models, nil
 }
 
 type selection struct {
-	Scheduler string   `json:"scheduler"`
-	Model     string   `json:"model,omitempty"` // empty: none meets the deadline
-	Accuracy  float64  `json:"accuracy"`
-	P95S      float64  `json:"latency_p95_s"`
-	Rejected  []string `json:"rejected,omitempty"` // more accurate models that miss the deadline, with why
+	Scheduler      string   `json:"scheduler"`
+	Model          string   `json:"model,omitempty"` // empty: none meets the deadline
+	Accuracy       float64  `json:"accuracy"`
+	AccuracySource string   `json:"accuracy_source,omitempty"` // measured (by eval) or given (in the model set)
+	AccuracyInputs int      `json:"accuracy_inputs,omitempty"` // inputs a measured accuracy counts
+	P95S           float64  `json:"latency_p95_s"`
+	Rejected       []string `json:"rejected,omitempty"` // more accurate models that miss the deadline, with why
 }
 
 func newSelectCmd(s *settings) *cobra.Command {
@@ -89,6 +110,18 @@ func newSelectCmd(s *settings) *cobra.Command {
 			entries, err := readModelSet(s.str("models"))
 			if err != nil {
 				return err
+			}
+			for i := range entries {
+				e := &entries[i]
+				if e.Data == "" {
+					continue
+				}
+				r, err := evaluate(cmd.Context(), e.Path, evalOptions{data: e.Data, labels: e.Labels,
+					jobs: runtime.NumCPU(), cache: true})
+				if err != nil {
+					return fmt.Errorf("%s: model %s: measuring accuracy: %w", s.str("models"), e.Name, err)
+				}
+				e.Accuracy, e.measured = r.Top1, r.Evaluated
 			}
 			var paths, inputs []string
 			for _, e := range entries {
@@ -136,6 +169,10 @@ func newSelectCmd(s *settings) *cobra.Command {
 					cur.Rejected = append(cur.Rejected, fmt.Sprintf("%s: p95 %.2f s > %.2f s", e.Name, r.LatencyP95S, deadline))
 				default:
 					cur.Model, cur.Accuracy, cur.P95S = e.Name, e.Accuracy, r.LatencyP95S
+					cur.AccuracySource, cur.AccuracyInputs = "given", e.measured
+					if e.measured > 0 {
+						cur.AccuracySource = "measured"
+					}
 				}
 			}
 			sort.Strings(order)
@@ -150,7 +187,10 @@ func newSelectCmd(s *settings) *cobra.Command {
 			for i, o := range out {
 				model, acc, p95 := "(none meets the deadline)", "-", "-"
 				if o.Model != "" {
-					model, acc, p95 = o.Model, strconv.FormatFloat(o.Accuracy, 'f', 3, 64), strconv.FormatFloat(o.P95S, 'f', 2, 64)
+					model, acc, p95 = o.Model, strconv.FormatFloat(o.Accuracy, 'f', 3, 64)+" given", strconv.FormatFloat(o.P95S, 'f', 2, 64)
+					if o.AccuracySource == "measured" {
+						acc = fmt.Sprintf("%.3f measured (n=%d)", o.Accuracy, o.AccuracyInputs)
+					}
 				}
 				table[i] = []string{o.Scheduler, model, acc, p95, strings.Join(o.Rejected, "; ")}
 			}
@@ -159,7 +199,7 @@ func newSelectCmd(s *settings) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.Float64("deadline", 0, "latency deadline in seconds (met by the p95 latency)")
-	f.String("models", "", "model-set file (YAML): name, path, input, accuracy, source per model")
+	f.String("models", "", "model-set file (YAML): name, path, input, accuracy, source per model; data (and labels) to measure the accuracy with eval")
 	f.String("profile", "msp430fr5994", "device profile")
 	f.String("schedulers", "all", "schedulers: all, or a comma-separated list")
 	f.Int("inferences", 0, "inferences per run (0: back to back until the trace ends)")

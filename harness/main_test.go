@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/batteryless/harness/reports"
 
 	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/fixedpoint"
 	"github.com/batteryless/harness/harness/model"
 )
 
@@ -265,7 +267,7 @@ func FuzzInferInput(f *testing.F) {
 			}
 			return
 		}
-		res, err := infer(m, data, 0)
+		res, err := infer(m, data, 0, fixedpoint.Double)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -493,5 +495,70 @@ func TestCompareCommand(t *testing.T) {
 		if r.Verified == 0 || r.Mismatches != 0 || r.Livelock || r.LatencyMeanS < r.LowerBoundS || r.LowerBoundS <= 0 {
 			t.Fatalf("compare row %+v", r)
 		}
+	}
+}
+
+// TestInferLayersAndRounding: --layers lists every layer's output (all
+// values in JSON), the last layer's values are the output, and --rounding
+// single changes the numbers where the two modes part, with each layer
+// saying how many values the other mode changes.
+func TestInferLayersAndRounding(t *testing.T) {
+	run := func(args ...string) inferResult {
+		t.Helper()
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs(append([]string{"infer", "--json", "--layers"}, args...))
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		var res inferResult
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	double := run()
+	m, err := model.Parse(bundled.Model(), bundled.ModelName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(double.Layers) != len(m.Layers) || double.Rounding != "double" {
+		t.Fatalf("%d layers (model has %d), rounding %q", len(double.Layers), len(m.Layers), double.Rounding)
+	}
+	last := double.Layers[len(double.Layers)-1]
+	if !slices.Equal(last.Values, double.Output) {
+		t.Errorf("last layer %v, output %v", last.Values, double.Output)
+	}
+	for _, l := range double.Layers {
+		if len(l.Values) != m.Tensors[m.Layers[l.Index].Output].Shape.Elems() || l.OtherRounding != "single" || len(l.CRC32) != 8 {
+			t.Errorf("layer %d: %d values, other %q, crc %q", l.Index, len(l.Values), l.OtherRounding, l.CRC32)
+		}
+	}
+	single := run("--rounding", "single")
+	if single.Rounding != "single" || single.Layers[0].OtherRounding != "double" {
+		t.Fatalf("rounding %q, other %q", single.Rounding, single.Layers[0].OtherRounding)
+	}
+	parted := 0
+	for i, l := range single.Layers {
+		parted += l.OtherDiffers
+		n := 0
+		for j, v := range l.Values {
+			if v != double.Layers[i].Values[j] {
+				n++
+			}
+		}
+		if n != l.OtherDiffers || n != double.Layers[i].OtherDiffers {
+			t.Errorf("layer %d: %d values differ between the runs, reported %d and %d", i, n, l.OtherDiffers, double.Layers[i].OtherDiffers)
+		}
+	}
+	if parted == 0 {
+		t.Error("the two rounding modes gave the same numbers in every layer of the bundled model")
+	}
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"infer", "--rounding", "nearest"})
+	cmd.SetOut(new(bytes.Buffer))
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--rounding") {
+		t.Errorf("--rounding nearest: %v", err)
 	}
 }

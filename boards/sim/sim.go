@@ -70,7 +70,7 @@ type Board struct {
 	tag      uint32
 	sram     [][]byte // per tensor: the SRAM buffer of a layer output being computed
 	tensors  [][]byte // per tensor: its bytes in NVM (nil without a placement)
-	scratch  []int8
+	scratch  *kernels.Scratch
 	acc      []int32 // SRAM partial sums of a split reduction
 	accBytes []byte  // the same, as the bytes written to NVM
 	// accLost says a brown-out has wiped acc and accBytes since they were
@@ -440,7 +440,7 @@ func New(m *model.Model, p *plan.Plan, prof *profiles.Profile, faults Faults) (*
 		tag:        p.Tag(),
 		sram:       make([][]byte, len(m.Tensors)),
 		tensors:    make([][]byte, len(m.Tensors)),
-		scratch:    make([]int8, m.Plan.ScratchBytes),
+		scratch:    new(kernels.Scratch),
 		Executions: make([]int, len(p.Tasks)),
 		lastDone:   -1,
 		gen:        make([]uint64, len(m.Tensors)),

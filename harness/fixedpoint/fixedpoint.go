@@ -6,24 +6,65 @@
 //
 // Every function here is the ground truth of the harness: the reference
 // executor, the simulated board and (in C) the firmware all round the same way.
-// Single-rounding shortcuts or floating point are not equivalent.
+// Single-rounding shortcuts or floating point are not equivalent; Single
+// exists only to compare with engines that round once.
 package fixedpoint
 
 import (
+	"fmt"
 	"math"
-	"sync/atomic"
 )
 
-// floatRequant switches MBQM to one float rounding; see SetFloatRequantization.
-var floatRequant atomic.Bool
+// Rounding selects how MultiplyByQuantizedMultiplier rounds.
+type Rounding uint8
 
-// SetFloatRequantization makes MBQM round once, in float64, half away from
-// zero: round(x * multiplier/2^31 * 2^shift). That is how float-requantizing
-// engines (Arm NN's CpuRef, XNNPACK) scale, not TFLite's reference kernels; it
-// exists only to cross-check a model against such engines and show that the
-// rounding mode is the one difference. It affects every MBQM in the process
-// and returns the previous setting.
-func SetFloatRequantization(on bool) (was bool) { return floatRequant.Swap(on) }
+const (
+	// Double is TFLite's reference (and TFLite Micro's) arithmetic: a
+	// rounding doubling high multiply, then a rounding shift. The default
+	// everywhere, and the only one the boards and the firmware use.
+	Double Rounding = iota
+	// Single scales once in floating point and rounds once, half away from
+	// zero: round(x * multiplier/2^31 * 2^shift). That is how TFLite's
+	// desktop kernels on XNNPACK and Arm NN's CpuRef requantize; it exists
+	// to compare the harness with those engines layer by layer.
+	Single
+)
+
+func (r Rounding) String() string {
+	switch r {
+	case Double:
+		return "double"
+	case Single:
+		return "single"
+	}
+	return fmt.Sprintf("Rounding(%d)", uint8(r))
+}
+
+// ParseRounding reads "double" or "single".
+func ParseRounding(s string) (Rounding, error) {
+	switch s {
+	case "double", "":
+		return Double, nil
+	case "single":
+		return Single, nil
+	}
+	return Double, fmt.Errorf("rounding %q: want double (TFLite Micro, the default) or single (TFLite desktop, XNNPACK)", s)
+}
+
+// MBQM is MultiplyByQuantizedMultiplier with rounding r.
+func (r Rounding) MBQM(x, multiplier int32, shift int) int32 {
+	if r == Single {
+		return MBQMSingle(x, multiplier, shift)
+	}
+	return MBQM(x, multiplier, shift)
+}
+
+// MBQMSingle scales x by multiplier/2^31 * 2^shift in float64 and rounds
+// once, half away from zero, saturating to int32.
+func MBQMSingle(x, multiplier int32, shift int) int32 {
+	v := math.Round(float64(x) * float64(multiplier) * math.Ldexp(1, shift-31))
+	return int32(max(min(v, math.MaxInt32), math.MinInt32))
+}
 
 // SRDHM is gemmlowp's SaturatingRoundingDoublingHighMul: (a*b*2) >> 32,
 // rounded to nearest with ties away from zero, saturating the one overflow case.
@@ -60,10 +101,6 @@ func RDBPOT(x int32, exponent int) int32 {
 // scales x by multiplier/2^31 * 2^shift. A positive shift is a left shift
 // applied before the multiply; a negative one a rounding right shift after it.
 func MBQM(x, multiplier int32, shift int) int32 {
-	if floatRequant.Load() {
-		v := math.Round(float64(x) * float64(multiplier) * math.Ldexp(1, shift-31))
-		return int32(max(min(v, math.MaxInt32), math.MinInt32))
-	}
 	if shift > 0 {
 		// C++ computes x * (1 << left_shift) in int32; overflow there is
 		// undefined behaviour that valid models never reach. Wrap like the

@@ -6,9 +6,10 @@ import (
 )
 
 // Kernel benchmarks on layer shapes of the MLPerf Tiny models; each reports
-// multiply-accumulates per second.
+// multiply-accumulates per second. The plain names time the prepared (fast)
+// kernels the executor runs; ...Portable the kernels without a pack.
 
-func benchConv(b *testing.B, in Shape, k, outC, stride int, depthwise bool) {
+func benchConv(b *testing.B, in Shape, k, outC, stride int, depthwise, portable bool) {
 	r := rand.New(rand.NewPCG(9, 9))
 	p := &ConvParams{In: in, KernelH: k, KernelW: k, StrideH: stride, StrideW: stride, DilationH: 1, DilationW: 1,
 		PadTop: k / 2, PadLeft: k / 2, DepthMultiplier: 1, InputOffset: 128, OutputOffset: -128, ActMin: -128, ActMax: 127}
@@ -26,11 +27,15 @@ func benchConv(b *testing.B, in Shape, k, outC, stride int, depthwise bool) {
 		p.WeightSums = ConvWeightSums(p, w)
 		macs *= int64(in.C)
 	}
-	scratch := make([]int8, k*k*in.C)
+	if !portable && !p.Prepare(w, bias, depthwise) {
+		b.Fatal("no fast form")
+	}
+	scratch := new(Scratch)
+	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if depthwise {
-			DepthwiseConv2D(p, input, w, bias, out, p.Out.Full())
+			DepthwiseConv2D(p, input, w, bias, out, p.Out.Full(), scratch)
 		} else {
 			Conv2D(p, input, w, bias, out, p.Out.Full(), scratch)
 		}
@@ -39,13 +44,43 @@ func benchConv(b *testing.B, in Shape, k, outC, stride int, depthwise bool) {
 }
 
 // A ResNet-8 3x3 convolution of 32 channels on 16x16.
-func BenchmarkConv2D3x3(b *testing.B) { benchConv(b, Shape{1, 16, 16, 32}, 3, 32, 1, false) }
+func BenchmarkConv2D3x3(b *testing.B) { benchConv(b, Shape{1, 16, 16, 32}, 3, 32, 1, false, false) }
+func BenchmarkConv2D3x3Portable(b *testing.B) {
+	benchConv(b, Shape{1, 16, 16, 32}, 3, 32, 1, false, true)
+}
 
 // A DS-CNN pointwise convolution: 1x1, 64 to 64 channels on 25x5.
-func BenchmarkConv2D1x1(b *testing.B) { benchConv(b, Shape{1, 25, 5, 64}, 1, 64, 1, false) }
+func BenchmarkConv2D1x1(b *testing.B) { benchConv(b, Shape{1, 25, 5, 64}, 1, 64, 1, false, false) }
+func BenchmarkConv2D1x1Portable(b *testing.B) {
+	benchConv(b, Shape{1, 25, 5, 64}, 1, 64, 1, false, true)
+}
+
+// The ResNet-8 input layer: 3x3 over 3 channels (gathered rows), 16 outputs.
+func BenchmarkConv2DInput(b *testing.B) { benchConv(b, Shape{1, 32, 32, 3}, 3, 16, 1, false, false) }
 
 // A DS-CNN depthwise convolution: 3x3 over 64 channels on 25x5.
-func BenchmarkDepthwiseConv2D(b *testing.B) { benchConv(b, Shape{1, 25, 5, 64}, 3, 64, 1, true) }
+func BenchmarkDepthwiseConv2D(b *testing.B) { benchConv(b, Shape{1, 25, 5, 64}, 3, 64, 1, true, false) }
+func BenchmarkDepthwiseConv2DPortable(b *testing.B) {
+	benchConv(b, Shape{1, 25, 5, 64}, 3, 64, 1, true, true)
+}
+
+// A ResNet-8 residual addition: 32x32x16.
+func BenchmarkAdd(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 7))
+	es := Shape{1, 32, 32, 16}
+	a, c := randInt8s(r, es.Elems()), randInt8s(r, es.Elems())
+	ap := &AddParams{Shape: es, Input1Offset: 128, Input2Offset: 3, LeftShift: 20, Input1Mult: 1 << 30, Input2Mult: 1<<30 + 12345,
+		Input1Shift: 0, Input2Shift: -1, OutputMult: 1<<30 + 999, OutputShift: -19, OutputOffset: -5, ActMin: -128, ActMax: 127}
+	ap.Prepare()
+	out := make([]int8, es.Elems())
+	s := new(Scratch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Add(ap, a, c, out, es.Full(), s)
+	}
+	b.ReportMetric(float64(es.Elems())*float64(b.N)/b.Elapsed().Seconds(), "elem/s")
+}
 
 // The anomaly-detection autoencoder's first layer: 640 inputs, 128 outputs.
 func BenchmarkFullyConnected(b *testing.B) {

@@ -21,18 +21,35 @@ type ConvParams struct {
 	// WeightSums, when set (see ConvWeightSums), saves Conv2D recomputing
 	// the per-channel weight sums at every call.
 	WeightSums []int32
+	// Pack, when set (see Prepare), is the fast kernels' form of the
+	// weights; it must have been made from the weights and bias passed.
+	Pack *ConvPack
+	// Rounding is the requantization's rounding (the zero value is
+	// TFLite's double rounding).
+	Rounding fixedpoint.Rounding
 }
 
 // Conv2D computes region r of a convolution's output. weights are
-// [outC][kernelH][kernelW][inC]; bias may be nil (no bias). scratch, if at
-// least KernelH*KernelW*In.C long, saves an allocation.
+// [outC][kernelH][kernelW][inC]; bias may be nil (no bias). s is working
+// memory (nil: allocate). With p.Pack set it runs the fast kernel.
 //
+// Without a pack:
 // For speed the kernel gathers each output pixel's input patch into one
 // contiguous row, writing the input zero point where a tap falls in the
 // padding (such a tap adds (zp + InputOffset) * w = 0, exactly TFLite's
 // skipped tap), and takes one dot product per output channel:
 // sum((x+off)*w) = sum(x*w) + off*sum(w), exact in int32 modulo 2^32.
-func Conv2D(p *ConvParams, input, weights []int8, bias []int32, output []int8, r Region, scratch []int8) {
+func Conv2D(p *ConvParams, input, weights []int8, bias []int32, output []int8, r Region, s *Scratch) {
+	if r.Empty() {
+		return
+	}
+	if s == nil {
+		s = new(Scratch)
+	}
+	if p.Pack != nil {
+		conv2DFast(p, p.Pack, input, output, r, s)
+		return
+	}
 	zp := -p.InputOffset
 	if zp < -128 || zp > 127 {
 		conv2DGeneric(p, input, weights, bias, output, r)
@@ -40,10 +57,7 @@ func Conv2D(p *ConvParams, input, weights []int8, bias []int32, output []int8, r
 	}
 	inC := p.In.C
 	tapLen := p.KernelH * p.KernelW * inC
-	if len(scratch) < tapLen {
-		scratch = make([]int8, tapLen)
-	}
-	patch := scratch[:tapLen]
+	patch := s.int8s(tapLen)
 	sums := p.WeightSums
 	if len(sums) != p.Out.C {
 		sums = make([]int32, p.Out.C)
@@ -97,7 +111,7 @@ func (p *ConvParams) store(output []int8, bias []int32, outBase, oc int, acc int
 	if bias != nil {
 		acc += bias[oc]
 	}
-	acc = fixedpoint.MBQM(acc, p.Multiplier[oc], int(p.Shift[oc]))
+	acc = p.Rounding.MBQM(acc, p.Multiplier[oc], int(p.Shift[oc]))
 	output[outBase+oc] = int8(clamp(acc+p.OutputOffset, p.ActMin, p.ActMax))
 }
 
@@ -147,7 +161,7 @@ func conv2DGeneric(p *ConvParams, input, weights []int8, bias []int32, output []
 					if bias != nil {
 						acc += bias[oc]
 					}
-					acc = fixedpoint.MBQM(acc, p.Multiplier[oc], int(p.Shift[oc]))
+					acc = p.Rounding.MBQM(acc, p.Multiplier[oc], int(p.Shift[oc]))
 					output[outBase+oc] = int8(clamp(acc+p.OutputOffset, p.ActMin, p.ActMax))
 				}
 			}
@@ -209,9 +223,21 @@ func dotOffset(x, w []int8, offset int32) int32 {
 
 // DepthwiseConv2D computes region r of a depthwise convolution's output.
 // weights are [1][kernelH][kernelW][outC]; output channel oc reads input
-// channel oc/DepthMultiplier. The loops run tap by tap over a block of
-// channels, so the weights and inputs of one tap are read in a row.
-func DepthwiseConv2D(p *ConvParams, input, weights []int8, bias []int32, output []int8, r Region) {
+// channel oc/DepthMultiplier. s is working memory (nil: allocate); with
+// p.Pack set it runs the fast kernel. Otherwise the loops run tap by tap
+// over a block of channels, so the weights and inputs of one tap are read
+// in a row.
+func DepthwiseConv2D(p *ConvParams, input, weights []int8, bias []int32, output []int8, r Region, s *Scratch) {
+	if r.Empty() {
+		return
+	}
+	if p.Pack != nil {
+		if s == nil {
+			s = new(Scratch)
+		}
+		depthwiseFast(p, p.Pack, input, output, r, s)
+		return
+	}
 	const block = 64
 	var accBuf [block]int32
 	inC, outC := p.In.C, p.Out.C
@@ -262,7 +288,7 @@ func DepthwiseConv2D(p *ConvParams, input, weights []int8, bias []int32, output 
 						if bias != nil {
 							a += bias[oc]
 						}
-						a = fixedpoint.MBQM(a, p.Multiplier[oc], int(p.Shift[oc]))
+						a = p.Rounding.MBQM(a, p.Multiplier[oc], int(p.Shift[oc]))
 						output[outBase+oc] = int8(clamp(a+p.OutputOffset, p.ActMin, p.ActMax))
 					}
 				}

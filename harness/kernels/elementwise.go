@@ -14,10 +14,57 @@ type AddParams struct {
 	OutputShift                int
 	OutputOffset               int32
 	ActMin, ActMax             int32
+	// Pack, when set (see Prepare), holds each input's rescaling of all
+	// 256 int8 values and the output's requantization.
+	Pack *AddPack
 }
 
-// Add computes region r of an element-wise addition.
-func Add(p *AddParams, in1, in2, output []int8, r Region) {
+// AddPack is an addition prepared for the fast path: the two inputs'
+// rescaled values depend on one int8 each, so they are looked up, and only
+// the rescaling of their sum is computed, eight lanes at a time.
+type AddPack struct {
+	in1, in2 [256]int32 // indexed by uint8 of the input value
+	rq       *requant
+}
+
+// Prepare makes p.Pack and reports whether there is one (an output shift
+// above 0, which TFLite's kernel does not produce, keeps the portable path).
+func (p *AddParams) Prepare() bool {
+	p.Pack = nil
+	if p.OutputShift > 0 || p.Input1Shift > 0 || p.Input2Shift > 0 {
+		return false
+	}
+	rq, ok := newRequant([]int32{p.OutputMult}, []int32{int32(p.OutputShift)}, 1, p.OutputOffset, p.ActMin, p.ActMax)
+	if !ok {
+		return false
+	}
+	pk := &AddPack{rq: rq}
+	for v := -128; v < 128; v++ {
+		pk.in1[uint8(v)] = fixedpoint.MBQMSmallerThanOne((int32(v)+p.Input1Offset)<<uint(p.LeftShift), p.Input1Mult, p.Input1Shift)
+		pk.in2[uint8(v)] = fixedpoint.MBQMSmallerThanOne((int32(v)+p.Input2Offset)<<uint(p.LeftShift), p.Input2Mult, p.Input2Shift)
+	}
+	p.Pack = pk
+	return true
+}
+
+// Add computes region r of an element-wise addition. s is working memory
+// for the fast path (nil: allocate).
+func Add(p *AddParams, in1, in2, output []int8, r Region, s *Scratch) {
+	if pk := p.Pack; pk != nil {
+		if s == nil {
+			s = new(Scratch)
+		}
+		forEachRow(p.Shape, r, func(lo, hi int) {
+			a, b, out := in1[lo:hi], in2[lo:hi], output[lo:hi]
+			acc := s.int32s(len(out))
+			b = b[:len(a)]
+			for i, v := range a {
+				acc[i] = pk.in1[uint8(v)] + pk.in2[uint8(b[i])]
+			}
+			pk.rq.apply(acc, out, 0, fixedpoint.Double)
+		})
+		return
+	}
 	forEachRow(p.Shape, r, func(lo, hi int) {
 		a, b, out := in1[lo:hi], in2[lo:hi], output[lo:hi]
 		for i := range out {
@@ -37,6 +84,7 @@ type MulParams struct {
 	OutputShift                int
 	OutputOffset               int32
 	ActMin, ActMax             int32
+	Rounding                   fixedpoint.Rounding // zero: TFLite's double rounding
 }
 
 // Mul computes region r of an element-wise multiplication.
@@ -45,7 +93,7 @@ func Mul(p *MulParams, in1, in2, output []int8, r Region) {
 		a, b, out := in1[lo:hi], in2[lo:hi], output[lo:hi]
 		for i := range out {
 			prod := (int32(a[i]) + p.Input1Offset) * (int32(b[i]) + p.Input2Offset)
-			v := fixedpoint.MBQM(prod, p.OutputMult, p.OutputShift)
+			v := p.Rounding.MBQM(prod, p.OutputMult, p.OutputShift)
 			out[i] = int8(clamp(v+p.OutputOffset, p.ActMin, p.ActMax))
 		}
 	})
@@ -59,6 +107,7 @@ type RequantizeParams struct {
 	Multiplier   int32
 	Shift        int
 	OutputOffset int32
+	Rounding     fixedpoint.Rounding // zero: TFLite's double rounding
 }
 
 // Requantize computes region r of a requantization.
@@ -66,7 +115,7 @@ func Requantize(p *RequantizeParams, input, output []int8, r Region) {
 	forEachRow(p.Shape, r, func(lo, hi int) {
 		in, out := input[lo:hi], output[lo:hi]
 		for i := range out {
-			v := fixedpoint.MBQM(int32(in[i])+p.InputOffset, p.Multiplier, p.Shift)
+			v := p.Rounding.MBQM(int32(in[i])+p.InputOffset, p.Multiplier, p.Shift)
 			out[i] = int8(clamp(v+p.OutputOffset, -128, 127))
 		}
 	})

@@ -16,6 +16,8 @@ type FCParams struct {
 	// WeightSums, when set (see FCWeightSums), holds each output's sum of
 	// weights, so the input offset folds into one multiply per output.
 	WeightSums []int32
+	// Rounding is the requantization's rounding (zero: TFLite's double).
+	Rounding fixedpoint.Rounding
 }
 
 // Shape is the output shape as the kernels index it: {Batches, 1, 1, OutC}.
@@ -63,7 +65,7 @@ func (p *FCParams) store(output []int8, bias []int32, b, o int, acc int32) {
 	if len(p.Multiplier) > 1 {
 		ch = o
 	}
-	acc = fixedpoint.MBQM(acc, p.Multiplier[ch], int(p.Shift[ch]))
+	acc = p.Rounding.MBQM(acc, p.Multiplier[ch], int(p.Shift[ch]))
 	output[b*p.OutC+o] = int8(clamp(acc+p.OutputOffset, p.ActMin, p.ActMax))
 }
 

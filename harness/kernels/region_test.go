@@ -123,7 +123,7 @@ func TestRegionSplitsEqualWhole(t *testing.T) {
 		}
 		checkSplit(t, r, name+" conv", p.Out, false, func(out []int8, reg Region) { Conv2D(p, in, w, bias, out, reg, nil) })
 		dp, din, dbias, dw := randConv(r, true)
-		checkSplit(t, r, name+" depthwise", dp.Out, false, func(out []int8, reg Region) { DepthwiseConv2D(dp, din, dw, dbias, out, reg) })
+		checkSplit(t, r, name+" depthwise", dp.Out, false, func(out []int8, reg Region) { DepthwiseConv2D(dp, din, dw, dbias, out, reg, nil) })
 
 		fp := &FCParams{Batches: 1 + r.IntN(3), Depth: 1 + r.IntN(40), OutC: 1 + r.IntN(20),
 			InputOffset: int32(r.IntN(256) - 128), OutputOffset: int32(r.IntN(256) - 128), ActMin: -128, ActMax: 127}
@@ -146,7 +146,7 @@ func TestRegionSplitsEqualWhole(t *testing.T) {
 		a, b := randInt8s(r, es.Elems()), randInt8s(r, es.Elems())
 		ap := &AddParams{Shape: es, Input1Offset: 128, Input2Offset: 3, LeftShift: 20, Input1Mult: 1 << 30, Input2Mult: 1<<30 + 12345,
 			Input1Shift: 0, Input2Shift: -1, OutputMult: 1<<30 + 999, OutputShift: -19, OutputOffset: -5, ActMin: -128, ActMax: 127}
-		checkSplit(t, r, name+" add", es, false, func(out []int8, reg Region) { Add(ap, a, b, out, reg) })
+		checkSplit(t, r, name+" add", es, false, func(out []int8, reg Region) { Add(ap, a, b, out, reg, nil) })
 		mp := &MulParams{Shape: es, Input1Offset: 128, Input2Offset: 3, OutputMult: 1<<30 + 77, OutputShift: -8, OutputOffset: 1, ActMin: -128, ActMax: 127}
 		checkSplit(t, r, name+" mul", es, false, func(out []int8, reg Region) { Mul(mp, a, b, out, reg) })
 		sp := &SoftmaxParams{Shape: es, InputMult: 1077952640, InputLeftShift: 19, DiffMin: -3968}
@@ -212,7 +212,7 @@ func TestDepthwiseEqualsLiteralLoop(t *testing.T) {
 			p.Multiplier, p.Shift = randMults(r, p.Out.C)
 		}
 		got, want := make([]int8, p.Out.Elems()), make([]int8, p.Out.Elems())
-		DepthwiseConv2D(p, in, w, bias, got, p.Out.Full())
+		DepthwiseConv2D(p, in, w, bias, got, p.Out.Full(), nil)
 		depthwiseLiteral(p, in, w, bias, want)
 		if !slices.Equal(got, want) {
 			t.Fatalf("iter %d: depthwise differs from the literal loop for %+v", iter, *p)

@@ -452,6 +452,9 @@ func (c *opCtx) conv(l *Layer) error {
 	if !depthwise {
 		p.WeightSums = kernels.ConvWeightSums(p, l.weights)
 	}
+	// The fast kernels' form, once per model (nil when the layer's
+	// parameters need the portable kernel).
+	p.Prepare(l.weights, l.bias, depthwise)
 	l.Conv = p
 	l.Activation, l.Padding = act.String(), pad.String()
 	if depthwise {
@@ -666,6 +669,7 @@ func (c *opCtx) elementwise(l *Layer) error {
 	l.Add = &kernels.AddParams{Shape: to.Shape, Input1Offset: -ta.ZeroPoint, Input2Offset: -tb.ZeroPoint,
 		LeftShift: leftShift, Input1Mult: m1, Input1Shift: s1, Input2Mult: m2, Input2Shift: s2,
 		OutputMult: mo, OutputShift: so, OutputOffset: to.ZeroPoint, ActMin: lo, ActMax: hi}
+	l.Add.Prepare()
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/batteryless/harness/harness/fixedpoint"
 	"github.com/batteryless/harness/harness/kernels"
 )
 
@@ -181,6 +182,46 @@ func (m *Model) WeightBytes() int {
 	for _, t := range m.Tensors {
 		if t.IsConst() {
 			n += len(t.Const)
+		}
+	}
+	return n
+}
+
+// WithRounding returns a model that requantizes with rounding r: the same
+// tensors, weights and plan, with copies of the layers and of their kernel
+// parameters. The receiver is unchanged.
+func (m *Model) WithRounding(r fixedpoint.Rounding) *Model {
+	c := *m
+	c.Layers = make([]*Layer, len(m.Layers))
+	for i, l := range m.Layers {
+		lc := *l
+		switch {
+		case l.Conv != nil:
+			p := *l.Conv
+			p.Rounding, lc.Conv = r, &p
+		case l.FC != nil:
+			p := *l.FC
+			p.Rounding, lc.FC = r, &p
+		case l.Mul != nil:
+			p := *l.Mul
+			p.Rounding, lc.Mul = r, &p
+		case l.Requant != nil:
+			p := *l.Requant
+			p.Rounding, lc.Requant = r, &p
+		}
+		c.Layers[i] = &lc
+	}
+	return &c
+}
+
+// PackBytes is the memory of the fast kernels' prepared weights (int16
+// copies of the convolutions' weights, padded), besides the weights
+// themselves, which alias the model file.
+func (m *Model) PackBytes() int {
+	n := 0
+	for _, l := range m.Layers {
+		if l.Conv != nil && l.Conv.Pack != nil {
+			n += l.Conv.Pack.Bytes()
 		}
 	}
 	return n

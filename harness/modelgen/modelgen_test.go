@@ -389,3 +389,54 @@ func TestImagesAreSmooth(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelledSetAgreesWithInt8Model: the generated labelled set is
+// reproducible, and the int8 model agrees with the float model's labels on
+// most of it (quantization costs a little agreement, never most of it).
+func TestLabelledSetAgreesWithInt8Model(t *testing.T) {
+	cfg := DefaultConfig()
+	set, err := LabelledSet(cfg, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := LabelledSet(cfg, 200)
+	classes := map[int]int{}
+	for i := range set {
+		if !bytes.Equal(set[i].Input, again[i].Input) || set[i].Label != again[i].Label {
+			t.Fatalf("input %d differs between two generations", i)
+		}
+		classes[set[i].Label]++
+	}
+	mb, _, err := Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Parse(mb, "gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := refexec.New(m)
+	agree := 0
+	for _, s := range set {
+		out, err := e.Run(s.Input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		best := 0
+		for c, v := range model.BytesAsInt8(out) {
+			if v > model.BytesAsInt8(out)[best] {
+				best = c
+			}
+		}
+		if best == s.Label {
+			agree++
+		}
+	}
+	t.Logf("int8 top-1 agreement with the float labels: %d/%d; labels per class %v", agree, len(set), classes)
+	if agree < len(set)*3/4 {
+		t.Errorf("int8 model agrees with the float labels on %d of %d inputs", agree, len(set))
+	}
+	if len(classes) < 2 {
+		t.Errorf("every label is the same class: %v", classes)
+	}
+}

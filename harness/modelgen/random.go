@@ -21,6 +21,7 @@ const (
 	streamWeights     = 0x77656967687473 // "weights"
 	streamCalibration = 0x63616c6962     // "calib"
 	streamExample     = 0x6578616d706c65 // "example"
+	streamLabelled    = 0x6c6162656c     // "label"
 )
 
 // rng draws numbers from a PCG generator using only its raw 64-bit output

@@ -12,7 +12,8 @@ import (
 
 // importOverhead bounds what importing and preparing a model may allocate
 // besides its activation arena: tensor and layer records, multipliers,
-// copied biases and weight sums. Weights are not copied: they alias the file.
+// copied biases and weight sums. Weights are not copied: they alias the file;
+// the fast kernels' widened copies (model.PackBytes) are counted apart.
 const importOverhead = 128 << 10
 
 // TestMemoryIsWeightsPlusArena measures the heap that importing a model and
@@ -35,9 +36,12 @@ func TestMemoryIsWeightsPlusArena(t *testing.T) {
 		e := New(m)
 		runtime.ReadMemStats(&after)
 		allocated := int(after.TotalAlloc - before.TotalAlloc)
-		budget := m.Plan.ArenaBytes + m.Plan.ScratchBytes + importOverhead
+		budget := m.Plan.ArenaBytes + m.Plan.ScratchBytes + m.PackBytes() + importOverhead
 		if allocated > budget {
-			t.Errorf("%s: import and executor allocated %d bytes, more than arena %d + scratch %d + %d", filepath.Base(p), allocated, m.Plan.ArenaBytes, m.Plan.ScratchBytes, importOverhead)
+			t.Errorf("%s: import and executor allocated %d bytes, more than arena %d + scratch %d + packs %d + %d", filepath.Base(p), allocated, m.Plan.ArenaBytes, m.Plan.ScratchBytes, m.PackBytes(), importOverhead)
+		}
+		if m.PackBytes() > 3*m.WeightBytes()+16<<10 {
+			t.Errorf("%s: packed weights take %d bytes for %d bytes of weights", filepath.Base(p), m.PackBytes(), m.WeightBytes())
 		}
 		input := make([]byte, m.InputTensor().Bytes())
 		if err := e.SetInput(input); err != nil {
@@ -46,7 +50,7 @@ func TestMemoryIsWeightsPlusArena(t *testing.T) {
 		if n := testing.AllocsPerRun(3, e.Invoke); n != 0 {
 			t.Errorf("%s: an inference allocates %v times", filepath.Base(p), n)
 		}
-		t.Logf("%s: file %d B, weights %d B, arena %d B, import+executor allocated %d B", filepath.Base(p), len(data), m.WeightBytes(), m.Plan.ArenaBytes, allocated)
+		t.Logf("%s: file %d B, weights %d B, packed %d B, arena %d B, import+executor allocated %d B", filepath.Base(p), len(data), m.WeightBytes(), m.PackBytes(), m.Plan.ArenaBytes, allocated)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/batteryless/harness/harness/fixedpoint"
 	"github.com/batteryless/harness/harness/kernels"
 	"github.com/batteryless/harness/harness/model"
 )
@@ -21,16 +22,31 @@ import (
 type Executor struct {
 	m       *model.Model
 	arena   []byte
-	scratch []int8
+	scratch kernels.Scratch
 }
 
 // New makes an executor with the model's planned arena.
 func New(m *model.Model) *Executor {
 	return &Executor{
-		m:       m,
-		arena:   make([]byte, m.Plan.ArenaBytes),
-		scratch: make([]int8, m.Plan.ScratchBytes),
+		m:     m,
+		arena: make([]byte, m.Plan.ArenaBytes),
 	}
+}
+
+// Options change how an Executor computes.
+type Options struct {
+	// Rounding of every requantization: fixedpoint.Double (the zero value,
+	// TFLite Micro's, which every board is judged by) or fixedpoint.Single
+	// (TFLite desktop's and XNNPACK's, for comparing with those engines).
+	Rounding fixedpoint.Rounding
+}
+
+// NewWith makes an executor with options o.
+func NewWith(m *model.Model, o Options) *Executor {
+	if o.Rounding != fixedpoint.Double {
+		m = m.WithRounding(o.Rounding)
+	}
+	return New(m)
 }
 
 // Model is the executor's model.
@@ -62,7 +78,7 @@ func (e *Executor) Invoke() {
 		for i, t := range l.Inputs {
 			ins[i] = e.view(t)
 		}
-		RunLayer(e.m, l, ins[:len(l.Inputs)], e.view(l.Output), e.m.OutputShape(l).Full(), e.scratch)
+		RunLayer(e.m, l, ins[:len(l.Inputs)], e.view(l.Output), e.m.OutputShape(l).Full(), &e.scratch)
 	}
 }
 
@@ -79,7 +95,7 @@ func (e *Executor) InvokeEach(f func(l *model.Layer, ins [][]byte, out []byte)) 
 			ins[i] = e.view(t)
 		}
 		out := e.view(l.Output)
-		RunLayer(e.m, l, ins[:len(l.Inputs)], out, e.m.OutputShape(l).Full(), e.scratch)
+		RunLayer(e.m, l, ins[:len(l.Inputs)], out, e.m.OutputShape(l).Full(), &e.scratch)
 		f(l, ins[:len(l.Inputs)], out)
 	}
 }
@@ -98,16 +114,17 @@ func (e *Executor) Run(input []byte) ([]byte, error) {
 
 // RunLayer computes region r of layer l's output. ins are the raw bytes of
 // the layer's input tensors (in l.Inputs order) and out the raw bytes of its
-// whole output tensor; only the region's elements of out are written. scratch
-// may be nil or at least model.ScratchBytes(l) long.
-func RunLayer(m *model.Model, l *model.Layer, ins [][]byte, out []byte, r kernels.Region, scratch []int8) {
+// whole output tensor; only the region's elements of out are written. s is
+// the kernels' working memory: keep one per goroutine and pass it to every
+// call (nil allocates at each call).
+func RunLayer(m *model.Model, l *model.Layer, ins [][]byte, out []byte, r kernels.Region, s *kernels.Scratch) {
 	o := model.BytesAsInt8(out)
 	in0 := model.BytesAsInt8(ins[0])
 	switch l.Op {
 	case model.OpConv2D:
-		kernels.Conv2D(l.Conv, in0, l.WeightsData(), l.BiasData(), o, r, scratch)
+		kernels.Conv2D(l.Conv, in0, l.WeightsData(), l.BiasData(), o, r, s)
 	case model.OpDepthwiseConv2D:
-		kernels.DepthwiseConv2D(l.Conv, in0, l.WeightsData(), l.BiasData(), o, r)
+		kernels.DepthwiseConv2D(l.Conv, in0, l.WeightsData(), l.BiasData(), o, r, s)
 	case model.OpFullyConnected:
 		kernels.FullyConnected(l.FC, in0, l.WeightsData(), l.BiasData(), o, r)
 	case model.OpAveragePool2D:
@@ -115,7 +132,7 @@ func RunLayer(m *model.Model, l *model.Layer, ins [][]byte, out []byte, r kernel
 	case model.OpMaxPool2D:
 		kernels.MaxPool(l.Pool, in0, o, r)
 	case model.OpAdd:
-		kernels.Add(l.Add, in0, model.BytesAsInt8(ins[1]), o, r)
+		kernels.Add(l.Add, in0, model.BytesAsInt8(ins[1]), o, r, s)
 	case model.OpMul:
 		kernels.Mul(l.Mul, in0, model.BytesAsInt8(ins[1]), o, r)
 	case model.OpReshape:

@@ -1,6 +1,7 @@
 package refexec
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func loadOracle(t *testing.T) (string, []oracleRecord) {
 	return dir, recs
 }
 
-func runRecord(t *testing.T, dir string, rec oracleRecord) []int8 {
+func runRecord(t *testing.T, dir string, rec oracleRecord, o Options) []int8 {
 	t.Helper()
 	m, err := model.Load(filepath.Join(dir, rec.Model))
 	if err != nil {
@@ -70,7 +71,7 @@ func runRecord(t *testing.T, dir string, rec oracleRecord) []int8 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := New(m).Run(input)
+	raw, err := NewWith(m, o).Run(input)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ const tolRoundingSteps = 4
 func TestSharedModelsAgreeWithOracle(t *testing.T) {
 	dir, recs := loadOracle(t)
 	for _, rec := range recs {
-		out := runRecord(t, dir, rec)
+		out := runRecord(t, dir, rec, Options{})
 		// Where the two engines agree on the argmax, ours must too (the IC
 		// all-black input is a tie that both break to the lowest index).
 		if rec.ArgmaxAgree && argmax(out) != rec.ArgmaxArmNN {
@@ -120,9 +121,8 @@ func TestSharedModelsAgreeWithOracle(t *testing.T) {
 // from them.
 func TestFloatRequantizationMatchesEngines(t *testing.T) {
 	dir, recs := loadOracle(t)
-	defer fixedpoint.SetFloatRequantization(fixedpoint.SetFloatRequantization(true))
 	for _, rec := range recs {
-		out := runRecord(t, dir, rec)
+		out := runRecord(t, dir, rec, Options{Rounding: fixedpoint.Single})
 		diff := 0
 		for i, v := range out {
 			diff = max(diff, abs(int(v)-rec.OutputArmNN[i]), abs(int(v)-rec.OutputTFJS[i]))
@@ -138,4 +138,74 @@ func abs(x int) int {
 		return -x
 	}
 	return x
+}
+
+// TestFastKernelsMatchPortable runs every layer of every shared model on
+// its shared inputs with the fast kernels (as the executor does) and again
+// with the portable ones on the same inputs, and demands the same bytes:
+// the speed-up changes no output of any layer.
+func TestFastKernelsMatchPortable(t *testing.T) {
+	dir, recs := loadOracle(t)
+	for _, rec := range recs {
+		m, err := model.Load(filepath.Join(dir, rec.Model))
+		if err != nil {
+			t.Fatal(err)
+		}
+		input, err := os.ReadFile(filepath.Join(dir, rec.Input))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := New(m)
+		if err := e.SetInput(input); err != nil {
+			t.Fatal(err)
+		}
+		fast := 0
+		e.InvokeEach(func(l *model.Layer, ins [][]byte, out []byte) {
+			lc := *l
+			switch {
+			case l.Conv != nil && l.Conv.Pack != nil:
+				p := *l.Conv
+				p.Pack, lc.Conv = nil, &p
+			case l.Add != nil && l.Add.Pack != nil:
+				p := *l.Add
+				p.Pack, lc.Add = nil, &p
+			default:
+				return
+			}
+			fast++
+			want := make([]byte, len(out))
+			RunLayer(m, &lc, ins, want, m.OutputShape(l).Full(), nil)
+			if !bytes.Equal(out, want) {
+				t.Errorf("%s on %s: layer %d (%v): the fast kernel's output differs from the portable kernel's", rec.Model, rec.Input, l.Index, l.Op)
+			}
+		})
+		t.Logf("%s on %s: %d layers on fast kernels, all equal", filepath.Base(rec.Model), filepath.Base(rec.Input), fast)
+	}
+}
+
+// TestSingleRoundingReproducesXNNPACK: with one rounding per
+// requantization the executor gives tfjs-tflite's outputs (TFLite's
+// WebAssembly build, XNNPACK delegate) value for value on every shared
+// model and input; with TFLite Micro's double rounding it need not.
+func TestSingleRoundingReproducesXNNPACK(t *testing.T) {
+	dir, recs := loadOracle(t)
+	differsDouble := 0
+	for _, rec := range recs {
+		single := runRecord(t, dir, rec, Options{Rounding: fixedpoint.Single})
+		double := runRecord(t, dir, rec, Options{})
+		for i := range single {
+			if int(single[i]) != rec.OutputTFJS[i] {
+				t.Errorf("%s on %s: single rounding gives %v, XNNPACK %v", rec.Model, rec.Input, single, rec.OutputTFJS)
+				break
+			}
+		}
+		for i := range double {
+			if int(double[i]) != rec.OutputTFJS[i] {
+				differsDouble++
+				t.Logf("%s on %s: double rounding differs from XNNPACK at output %d (%d vs %d)", filepath.Base(rec.Model), filepath.Base(rec.Input), i, double[i], rec.OutputTFJS[i])
+				break
+			}
+		}
+	}
+	t.Logf("%d of %d outputs differ from XNNPACK's under double rounding, none under single", differsDouble, len(recs))
 }

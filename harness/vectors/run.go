@@ -2,6 +2,7 @@ package vectors
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/batteryless/harness/harness/kernels"
@@ -181,11 +182,22 @@ func runConv(c *Case) ([]int8, error) {
 	if err := checkShifts(c, cp.Shift); err != nil {
 		return nil, err
 	}
-	out := make([]int8, cp.Out.Elems())
-	if depthwise {
-		kernels.DepthwiseConv2D(&cp, in, w, bias, out, cp.Out.Full())
-	} else {
-		kernels.Conv2D(&cp, in, w, bias, out, cp.Out.Full(), nil)
+	// Both kernels run every case: the portable one, and the fast one the
+	// executor uses (when the case's parameters allow it), which must agree.
+	run := func() []int8 {
+		out := make([]int8, cp.Out.Elems())
+		if depthwise {
+			kernels.DepthwiseConv2D(&cp, in, w, bias, out, cp.Out.Full(), nil)
+		} else {
+			kernels.Conv2D(&cp, in, w, bias, out, cp.Out.Full(), nil)
+		}
+		return out
+	}
+	out := run()
+	if cp.Prepare(w, bias, depthwise) {
+		if fast := run(); !slices.Equal(fast, out) {
+			return nil, fmt.Errorf("%s: the fast kernel's output differs from the portable kernel's", c.Path)
+		}
 	}
 	return out, nil
 }
@@ -322,7 +334,14 @@ func runAdd(c *Case) ([]int8, error) {
 		return nil, err
 	}
 	out := make([]int8, shape.Elems())
-	kernels.Add(&ap, a, b, out, shape.Full())
+	kernels.Add(&ap, a, b, out, shape.Full(), nil)
+	if ap.Prepare() {
+		fast := make([]int8, shape.Elems())
+		kernels.Add(&ap, a, b, fast, shape.Full(), nil)
+		if !slices.Equal(fast, out) {
+			return nil, fmt.Errorf("%s: the fast kernel's output differs from the portable kernel's", c.Path)
+		}
+	}
 	return out, nil
 }
 
