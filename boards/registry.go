@@ -147,3 +147,41 @@ func namesLocked() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Injector is a driver that runs one inference on a fresh board of its kind
+// with brown-outs forced where the commit protocol is most fragile, and
+// checks the output against d.Want (the simulated board computes it when
+// d.Want is nil).
+type Injector interface {
+	Inject(ctx context.Context, d Deployment, o Options, in InjectOptions) (*InjectResult, error)
+}
+
+// InjectOptions say where the forced brown-outs strike.
+type InjectOptions struct {
+	// Boundaries: after every task (before the next starts).
+	Boundaries bool
+	// Fraction: inside every task, after this fraction of its duration
+	// (boards that cut by time); 0 or less: none.
+	Fraction float64
+	// Random: this many more at seeded random points inside tasks.
+	Random int
+	Seed   uint64
+}
+
+// InjectResult is the outcome of a fault-injection run.
+type InjectResult struct {
+	Board      string `json:"board"`
+	Scheduler  string `json:"scheduler"`
+	Tasks      int    `json:"tasks"`
+	BrownOuts  int    `json:"brownouts"`
+	Boundaries int    `json:"boundary_brownouts"`
+	// Inside counts the brown-outs that struck inside a task.
+	Inside     int  `json:"inside_brownouts"`
+	Reexecuted int  `json:"reexecuted_tasks"`
+	Boots      int  `json:"boots,omitempty"`
+	Attempts   int  `json:"attempts,omitempty"` // injected runs made (a board cutting by time may need more than one)
+	Verified   bool `json:"verified"`
+	// Mismatches counts the output values that differ from the reference.
+	Mismatches int    `json:"mismatches"`
+	Detail     string `json:"detail,omitempty"`
+}

@@ -24,6 +24,7 @@ import (
 
 	// The kinds of board replay, inject and compare open by name.
 	_ "github.com/batteryless/harness/boards/emulated"
+	_ "github.com/batteryless/harness/boards/serialboard"
 	_ "github.com/batteryless/harness/boards/sim"
 )
 

@@ -115,7 +115,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().Bool("json", false, "print JSON for machines instead of tables")
 	root.AddCommand(newVersionCmd(s), newInferCmd(s), newVectorsCmd(s), newModelCmd(s), newReplayCmd(s), newInjectCmd(s), newTraceCmd(s), newScheduleCmd(s), newCompareCmd(s), newSelectCmd(s))
 	root.AddCommand(newCalibrateCmd(s))
-	root.AddCommand(newBoardCmd(s))
+	root.AddCommand(newBoardCmd(s), newBoardsCmd(s))
 	root.AddCommand(newEvalCmd(s))
 	return root
 }

@@ -125,8 +125,8 @@ func TestInjectQEMU(t *testing.T) {
 	var rep struct {
 		Results []struct {
 			Scheduler string `json:"scheduler"`
-			Cuts      []any  `json:"cuts"`
-			Landed    int    `json:"landed"`
+			BrownOuts int    `json:"brownouts"`
+			Landed    int    `json:"inside_brownouts"`
 			Verified  bool   `json:"verified"`
 		} `json:"results"`
 		Failed int `json:"failed"`
@@ -138,7 +138,7 @@ func TestInjectQEMU(t *testing.T) {
 		t.Fatalf("results %+v", rep)
 	}
 	for _, r := range rep.Results {
-		t.Logf("%s: %d brown-outs, %d inside a task, verified %v", r.Scheduler, len(r.Cuts), r.Landed, r.Verified)
+		t.Logf("%s: %d brown-outs, %d inside a task, verified %v", r.Scheduler, r.BrownOuts, r.Landed, r.Verified)
 		if !r.Verified || r.Landed == 0 {
 			t.Errorf("%s: verified %v, %d brown-outs inside a task", r.Scheduler, r.Verified, r.Landed)
 		}

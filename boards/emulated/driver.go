@@ -2,6 +2,8 @@ package emulated
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 
 	"github.com/batteryless/harness/boards"
@@ -20,9 +22,8 @@ func init() { boards.Register(Driver{}) }
 // Info implements boards.Driver.
 func (Driver) Info() boards.Info {
 	return boards.Info{
-		Name: "qemu-stm32",
-		Description: "the STM32 wire firmware in QEMU (netduinoplus2, -icount), driven over its serial pty by the wire driver and stepped by the " +
-			"power model at every task's start through QEMU's gdbstub; tasks priced by their measured cycles",
+		Name:        "qemu-stm32",
+		Description: "the STM32 wire firmware in QEMU, stepped by the power model at every task through the gdbstub",
 		Capabilities: []boards.Capability{boards.CapReplay, boards.CapBench, boards.CapInject, boards.CapSenseSupply,
 			boards.CapCalibrate, boards.CapMeasuredCycles},
 		DefaultProfile: "qemu-stm32",
@@ -60,3 +61,50 @@ func (e *MissingFirmwareError) Error() string {
 }
 
 func (e *MissingFirmwareError) Unwrap() error { return e.Err }
+
+// Inject implements boards.Injector: the firmware in QEMU runs one
+// inference on bench power with its power cut inside every task (at
+// in.Fraction of the task's duration, 0.5 when not set) and at in.Random
+// seeded points, then its output is verified (see Inject). A plan with
+// the run-time rule is refused: on bench power its supply reading says
+// nothing.
+func (Driver) Inject(ctx context.Context, d boards.Deployment, o boards.Options, in boards.InjectOptions) (*boards.InjectResult, error) {
+	if d.Plan.RuntimeRule {
+		return nil, fmt.Errorf("emulated: fault injection runs on bench power, where the run-time rule of %s has no supply to read: inject it on the simulated board, or replay it under a trace", d.Plan.Scheduler)
+	}
+	elf := o.ELF
+	if elf == "" {
+		elf = DefaultELF
+	}
+	if _, err := os.Stat(elf); err != nil {
+		return nil, &MissingFirmwareError{ELF: elf, Err: err}
+	}
+	img := d.Image
+	if img == nil {
+		var err error
+		if img, err = plan.EncodeImage(d.Model, d.Plan); err != nil {
+			return nil, err
+		}
+	}
+	frac := in.Fraction
+	if frac <= 0 {
+		frac = 0.5
+	}
+	if frac >= 1 {
+		return nil, fmt.Errorf("emulated: inject: fraction %g: want below 1", frac)
+	}
+	var cuts []Cut
+	for i := range d.Plan.Tasks {
+		cuts = append(cuts, Cut{Task: i, Fraction: frac})
+	}
+	rng := rand.New(rand.NewPCG(in.Seed, 0))
+	for range in.Random {
+		cuts = append(cuts, Cut{Task: rng.IntN(len(d.Plan.Tasks)), Fraction: rng.Float64()})
+	}
+	r, err := Inject(ctx, InjectConfig{ELF: elf, Image: img, Tasks: len(d.Plan.Tasks), Input: d.Input, Want: d.Want, Cuts: cuts, Logf: o.Logf})
+	if err != nil {
+		return nil, err
+	}
+	return &boards.InjectResult{Board: "qemu-stm32", Scheduler: d.Plan.Scheduler, Tasks: r.Tasks, BrownOuts: len(r.Cuts), Inside: r.Landed,
+		Reexecuted: r.Reexecuted, Boots: r.Boots, Attempts: r.Attempts, Verified: r.Verified, Mismatches: r.Mismatches, Detail: r.Detail}, nil
+}

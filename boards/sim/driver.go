@@ -15,7 +15,7 @@ func init() { boards.Register(Driver{}) }
 func (Driver) Info() boards.Info {
 	return boards.Info{
 		Name:           "sim",
-		Description:    "the simulated board: the plan's tasks on an NVM byte image with the reference kernels, SRAM lost at every brown-out, costs from the device profile; deterministic",
+		Description:    "the simulated board: NVM byte image, SRAM lost at brown-outs, profile costs; deterministic",
 		Capabilities:   []boards.Capability{boards.CapReplay, boards.CapInject, boards.CapSenseSupply},
 		DefaultProfile: "msp430fr5994",
 	}
@@ -57,3 +57,16 @@ func (c contract) QueueInput(_ context.Context, input []byte) error {
 }
 
 func (c contract) Close() error { return nil }
+
+// Inject implements boards.Injector: Inject on a fresh simulated board, with
+// a brown-out after every task (in.Boundaries) and at in.Random seeded
+// points inside tasks.
+func (Driver) Inject(_ context.Context, d boards.Deployment, _ boards.Options, in boards.InjectOptions) (*boards.InjectResult, error) {
+	r, err := Inject(InjectConfig{Model: d.Model, Plan: d.Plan, Profile: d.Profile, Input: d.Input,
+		Boundaries: in.Boundaries, Random: in.Random, Seed: in.Seed})
+	if err != nil {
+		return nil, err
+	}
+	return &boards.InjectResult{Board: "sim", Scheduler: r.Scheduler, Tasks: r.Tasks, BrownOuts: r.BrownOuts, Boundaries: r.Boundaries,
+		Inside: r.Inside, Reexecuted: r.Reexecuted, Verified: r.Verified, Mismatches: r.Mismatches}, nil
+}

@@ -104,14 +104,14 @@ func TestCommitBeforeWriteIsCaught(t *testing.T) {
 	}
 }
 
-func injectCfg(t testing.TB, scheduler string) InjectConfig {
+func injectCfg(t testing.TB, scheduler string) sim.InjectConfig {
 	cfg := setup(t, scheduler)
-	return InjectConfig{Model: cfg.Model, Plan: cfg.Plan, Profile: cfg.Profile, Input: cfg.Input, Boundaries: true, Random: 200, Seed: 1}
+	return sim.InjectConfig{Model: cfg.Model, Plan: cfg.Plan, Profile: cfg.Profile, Input: cfg.Input, Boundaries: true, Random: 200, Seed: 1}
 }
 
 func TestInjectEverySchedulerVerifies(t *testing.T) {
 	for _, name := range sched.Names() {
-		res, err := Inject(injectCfg(t, name))
+		res, err := sim.Inject(injectCfg(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +125,7 @@ func TestInjectEverySchedulerVerifies(t *testing.T) {
 func TestInjectCatchesBrokenProtocols(t *testing.T) {
 	cfg := injectCfg(t, "tile")
 	cfg.Faults = sim.Faults{CommitBeforeWrite: true}
-	res, err := Inject(cfg)
+	res, err := sim.Inject(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestInjectCatchesBrokenProtocols(t *testing.T) {
 	cfg.Plan = p
 	clean := cfg
 	clean.Boundaries, clean.Random = false, 0
-	if res, err := Inject(clean); err != nil || !res.Verified {
+	if res, err := sim.Inject(clean); err != nil || !res.Verified {
 		t.Fatalf("the in-place plan is wrong even without brown-outs: %v %+v", err, res)
 	}
 	// Brown-outs in the middle of the last layer's writes.
@@ -151,7 +151,7 @@ func TestInjectCatchesBrokenProtocols(t *testing.T) {
 	caught := false
 	for seed := uint64(0); seed < 20 && !caught; seed++ {
 		cfg.Random, cfg.Seed = 400, seed
-		res, err := Inject(cfg)
+		res, err := sim.Inject(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +196,7 @@ func TestInjectSplitReductions(t *testing.T) {
 			// which the 25x5 average pool exceeds.
 			t.Fatalf("%s: no task of the KWS plan splits a reduction", name)
 		}
-		res, err := Inject(InjectConfig{Model: m, Plan: p, Profile: prof, Input: input, Boundaries: name == "tile", Random: 300, Seed: 5})
+		res, err := sim.Inject(sim.InjectConfig{Model: m, Plan: p, Profile: prof, Input: input, Boundaries: name == "tile", Random: 300, Seed: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,11 +228,11 @@ func TestMemoIsExact(t *testing.T) {
 			t.Fatalf("faults %+v: memo changes the replay (%d vs %d mismatches)", faults, results[0].Mismatches, results[1].Mismatches)
 		}
 		for _, seed := range []uint64{1, 2, 3} {
-			var inj [2]*InjectResult
+			var inj [2]*sim.InjectResult
 			for i, noMemo := range []bool{false, true} {
 				c := injectCfg(t, "tile")
 				c.Faults, c.NoMemo, c.Seed = faults, noMemo, seed
-				r, err := Inject(c)
+				r, err := sim.Inject(c)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package replay
+package sim
 
 import (
 	"bytes"
@@ -7,9 +7,9 @@ import (
 	"math/rand/v2"
 
 	"github.com/batteryless/harness/boards/profiles"
-	"github.com/batteryless/harness/boards/sim"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/refexec"
 )
 
 // InjectConfig is a fault-injection run: one inference on the simulated
@@ -26,7 +26,7 @@ type InjectConfig struct {
 	// tasks (a random segment of a random task, at a random fraction).
 	Random int
 	Seed   uint64
-	Faults sim.Faults
+	Faults Faults
 	// NoMemo: see Config.NoMemo.
 	NoMemo bool
 }
@@ -45,7 +45,7 @@ type InjectResult struct {
 
 type point struct {
 	task     int
-	segment  sim.Kind
+	segment  Kind
 	fraction float64
 }
 
@@ -64,13 +64,13 @@ type pointStream struct {
 	at    float64 // the last point's position in [0, 1)
 	next  point   // drawn, not yet handed out
 	ok    bool
-	kinds []sim.Kind
+	kinds []Kind
 	p     *plan.Plan
 }
 
 func newPointStream(p *plan.Plan, n int, seed uint64) *pointStream {
 	s := &pointStream{rng: rand.New(rand.NewPCG(seed, 0x1e7)), tasks: len(p.Tasks), left: n, p: p,
-		kinds: []sim.Kind{sim.Read, sim.Compute, sim.Write, sim.Commit}}
+		kinds: []Kind{Read, Compute, Write, Commit}}
 	s.draw()
 	return s
 }
@@ -84,8 +84,8 @@ func (s *pointStream) draw() {
 	s.left--
 	t := min(int(s.at*float64(s.tasks)), s.tasks-1)
 	k := s.kinds[s.rng.IntN(len(s.kinds))]
-	if k == sim.Commit && !s.p.Tasks[t].Commit {
-		k = sim.Write
+	if k == Commit && !s.p.Tasks[t].Commit {
+		k = Write
 	}
 	s.next, s.ok = point{t, k, s.rng.Float64()}, true
 }
@@ -101,22 +101,44 @@ func (s *pointStream) upTo(task int, into map[int][]point) {
 // Inject runs one inference with forced brown-outs and compares its output
 // with the reference executor's, value by value.
 func Inject(cfg InjectConfig) (*InjectResult, error) {
-	ref, err := newReference(cfg.Model, cfg.Input, nil, !cfg.NoMemo)
-	if err != nil {
-		return nil, err
-	}
-	ref.start()
-	defer ref.join()
-	b, err := sim.New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
+	b, err := New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
 	if err != nil {
 		return nil, err
 	}
 	b.SetMemo(!cfg.NoMemo)
-	if ref.seeds != nil {
-		// The reference's layer outputs seed the memo, checked on their
-		// exact input bytes like any memo entry.
-		b.SetSeeds(ref.seeds)
+	// The reference executor computes the expected output in a goroutine;
+	// with the memo, its layer outputs seed the board's memo, checked on
+	// their exact input bytes like any memo entry.
+	e := refexec.New(cfg.Model)
+	if err := e.SetInput(cfg.Input); err != nil {
+		return nil, err
 	}
+	var seeds *Seeds
+	if !cfg.NoMemo {
+		seeds = NewSeeds(cfg.Model)
+		b.SetSeeds(seeds)
+	}
+	var want []byte
+	var refErr error
+	refDone := make(chan struct{})
+	go func() {
+		defer close(refDone)
+		defer func() {
+			if seeds != nil {
+				seeds.Close()
+			}
+			if p := recover(); p != nil {
+				refErr = fmt.Errorf("inject: reference executor: %v", p)
+			}
+		}()
+		if seeds != nil {
+			e.InvokeEach(seeds.Put)
+		} else {
+			e.Invoke()
+		}
+		want = append([]byte(nil), e.Output()...)
+	}()
+	defer func() { <-refDone }()
 	if err := b.QueueInput(cfg.Input); err != nil {
 		return nil, err
 	}
@@ -147,7 +169,7 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 			}
 			return nil, fmt.Errorf("inject: the board is idle before the inference started")
 		}
-		if seg.Kind == sim.LoadInput {
+		if seg.Kind == LoadInput {
 			started = true
 		}
 		if seg.Task >= 0 {
@@ -171,8 +193,8 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 			}
 			continue
 		}
-		lastSeg := ev.Kind == sim.Write && !cfg.Plan.Tasks[ev.Task].Commit || ev.Kind == sim.Commit && !cfg.Faults.CommitBeforeWrite ||
-			ev.Kind == sim.Write && cfg.Faults.CommitBeforeWrite
+		lastSeg := ev.Kind == Write && !cfg.Plan.Tasks[ev.Task].Commit || ev.Kind == Commit && !cfg.Faults.CommitBeforeWrite ||
+			ev.Kind == Write && cfg.Faults.CommitBeforeWrite
 		if cfg.Boundaries && ev.Task >= 0 && lastSeg && !boundaryDone[ev.Task] {
 			boundaryDone[ev.Task] = true
 			b.BrownOut(0)
@@ -189,9 +211,9 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 	if b.Progress() != n {
 		return res, fmt.Errorf("inject: the inference did not finish (progress %d of %d)", b.Progress(), n)
 	}
-	want, err := ref.wait()
-	if err != nil {
-		return nil, err
+	<-refDone
+	if refErr != nil {
+		return nil, refErr
 	}
 	out := b.Output()
 	for i := range out {
