@@ -87,6 +87,9 @@ type boardReport struct {
 	MaxTaskError float64     `json:"max_task_error,omitempty"`
 	NoComparison string      `json:"no_comparison,omitempty"`
 	Link         boardLink   `json:"link"`
+	// Error says why the run stopped before its inferences were done
+	// (the inferences before it are reported all the same).
+	Error string `json:"error,omitempty"`
 }
 
 // boardLink is what happened on the line (link.Stats).
@@ -152,6 +155,9 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 		return fmt.Errorf("board: the reference executor: %w", err)
 	}
 	baud := s.integer("baud")
+	if baud <= 0 {
+		return fmt.Errorf("board: --baud %d: want a positive rate (115200, 9600, ...)", baud)
+	}
 	l, err := link.Open(ctx, link.Config{Path: port, Baud: baud})
 	if err != nil {
 		return fmt.Errorf("board: %w", err)
@@ -164,6 +170,10 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 	if err != nil {
 		var ce *link.CommandError
 		if errors.As(err, &ce) && errors.Is(err, link.ErrTimeout) {
+			if st := l.Stats(); st.BytesReceived > 0 && st.FramesReceived-st.Unknown == 0 {
+				return fmt.Errorf("board: %s: %d bytes received but no valid frame in %.1f s (%d HELLOs sent): wrong baud rate (this side %d)?",
+					port, st.BytesReceived, time.Since(t0).Seconds(), ce.Tries, baud)
+			}
 			return fmt.Errorf("board: %s: no answer to HELLO in %.1f s (%d transmissions): is a board running the wire firmware at %d baud on that port?",
 				port, time.Since(t0).Seconds(), ce.Tries, baud)
 		}
@@ -227,13 +237,17 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 	}
 	run := serialboard.New(l, cfg)
 	var infs []*serialboard.Inference
+	var runErr error
 	for i := range n {
 		num := first + uint32(i)
 		drainEvents(l)
 		t0 := time.Now()
 		inf, err := run.Infer(ctx, num, input, &serialboard.Bench{}, nil)
 		if err != nil {
-			return fmt.Errorf("board: %s: %w", port, err)
+			// What was verified before is reported with the error.
+			rep.Error = fmt.Sprintf("inference %d: %v", num, err)
+			runErr = fmt.Errorf("board: %s: after %d verified inferences: %w", port, len(rep.Inferences)-rep.Mismatches, err)
+			break
 		}
 		bi := boardInference{Number: num, Tasks: len(inf.Tasks), Commits: inf.Commits, Boots: inf.Boots, Hangs: inf.Hangs,
 			EventsLost: inf.EventsLost, WallS: time.Since(t0).Seconds()}
@@ -249,7 +263,7 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 	}
 
 	// Per task: the profile's prediction against the board's cycles.
-	if p != nil {
+	if p != nil && runErr == nil {
 		if why := samePlan(ctx, l, p, rep.Deployed, infs); why != "" {
 			rep.NoComparison = why
 		} else {
@@ -265,6 +279,9 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 	}
 	if err != nil {
 		return err
+	}
+	if runErr != nil && rep.Mismatches == 0 {
+		return runErr
 	}
 	if rep.Mismatches > 0 {
 		for _, bi := range rep.Inferences {
@@ -388,6 +405,9 @@ func printBoard(w io.Writer, rep *boardReport) error {
 		}
 		rows = append(rows, []string{strconv.FormatUint(uint64(bi.Number), 10), v, strconv.Itoa(bi.Tasks), strconv.Itoa(bi.Commits),
 			strconv.Itoa(bi.Boots), strconv.FormatUint(bi.TotalCycles, 10), strconv.FormatFloat(bi.WallS, 'f', 3, 64)})
+	}
+	if rep.Error != "" {
+		rows = append(rows, []string{"-", "stopped", "", "", "", "", rep.Error})
 	}
 	if err := reports.Table(w, []string{"inference", "verified", "tasks", "commits", "boots", "total cycles", "wall s"}, rows, nil); err != nil {
 		return err

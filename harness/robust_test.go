@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The tests of this file attack the command line as a careless user or a
@@ -220,5 +222,87 @@ func TestInjectRandomBounded(t *testing.T) {
 	}
 	if _, err := run(t, "inject", "--random", "2000", "--scheduler", "tile", "--json"); err != nil {
 		t.Errorf("inject --random 2000: %v", err)
+	}
+}
+
+// TestBoardBaudAndGarbage: --baud 0 and negatives are refused; a port that
+// talks, but no valid frame, is named as a likely wrong baud rate; a silent
+// port at 9600 baud is named within the link's capped patience, not after
+// minutes of backed-off retries.
+func TestBoardBaudAndGarbage(t *testing.T) {
+	for _, b := range []string{"0", "-9600"} {
+		if _, err := run(t, "board", "--port", "/dev/null", "--baud", b); err == nil || !strings.Contains(err.Error(), "want a positive rate") {
+			t.Errorf("--baud %s: %v", b, err)
+		}
+	}
+	master, slave := rawPTY(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		// Line noise: what a board at another baud rate looks like.
+		junk := bytes.Repeat([]byte{0x55, 0xAA, 0xF0, 0x13, 0x00, 0x7E}, 20)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				master.Write(junk)
+			}
+		}
+	}()
+	t0 := time.Now()
+	_, err := runWithin(t, time.Minute, "board", "--port", slave.Name(), "--baud", "9600")
+	t.Logf("after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+	if err == nil || !strings.Contains(err.Error(), "no valid frame") || !strings.Contains(err.Error(), "wrong baud rate") {
+		t.Errorf("a talking port with no valid frame: %v", err)
+	}
+	if d := time.Since(t0); d > 40*time.Second {
+		t.Errorf("it took %v to give up at 9600 baud", d)
+	}
+}
+
+// TestBoardPortLostKeepsResults: when the board's port goes away after
+// some verified inferences, those are reported (JSON) with the error, and
+// the exit is an error, not a mismatch and not success.
+func TestBoardPortLostKeepsResults(t *testing.T) {
+	exe := hostBoardProgram(t)
+	master, slave := rawPTY(t)
+	cmd := exec.Command(exe)
+	cmd.Stdin, cmd.Stdout = master, master
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The board vanishes a while into the run.
+	go func() {
+		time.Sleep(2 * time.Second)
+		cmd.Process.Kill()
+		master.Close()
+	}()
+	defer cmd.Wait()
+	out, err := runWithin(t, 2*time.Minute, "board", "--port", slave.Name(), "--deploy", "--inferences", "100000", "--json")
+	if err == nil {
+		t.Fatal("the run succeeded although its board vanished")
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		t.Fatalf("exit %d (%v), want an error of the link, not a result", ee.code, err)
+	}
+	var rep struct {
+		Inferences []struct {
+			Verified bool `json:"verified"`
+		} `json:"inferences"`
+		Error string `json:"error"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+		t.Fatalf("no JSON with the inferences done: %v: %q", jerr, out)
+	}
+	t.Logf("%d inferences verified before the port went: %v", len(rep.Inferences), err)
+	if len(rep.Inferences) == 0 || rep.Error == "" || !strings.Contains(err.Error(), "verified inferences") {
+		t.Errorf("report %d inferences, error %q; err %v", len(rep.Inferences), rep.Error, err)
+	}
+	for i, in := range rep.Inferences {
+		if !in.Verified {
+			t.Errorf("inference %d not verified", i)
+		}
 	}
 }

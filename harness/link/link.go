@@ -59,11 +59,16 @@ func OpenSerial(path string, baud int, readTimeout time.Duration) (Transport, er
 
 // Config of a link. Zero fields take the defaults.
 type Config struct {
-	Path        string        // the serial port, e.g. /dev/ttyUSB0 or a /dev/pts path
-	Baud        int           // default 115200
-	Window      int           // outstanding pipelined commands, 1..8 (less if the board's IDENTITY says so); default 8
-	RTO         time.Duration // retransmission timeout; default (Window+2) frame times + 50 ms
-	Retries     int           // retransmissions of one command while the port is up; default 10
+	Path    string        // the serial port, e.g. /dev/ttyUSB0 or a /dev/pts path
+	Baud    int           // default 115200
+	Window  int           // outstanding pipelined commands, 1..8 (less if the board's IDENTITY says so); default 8
+	RTO     time.Duration // retransmission timeout; default (Window+2) frame times + 50 ms
+	Retries int           // retransmissions of one command while the port is up; default 10
+	// Patience is the longest a command waits for its answer from its
+	// first transmission (plus its own extra time), whatever its retries;
+	// default 100 frame times at Baud, at least 5 s and at most 20 s (a
+	// board at 9600 baud is given its time, a dead one is named soon).
+	Patience    time.Duration
 	ReadTimeout time.Duration // of each read of the port; default 20 ms
 	Reopen      time.Duration // between attempts to reopen a lost port; default 200 ms
 	EventBuffer int           // events held for the reader of Events; default 1024
@@ -80,7 +85,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Path == "" {
 		return c, errors.New("link: no port path")
 	}
-	if c.Baud <= 0 {
+	if c.Baud < 0 {
+		return c, fmt.Errorf("link: baud rate %d: want a positive rate", c.Baud)
+	}
+	if c.Baud == 0 {
 		c.Baud = 115200
 	}
 	if c.Window <= 0 {
@@ -94,6 +102,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Retries <= 0 {
 		c.Retries = 10
+	}
+	if c.Patience <= 0 {
+		c.Patience = min(max(100*FrameTime(c.Baud), 5*time.Second), 20*time.Second)
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 20 * time.Millisecond
@@ -154,6 +165,8 @@ type Event struct {
 type Stats struct {
 	FramesSent      int64 // command frames written, retransmissions included
 	Retransmissions int64
+	BytesReceived   int64 // bytes read from the port
+	FramesReceived  int64 // frames decoded (valid or not understood)
 	BadFrames       int64 // frames dropped: COBS, length, CRC
 	Unknown         int64 // frames of an unknown version or type, or not understood
 	StrayResponses  int64 // answers to no outstanding command (late answers to retransmissions)
@@ -216,7 +229,7 @@ type Link struct {
 	evHave bool
 
 	st struct {
-		sent, retrans, bad, unknown, stray, missed, dropped, losses atomic.Int64
+		sent, retrans, bad, unknown, stray, missed, dropped, losses, rxBytes, rxFrames atomic.Int64
 	}
 }
 
@@ -268,6 +281,7 @@ func (l *Link) Events() <-chan Event { return l.events }
 func (l *Link) Stats() Stats {
 	return Stats{
 		FramesSent: l.st.sent.Load(), Retransmissions: l.st.retrans.Load(), BadFrames: l.st.bad.Load(),
+		BytesReceived: l.st.rxBytes.Load(), FramesReceived: l.st.rxFrames.Load(),
 		Unknown: l.st.unknown.Load(), StrayResponses: l.st.stray.Load(), EventsMissed: l.st.missed.Load(),
 		EventsDropped: l.st.dropped.Load(), PortLosses: l.st.losses.Load(),
 	}
@@ -367,12 +381,16 @@ func (l *Link) readLoop(p Transport, dec *wire.Decoder, buf []byte) error {
 			return nil
 		}
 		n, err := p.Read(buf)
+		if n > 0 {
+			l.st.rxBytes.Add(int64(n))
+		}
 		for b := buf[:max(n, 0)]; len(b) > 0; {
 			k, f, ferr := dec.Feed(b)
 			b = b[k:]
 			if ferr != nil {
 				l.st.bad.Add(1)
 			} else if f != nil {
+				l.st.rxFrames.Add(1)
 				l.handle(f)
 			}
 		}
@@ -454,6 +472,12 @@ func (l *Link) emit(ev Event) {
 func (l *Link) transmit(o *outstanding) bool {
 	now := time.Now()
 	o.deadline = now.Add(l.rto(o))
+	if !o.firstSent.IsZero() {
+		// The retries end with the command's patience, not after it.
+		if end := o.firstSent.Add(l.cfg.Patience + o.extra); end.Before(o.deadline) {
+			o.deadline = end
+		}
+	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	l.mu.Lock()
@@ -663,7 +687,7 @@ func (l *Link) pipeline(ctx context.Context, n, window int, build func(int) (wir
 			if o == nil || o.deadline.After(time.Now()) {
 				continue
 			}
-			if o.timeouts >= l.cfg.Retries {
+			if o.timeouts >= l.cfg.Retries || (!o.firstSent.IsZero() && time.Since(o.firstSent) >= l.cfg.Patience+o.extra) {
 				return &CommandError{Cmd: o.typ, Seq: o.seq, Tries: o.tries, Err: ErrTimeout}
 			}
 			o.timeouts++
