@@ -559,7 +559,11 @@ func (d *decoder) maps(m map[string]any, k string, at []string, known map[string
 func nearest(k string, known map[string]string) string {
 	best, bestD := "", 3
 	for c := range known {
-		if dd := editDistance(k, c); dd < bestD || dd == bestD && c < best {
+		dd := editDistance(k, c)
+		if len(k) >= 3 && (strings.HasPrefix(c, k) || strings.HasPrefix(k, c)) {
+			dd = 1 // an abbreviation or a longer spelling
+		}
+		if dd < bestD || dd == bestD && c < best {
 			best, bestD = c, dd
 		}
 	}

@@ -258,7 +258,8 @@ func (c *CellState) LastAttempt() int {
 	return last
 }
 
-// Results returns the ended attempts in attempt order.
+// Results returns the ended attempts in attempt order. Only the last
+// final one stays final: a rerun (--only-failed) decides the cell anew.
 func (c *CellState) Results() []reports.Result {
 	if c == nil {
 		return nil
@@ -269,8 +270,11 @@ func (c *CellState) Results() []reports.Result {
 	}
 	sort.Ints(keys)
 	out := make([]reports.Result, 0, len(keys))
+	final := c.Final()
 	for _, a := range keys {
-		out = append(out, c.Ended[a])
+		r := c.Ended[a]
+		r.Final = final != nil && a == final.Attempt
+		out = append(out, r)
 	}
 	return out
 }
