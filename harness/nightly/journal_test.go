@@ -85,9 +85,9 @@ func TestJournalTornLine(t *testing.T) {
 func TestJournalBadLines(t *testing.T) {
 	cases := map[string]string{
 		"{\"event\":\"start\",\"cell\":\"c\",\"attempt\":1}\nnot json\n{\"event\":\"plan\"}\n": "j:2:",
-		"{\"event\":\"party\"}\n":                               `j:1: unknown event "party"`,
-		"{\"event\":\"start\",\"attempt\":1}\n":                 "j:1: a start event without its cell",
-		"{\"event\":\"end\",\"cell\":\"c\",\"attempt\":1}\n":    "j:1: an end event whose result",
+		"{\"event\":\"party\"}\n":                              `j:1: unknown event "party"`,
+		"{\"event\":\"start\",\"attempt\":1}\n":                "j:1: a start event without its cell",
+		"{\"event\":\"end\",\"cell\":\"c\",\"attempt\":1}\n":   "j:1: an end event whose result",
 		"{\"event\":\"start\",\"cell\":\"c\",\"attempt\":0}\n": "without its cell or attempt",
 	}
 	for in, want := range cases {
