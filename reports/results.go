@@ -302,7 +302,10 @@ func Finals(rs []Result) []Result {
 
 // Counts is how many final results had each outcome.
 type Counts struct {
-	Pass, Fail, Error, Flaky int
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Error int `json:"error"`
+	Flaky int `json:"flaky"`
 }
 
 // Total is the number of cells counted.

@@ -42,8 +42,10 @@ type Cell struct {
 	DeadlineS  float64 `json:"deadline_s,omitempty"`
 	TimeoutS   float64 `json:"timeout_s"`
 	// Hashes are the sha256 of what the cell reads ("trace", "model",
-	// "input", "profile", "elf"); an embedded item (the bundled model, a
-	// bundled trace, a named profile) is known by its name only.
+	// "input", "profile"); an embedded item (the bundled model, a bundled
+	// trace, a named profile) is known by its name only. The firmware is
+	// not: it is built on the runner that uses it (from the same commit),
+	// and each result names the ELF it ran.
 	Hashes map[string]string `json:"hashes"`
 }
 
@@ -162,19 +164,6 @@ func Expand(cfg *Config) (*Plan, error) {
 					return nil, err
 				}
 				boardHashes["profile"] = v
-			}
-		}
-		if b.Kind == "qemu-stm32" {
-			elf := b.ELF
-			if elf == "" {
-				elf = DefaultELF
-			}
-			// The firmware may be built after the plan is made (a
-			// dry run before make): hashed when present.
-			if v, err := h.file(elf); err == nil {
-				boardHashes["elf"] = v
-			} else if b.ELF != "" {
-				return nil, fmt.Errorf("config %s: board %s elf: %w", cfg.Path, b.Name, err)
 			}
 		}
 		for _, m := range cfg.Models {

@@ -230,6 +230,7 @@ type runner struct {
 	ran     int
 	jErr    error // the first journal error: the run stops
 	healthy map[string]bool
+	fwSHA   map[string]string
 }
 
 func (r *runner) progress(p Progress) {
@@ -272,6 +273,29 @@ func (r *runner) jobs() int {
 	return n
 }
 
+// firmwareSHA is the sha256 of the firmware a board runs, when the
+// harness loads it from a file (the emulated board's ELF).
+func (r *runner) firmwareSHA(b *Board) string {
+	if b.Kind != "qemu-stm32" {
+		return ""
+	}
+	elf := b.ELF
+	if elf == "" {
+		elf = DefaultELF
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fwSHA == nil {
+		r.fwSHA = map[string]string{}
+	}
+	if v, ok := r.fwSHA[elf]; ok {
+		return v
+	}
+	v := fileSHA(elf)
+	r.fwSHA[elf] = v
+	return v
+}
+
 func (r *runner) limit(group string) int {
 	if b := r.plan.board(group); b != nil {
 		return b.Workers
@@ -295,6 +319,7 @@ func (r *runner) run(ctx context.Context, todo []*Cell, sum *Summary) {
 		b := r.plan.board(c.Board)
 		hjobs = append(hjobs, workpool.Job{Group: b.Name, Do: func(ctx context.Context) {
 			e := r.health(ctx, b)
+			e.Time = time.Now().UTC().Format(time.RFC3339Nano)
 			if ctx.Err() != nil {
 				return
 			}
@@ -353,9 +378,7 @@ func (r *runner) baseResult(c *Cell, attempt int) reports.Result {
 	b := r.plan.board(c.Board)
 	res := reports.Result{Cell: c.ID, Name: c.Name, Board: c.Board, BoardKind: b.Kind, Profile: b.Profile, Model: c.Model,
 		Scheduler: c.Scheduler, Trace: c.Trace, Run: c.Run, Requested: c.Inferences, Attempt: attempt, HarnessSHA256: r.harnessSHA}
-	if h := c.Hashes["elf"]; h != "" {
-		res.FirmwareSHA256 = h
-	}
+	res.FirmwareSHA256 = r.firmwareSHA(b)
 	return res
 }
 
