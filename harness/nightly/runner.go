@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -349,20 +351,30 @@ func (r *runner) run(ctx context.Context, todo []*Cell, sum *Summary) {
 	pool.Run(ctx, jobs)
 }
 
-// health runs a board's health check.
+// health runs a board's health check, again after a failure up to the
+// plan's retries (a failed check is an infrastructure error: a busy host
+// can time out QEMU's gdbstub once).
 func (r *runner) health(ctx context.Context, b *Board) Event {
 	dir := filepath.Join(r.opt.Dir, "health", b.Name)
 	e := Event{Event: EventHealth, Board: b.Name, Dir: filepath.Join("health", b.Name)}
-	if err := resetDir(dir); err != nil {
-		e.Message = err.Error()
-		return e
+	var failures []string
+	for try := 0; try <= r.plan.Retries && ctx.Err() == nil; try++ {
+		if err := resetDir(dir); err != nil {
+			e.Message = err.Error()
+			return e
+		}
+		x := runChild(ctx, r.opt.Harness, healthArgs(b, filepath.Join(dir, "log.jsonl")), dir, time.Duration(r.plan.HealthS*float64(time.Second)))
+		v := classify(x, 0, "fail")
+		if v.Outcome == reports.OutcomePass {
+			e.OK = true
+			if len(failures) > 0 {
+				e.Message = "passed on try " + strconv.Itoa(try+1) + " after: " + strings.Join(failures, "; ")
+			}
+			return e
+		}
+		failures = append(failures, fmt.Sprintf("%s (%s): %s", v.Reason, describeExit(x), v.Message))
 	}
-	x := runChild(ctx, r.opt.Harness, healthArgs(b, filepath.Join(dir, "log.jsonl")), dir, time.Duration(r.plan.HealthS*float64(time.Second)))
-	v := classify(x, 0, "fail")
-	e.OK = v.Outcome == reports.OutcomePass
-	if !e.OK {
-		e.Message = fmt.Sprintf("%s (%s): %s", v.Reason, describeExit(x), v.Message)
-	}
+	e.Message = strings.Join(failures, "; ")
 	return e
 }
 
@@ -420,6 +432,7 @@ func (r *runner) cell(ctx context.Context, c *Cell, cancel context.CancelFunc) {
 	prior := st.Results()
 	b := r.plan.board(c.Board)
 	nErrors := 0
+	counted := false
 	r.progress(Progress{Cell: c, Started: true})
 	for ctx.Err() == nil {
 		rel := filepath.Join("cells", c.ID, fmt.Sprintf("attempt-%d", attempt))
@@ -436,9 +449,12 @@ func (r *runner) cell(ctx context.Context, c *Cell, cancel context.CancelFunc) {
 		if !r.appendEvent(Event{Event: EventStart, Cell: c.ID, Attempt: attempt, Dir: rel}, cancel) {
 			return
 		}
-		r.mu.Lock()
-		r.ran++
-		r.mu.Unlock()
+		if !counted {
+			counted = true
+			r.mu.Lock()
+			r.ran++
+			r.mu.Unlock()
+		}
 		logPath := filepath.Join(dir, "log.jsonl")
 		x := runChild(ctx, r.opt.Harness, cellArgs(c, b, r.model(c.Model), logPath), dir, time.Duration(c.TimeoutS*float64(time.Second)))
 		if x.Canceled || ctx.Err() != nil {
