@@ -117,5 +117,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCalibrateCmd(s))
 	root.AddCommand(newBoardCmd(s), newBoardsCmd(s))
 	root.AddCommand(newEvalCmd(s))
+	root.AddCommand(newRunCmd(s), newReportCmd(s), newGateCmd(s))
 	return root
 }

@@ -49,7 +49,7 @@ func (e *buildError) Error() string { return "go build: " + e.out }
 
 // exitCode runs the built program and returns its exit code, stdout and
 // stderr.
-func exitCode(t *testing.T, env []string, args ...string) (int, string, string) {
+func runExe(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(harnessExe(t), args...)
 	cmd.Env = append(os.Environ(), env...)
