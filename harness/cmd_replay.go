@@ -119,6 +119,11 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	}
 	r, err := prepareReplay(cmd, s, traceArg, info)
 	if err != nil {
+		var ll *replay.LivelockError
+		if errors.As(err, &ll) {
+			// Refused before running: the plan cannot finish on this trace.
+			return &exitError{code: exitLivelock, msg: err.Error()}
+		}
 		return err
 	}
 	defer r.trace.cleanup()

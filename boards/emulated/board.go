@@ -468,6 +468,7 @@ func (b *Board) run(ctx context.Context, done int, boot bool) (boards.Event, err
 			if u.Boot.Cycles > 0 {
 				b.bootCycles, ev.Cycles = u.Boot.Cycles, u.Boot.Cycles
 			}
+			b.logf("BOOT resume=%d flags=%#x cycles=%d", u.Boot.Resume, u.Boot.Flags, u.Boot.Cycles)
 			b.progress = int(u.Boot.Resume)
 			if u.Boot.Flags&wire.BootRunning == 0 && !u.Done {
 				b.st = idle // nothing to resume: the guest waits for commands

@@ -18,14 +18,14 @@ import (
 const slowedTile = `package sched
 
 import (
-	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
 )
 
 type slowedTile struct{ Scheduler }
 
-func (s slowedTile) Schedule(m *model.Model, prof *boards.Profile, opt Options) (*plan.Plan, error) {
+func (s slowedTile) Schedule(m *model.Model, prof *profiles.Profile, opt Options) (*plan.Plan, error) {
 	p := prof.Clone()
 	p.Power.CapacitanceF *= 0.9
 	return s.Scheduler.Schedule(m, p, opt)

@@ -136,6 +136,14 @@ func sameResults(t *testing.T, a, b map[string]reports.Result) {
 			tol := 0.0
 			if ra.BoardKind != "sim" && !counter[m.Name] {
 				tol = 1e-4
+				if m.Name == "bound-ratio" {
+					// The lower bound is met when the harvest crosses a
+					// target set by the energy stored at the inference's
+					// start: a cycle's difference in a task's warm-up
+					// measurement moves that crossing by a whole stretch of
+					// a dry trace (seen: 0.2 %).
+					tol = 1e-2
+				}
 			}
 			va, vb := m.Get(ra.Replay), m.Get(rb.Replay)
 			if va.OK != vb.OK || math.Abs(va.V-vb.V) > tol*math.Max(math.Abs(va.V), math.Abs(vb.V)) {
