@@ -165,6 +165,7 @@ type Profile struct {
 	WordBytes      int     // the atomic NVM write unit (the commit word)
 	SupplyMinV     float64 // lowest supply the board runs at
 	SupplyMaxV     float64 // highest supply the board tolerates
+	SupplyMaxA     float64 // current limit for a bench supply feeding the board, A
 
 	// Costs; n is the number of 16-bit elements.
 	NVMRead   LinearCost // NVM -> SRAM (DMA)
@@ -248,6 +249,7 @@ const (
 	dimEnergyPerElem
 	dimCyclesPerElem
 	dimRatio
+	dimCurrent
 )
 
 // dimInfo describes the units of one dimension: either base symbols that take
@@ -277,11 +279,12 @@ var dims = map[dimension]dimInfo{
 	dimEnergyPerElem: {name: "an energy per element", bases: []string{"J/element"}, hint: "J/element with an SI prefix, e.g. nJ/element"},
 	dimCyclesPerElem: {name: "cycles per element", fixed: []fixedUnit{{"cycles/element", 1}}, hint: "cycles/element"},
 	dimRatio:         {name: "a ratio", fixed: []fixedUnit{{"1", 1}, {"%", 0.01}}, hint: `1 (a plain fraction) or "%"`},
+	dimCurrent:       {name: "a current", bases: []string{"A"}, hint: "A with an SI prefix, e.g. mA"},
 }
 
 // dimOrder lists the dimensions in a fixed order, for deterministic hints.
 var dimOrder = []dimension{dimFrequency, dimPower, dimBytes, dimVoltage, dimCapacitance, dimResistance,
-	dimEnergy, dimTime, dimCycles, dimEnergyPerElem, dimCyclesPerElem, dimRatio}
+	dimEnergy, dimTime, dimCycles, dimEnergyPerElem, dimCyclesPerElem, dimRatio, dimCurrent}
 
 // prefixes maps an SI prefix to its power of ten.
 var prefixes = map[string]int{
@@ -460,6 +463,7 @@ var specs = func() []fieldSpec {
 		bytesField("cpu.word", func(p *Profile) *int { return &p.WordBytes }),
 		floatField("cpu.supply_min", dimVoltage, positive, func(p *Profile) *float64 { return &p.SupplyMinV }),
 		floatField("cpu.supply_max", dimVoltage, positive, func(p *Profile) *float64 { return &p.SupplyMaxV }),
+		floatField("cpu.supply_max_current", dimCurrent, positive, func(p *Profile) *float64 { return &p.SupplyMaxA }),
 	}
 	s = append(s, linearFields("costs.nvm_read", func(p *Profile) *LinearCost { return &p.NVMRead })...)
 	s = append(s, linearFields("costs.nvm_write", func(p *Profile) *LinearCost { return &p.NVMWrite })...)
