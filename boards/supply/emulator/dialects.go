@@ -857,7 +857,9 @@ func dp800() *dialect {
 		})),
 		qry("OUTPut[:STATe]", withCh(0, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) { return onoff(in.outputOn(k)), nil })),
 		cmd("OUTPut:OVP:VALue", withCh(1, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) { return "", setOVP(in, k, ps[0]) })),
-		qry("OUTPut:OVP:VALue", withCh(0, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) { return fmt.Sprintf("%.3f", k.ovp), nil })),
+		qry("OUTPut:OVP:VALue", withCh(0, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) {
+			return fmt.Sprintf("%.3f", k.ovp), nil
+		})),
 		cmd("OUTPut:OVP[:STATe]", withCh(1, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) {
 			b, err := boolean(ps[0])
 			if err == nil {
@@ -874,7 +876,9 @@ func dp800() *dialect {
 			return "", nil
 		})),
 		cmd("OUTPut:OCP:VALue", withCh(1, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) { return "", setOCP(in, k, ps[0]) })),
-		qry("OUTPut:OCP:VALue", withCh(0, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) { return fmt.Sprintf("%.4f", k.ocp), nil })),
+		qry("OUTPut:OCP:VALue", withCh(0, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) {
+			return fmt.Sprintf("%.4f", k.ocp), nil
+		})),
 		cmd("OUTPut:OCP[:STATe]", withCh(1, func(in *Instrument, k *channel, ps []string) (string, *scpiErr) {
 			b, err := boolean(ps[0])
 			if err == nil {

@@ -218,14 +218,14 @@ func (in *Instrument) Close() error {
 
 // ChannelState is an output as seen from outside the instrument.
 type ChannelState struct {
-	On             bool
-	Volts, Amps    float64 // setpoint and current limit
-	OVP, OCP       float64 // levels
-	OVPOn, OCPOn   bool
+	On               bool
+	Volts, Amps      float64 // setpoint and current limit
+	OVP, OCP         float64 // levels
+	OVPOn, OCPOn     bool
 	TripOVP, TripOCP bool
-	MeasuredVolts  float64
-	MeasuredAmps   float64
-	ListRunning    bool
+	MeasuredVolts    float64
+	MeasuredAmps     float64
+	ListRunning      bool
 }
 
 // State returns output ch (from 1).

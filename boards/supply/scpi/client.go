@@ -253,13 +253,35 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // call sends cmd and, when read is not nil, reads its answer, within the
 // call's deadline. Any failure after the command may have reached the
-// instrument drops the connection: the next call starts clean.
+// instrument drops the connection: the next call starts clean. A
+// connection dialled for this call that the instrument closes at once
+// (one client at a time: it has not yet seen the previous one go) is
+// dialled once more and the command sent again: the instrument never saw
+// it.
 func (c *Client) call(ctx context.Context, cmd string, read func(r *bufio.Reader) error) error {
 	if strings.ContainsAny(cmd, "\r\n") {
 		return &CommandError{c.tr.String(), cmd, errors.New("a command must not contain a line break")}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.since = append(c.since, cmd)
+	if len(c.since) > 16 {
+		c.since = c.since[len(c.since)-16:]
+	}
+	for try := 0; ; try++ {
+		fresh := c.s == nil
+		err := c.attempt(ctx, cmd, read)
+		if err == nil || try > 0 || !fresh || !errors.Is(err, ErrConnectionLost) || ctx.Err() != nil {
+			return err
+		}
+		c.log('~', "the new connection was closed at once: dialling again")
+		if sleep(ctx, 100*time.Millisecond) != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) attempt(ctx context.Context, cmd string, read func(r *bufio.Reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return &CommandError{c.tr.String(), cmd, err}
 	}
@@ -278,10 +300,6 @@ func (c *Client) call(ctx context.Context, cmd string, read func(r *bufio.Reader
 	_ = s.SetDeadline(deadline)
 	// A cancelled context ends a blocked read at once.
 	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Unix(1, 0)) })
-	c.since = append(c.since, cmd)
-	if len(c.since) > 16 {
-		c.since = c.since[len(c.since)-16:]
-	}
 	c.log('>', cmd)
 	_, err := s.Write([]byte(cmd + "\n"))
 	if err == nil && read != nil {
@@ -377,7 +395,10 @@ func (c *Client) QueryBlock(ctx context.Context, q string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		rest, err := readLine(r, 2)
+		rest, err := readLine(r, 64)
+		if errors.Is(err, ErrTooLong) {
+			return fmt.Errorf("%w: more than 64 bytes after the block's %d", errBadFrame, len(data))
+		}
 		if err != nil {
 			return err
 		}
