@@ -130,6 +130,7 @@ type Instrument struct {
 	lastAnswer time.Time
 	closed     bool
 	listeners  []io.Closer
+	done       chan struct{} // closed by Close
 	wg         sync.WaitGroup
 }
 
@@ -163,7 +164,7 @@ func New(cfg Config) (*Instrument, error) {
 	if cfg.LoadOhms <= 0 {
 		cfg.LoadOhms = 1000
 	}
-	in := &Instrument{cfg: cfg, d: d, model: m, start: time.Now(), rng: rand.New(rand.NewPCG(cfg.Seed, 0x5c91)), sel: 1}
+	in := &Instrument{cfg: cfg, d: d, model: m, start: time.Now(), rng: rand.New(rand.NewPCG(cfg.Seed, 0x5c91)), sel: 1, done: make(chan struct{})}
 	for i, r := range m.ranges {
 		in.chans = append(in.chans, &channel{num: i + 1, maxV: r.v, maxI: r.i, loadOhms: cfg.LoadOhms})
 	}
@@ -196,6 +197,9 @@ func (in *Instrument) reset() {
 // Close stops serving and ends the session.
 func (in *Instrument) Close() error {
 	in.connMu.Lock()
+	if !in.closed {
+		close(in.done)
+	}
 	in.closed = true
 	for _, l := range in.listeners {
 		l.Close()
@@ -228,8 +232,12 @@ type ChannelState struct {
 	ListRunning      bool
 }
 
-// State returns output ch (from 1).
+// State returns output ch (from 1; the zero state for an output the
+// instrument does not have).
 func (in *Instrument) State(ch int) ChannelState {
+	if ch < 1 || ch > len(in.chans) {
+		return ChannelState{}
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	c := in.chans[ch-1]
@@ -245,21 +253,29 @@ func (in *Instrument) Channels() int { return len(in.chans) }
 // takes); NaN returns to the resistive load. A draw above the current
 // limit puts the output in constant current (the voltage falls) and trips
 // an armed OCP.
-func (in *Instrument) SetDraw(ch int, amps float64) {
+func (in *Instrument) SetDraw(ch int, amps float64) error {
+	if ch < 1 || ch > len(in.chans) {
+		return fmt.Errorf("emulator: no output %d (1 to %d)", ch, len(in.chans))
+	}
 	in.mu.Lock()
 	defer in.unlock()
 	c := in.chans[ch-1]
 	c.draw = amps
 	in.checkProtectionLocked(c)
+	return nil
 }
 
 // SetLoadOhms sets the resistive load of output ch.
-func (in *Instrument) SetLoadOhms(ch int, ohms float64) {
+func (in *Instrument) SetLoadOhms(ch int, ohms float64) error {
+	if ch < 1 || ch > len(in.chans) || !(ohms > 0) {
+		return fmt.Errorf("emulator: output %d, load %g ohm: want an output from 1 to %d and a load above 0", ch, ohms, len(in.chans))
+	}
 	in.mu.Lock()
 	defer in.unlock()
 	c := in.chans[ch-1]
 	c.loadOhms = ohms
 	in.checkProtectionLocked(c)
+	return nil
 }
 
 // Events returns every event so far.
@@ -514,7 +530,10 @@ func (in *Instrument) ServeTCP(ctx context.Context, addr string) (net.Addr, erro
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-in.done:
+		}
 		ln.Close()
 	}()
 	in.wg.Add(1)
@@ -573,7 +592,10 @@ func (in *Instrument) ServePTY(ctx context.Context) (string, error) {
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-in.done:
+		}
 		master.Close()
 		slave.Close()
 	}()
