@@ -57,8 +57,11 @@ func TestUnansweredQueryTimesOutNamingIt(t *testing.T) {
 	if !errors.As(err, &qe) || !qe.Has(-113) || !strings.Contains(err.Error(), "VOLT:PROT:BOGUS?") {
 		t.Fatalf("checkpoint: %v, want -113 naming the query", err)
 	}
-	if c.Reconnects() != 1 {
-		t.Fatalf("%d reconnects, want 1 (a timed-out connection is not reused)", c.Reconnects())
+	// A timed-out connection is not reused (its late answer would answer
+	// the next query); the emulator may refuse the first redial while it
+	// still serves the old connection.
+	if n := c.Reconnects(); n < 1 || n > 2 {
+		t.Fatalf("%d reconnects, want 1 or 2", n)
 	}
 	if !strings.Contains(log.String(), "! \"VOLT:PROT:BOGUS?\": no answer in time") {
 		t.Fatalf("transcript lacks the timeout:\n%s", log.String())
