@@ -74,6 +74,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newVersionCmd(s), newInferCmd(s), newVectorsCmd(s), newModelCmd(s), newReplayCmd(s), newInjectCmd(s), newTraceCmd(s), newScheduleCmd(s), newCompareCmd(s), newSelectCmd(s))
 	root.AddCommand(newCalibrateCmd(s))
 	root.AddCommand(newBoardCmd(s))
+	root.AddCommand(newSupplyCmd(s))
 	return root
 }
 

@@ -131,6 +131,7 @@ type Client struct {
 	lastIO     time.Time
 	since      []string
 	dialled    bool
+	exchanged  bool // a call succeeded on the current stream
 	reconnects int
 	closed     bool
 }
@@ -216,7 +217,7 @@ func (c *Client) connect(ctx context.Context) error {
 		s, err = c.tr.Dial(dctx)
 		cancel()
 		if err == nil {
-			c.s, c.r = s, bufio.NewReaderSize(s, 4096)
+			c.s, c.r, c.exchanged = s, bufio.NewReaderSize(s, 4096), false
 			if c.dialled {
 				c.reconnects++
 				c.log('~', "reconnected")
@@ -269,8 +270,11 @@ func (c *Client) call(ctx context.Context, cmd string, read func(r *bufio.Reader
 		c.since = c.since[len(c.since)-16:]
 	}
 	for try := 0; ; try++ {
-		fresh := c.s == nil
+		fresh := c.s == nil || !c.exchanged
 		err := c.attempt(ctx, cmd, read)
+		if err == nil {
+			c.exchanged = true
+		}
 		if err == nil || try > 0 || !fresh || !errors.Is(err, ErrConnectionLost) || ctx.Err() != nil {
 			return err
 		}

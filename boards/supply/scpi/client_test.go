@@ -100,6 +100,9 @@ func TestDisconnectMidCommandReportedAndRecovered(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
+	if _, err := c.Query(ctx, "*IDN?"); err != nil {
+		t.Fatal(err)
+	}
 	in.DisconnectAfter(1)
 	_, err = c.Query(ctx, "MEAS:VOLT? (@1)")
 	if !errors.Is(err, scpi.ErrConnectionLost) || !strings.Contains(err.Error(), "MEAS:VOLT? (@1)") {
