@@ -299,3 +299,19 @@ func TestReadMessageBounded(t *testing.T) {
 		t.Fatalf("next: %q, %v", l, err)
 	}
 }
+
+// FuzzReadTimeline: any file is read into events or refused with the line
+// named, within the event bound.
+func FuzzReadTimeline(f *testing.F) {
+	f.Add([]byte(`{"time":"2026-01-01T00:00:00Z","t_s":0.1,"ch":1,"kind":"output","on":true,"volts":3.3,"amps":0.02}` + "\n"))
+	f.Add([]byte("{}\n\n{\"ch\":\"x\"}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := ReadTimeline(bytes.NewReader(data), 16)
+		if len(ev) > 16 {
+			t.Fatalf("%d events beyond the bound", len(ev))
+		}
+		if err != nil && !strings.Contains(err.Error(), "timeline") {
+			t.Fatalf("error %v does not say where", err)
+		}
+	})
+}

@@ -138,3 +138,22 @@ func TestOpenOnAHostWithoutTheLine(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// FuzzParseURL: any periph:// URL is parsed or refused with an error,
+// never a panic; what is accepted names an enable line.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{"periph://?enable=GPIO17&dac=/dev/i2c-1:0x60&monitor=/dev/i2c-1:0x40", "periph://?enable=X&gain=1e400",
+		"periph://?enable=&enable=", "periph://?dac=:", "periph://h/p?enable=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := url.Parse(s)
+		if err != nil {
+			return
+		}
+		p, err := ParseURL(u)
+		if err == nil && (p.Enable == "" || !(p.Gain > 0) || !(p.Vref > 0) || p.DACAddr > 0x7F || p.MonAddr > 0x7F) {
+			t.Fatalf("%q accepted as %+v", s, p)
+		}
+	})
+}
