@@ -110,6 +110,8 @@ func TestEveryDialectAgainstTheEmulator(t *testing.T) {
 			}
 			if l, ok := ch.(supply.Lister); ok && caps.List.MaxPoints >= 3 {
 				checkList(t, ctx, in, ch, l, caps.List)
+			} else if ok {
+				checkTriggeredLevel(t, ctx, in, ch, l)
 			}
 			if c, ok := ch.(supply.Checker); ok {
 				if err := c.Check(ctx, "at the end"); err != nil {
@@ -251,6 +253,32 @@ func checkList(t *testing.T, ctx context.Context, in *emulator.Instrument, ch su
 	}
 }
 
+// checkTriggeredLevel: an instrument with one triggered level holds it
+// until the trigger, then applies it.
+func checkTriggeredLevel(t *testing.T, ctx context.Context, in *emulator.Instrument, ch supply.Channel, l supply.Lister) {
+	t.Helper()
+	if err := ch.SetVoltage(ctx, 2*physic.Volt); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.UploadList(ctx, []supply.Step{{Voltage: 2500 * physic.MilliVolt, Current: 15 * physic.MilliAmpere}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ArmList(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, ctx, ch)
+	if st := in.State(1); st.Volts != 2 {
+		t.Fatalf("before the trigger: %+v", st)
+	}
+	if err := l.TriggerList(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, ctx, ch)
+	if st := in.State(1); st.Volts != 2.5 || st.Amps != 0.015 {
+		t.Fatalf("after the trigger: %+v", st)
+	}
+}
+
 // TestUnknownIdentityRefused: an instrument no dialect knows is refused,
 // named, unless ?dialect= says which it speaks.
 func TestUnknownIdentityRefused(t *testing.T) {
@@ -360,4 +388,52 @@ func TestGuideTranscripts(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+// TestN67LongListAsCDW: a list longer than a LIST's 512 steps, of one
+// dwell, goes to the N67xx as an ARB constant-dwell waveform, validated by
+// the guard against the ARB's limits, and plays out in time.
+func TestN67LongListAsCDW(t *testing.T) {
+	in, url := serve(t, emulator.Config{Dialect: "keysight-n67"})
+	ch := open(t, url)
+	steps := make([]supply.Step, 600)
+	for i := range steps {
+		steps[i] = supply.Step{Voltage: supply.FromVolts(2 + float64(i%10)*0.1), Current: 10 * physic.MilliAmpere, Dwell: 200 * time.Microsecond}
+	}
+	lim := supply.Limits{MaxVoltage: 3600 * physic.MilliVolt, MaxCurrent: 20 * physic.MilliAmpere}
+	err := supply.Run(context.Background(), ch, lim, supply.Plan{MaxVoltage: 3 * physic.Volt, CurrentLimit: 10 * physic.MilliAmpere},
+		func(ctx context.Context, g *supply.Guard) error {
+			if err := g.SetVoltage(ctx, 2*physic.Volt); err != nil {
+				return err
+			}
+			if err := g.SetOutput(ctx, true); err != nil {
+				return err
+			}
+			if err := g.UploadList(ctx, steps); err != nil {
+				return err
+			}
+			if err := g.ArmList(ctx); err != nil {
+				return err
+			}
+			if err := g.TriggerList(ctx); err != nil {
+				return err
+			}
+			time.Sleep(400 * time.Millisecond) // 600 x 0.2 ms = 120 ms
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []emulator.Event
+	for _, e := range in.Events() {
+		if e.Kind == "list-step" {
+			got = append(got, e)
+		}
+	}
+	if len(got) != 600 {
+		t.Fatalf("%d steps played, want 600", len(got))
+	}
+	if span := got[599].Time.Sub(got[0].Time); span < 119*time.Millisecond || span > 250*time.Millisecond {
+		t.Fatalf("600 steps of 0.2 ms took %v", span)
+	}
 }
