@@ -179,7 +179,7 @@ func evaluate(ctx context.Context, modelPath string, o evalOptions) (*evalResult
 		}
 		return nil
 	}); err != nil {
-		return nil, interrupted(err)
+		return nil, interrupted(ctx, err)
 	}
 	var hb [32]byte
 	for i, v := range hash {
@@ -271,7 +271,7 @@ func evaluate(ctx context.Context, modelPath string, o evalOptions) (*evalResult
 	close(outcomes)
 	<-collected
 	if srcErr != nil {
-		return nil, interrupted(srcErr)
+		return nil, interrupted(ctx, srcErr)
 	}
 	res.WallS = time.Since(start).Seconds()
 	if res.Evaluated == 0 {
@@ -290,14 +290,6 @@ func evaluate(ctx context.Context, modelPath string, o evalOptions) (*evalResult
 		_ = writeEvalCache(cachePath, res)
 	}
 	return res, nil
-}
-
-// interrupted turns a cancelled context into the interrupted exit code.
-func interrupted(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return &exitError{code: 130, msg: "eval: interrupted"}
-	}
-	return err
 }
 
 // readEvalCache returns the cached result at path if it is one for the

@@ -118,5 +118,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newBoardCmd(s), newBoardsCmd(s))
 	root.AddCommand(newEvalCmd(s))
 	root.AddCommand(newRunCmd(s), newReportCmd(s), newGateCmd(s))
+	root.AddCommand(newSupplyCmd(s))
 	return root
 }

@@ -77,6 +77,33 @@ func checkEnv(flags map[string]*pflag.Flag) error {
 	return nil
 }
 
+// configSections are the --config keys that hold a mapping of their own
+// (read as "section.key"), with the keys each may hold.
+var configSections = map[string][]string{
+	"supply": {"url", "channel", "log"},
+}
+
+// checkSection checks a section's mapping: known keys, scalar values.
+func checkSection(path, name string, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("config %s:%d: key %q: want a mapping of %s, got a %s", path, n.Line, name, strings.Join(configSections[name], ", "), kindName(n.Kind))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !contains(configSections[name], k.Value) {
+			hint := ""
+			if near := nearest(k.Value, configSections[name]); near != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", near)
+			}
+			return fmt.Errorf("config %s:%d: unknown key %q in %s%s", path, k.Line, k.Value, name, hint)
+		}
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config %s:%d: key %s.%s: want a value, got a %s", path, v.Line, name, k.Value, kindName(v.Kind))
+		}
+	}
+	return nil
+}
+
 // checkConfigFile reads a --config file as YAML and checks every key: known
 // to some command (else the nearest known key is suggested), and of the type
 // of its flag when it is one of this command's.
@@ -98,6 +125,12 @@ func checkConfigFile(path string, flags map[string]*pflag.Flag, known []string) 
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, val := top.Content[i], top.Content[i+1]
+		if _, ok := configSections[k.Value]; ok {
+			if err := checkSection(path, k.Value, val); err != nil {
+				return err
+			}
+			continue
+		}
 		f, ok := flags[k.Value]
 		if !ok {
 			if !contains(known, k.Value) {

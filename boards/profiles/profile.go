@@ -106,6 +106,7 @@ type Profile struct {
 	WordBytes      int     // the atomic NVM write unit (the commit word)
 	SupplyMinV     float64 // lowest supply the board runs at
 	SupplyMaxV     float64 // highest supply the board tolerates
+	SupplyMaxA     float64 // current limit for a bench supply feeding the board, A
 
 	// Costs; n is the number of 16-bit elements.
 	NVMRead   LinearCost // NVM -> SRAM (DMA)

@@ -88,6 +88,8 @@ func TestMSP430Numbers(t *testing.T) {
 		{"WordBytes", float64(p.WordBytes), 2},
 		{"SupplyMinV", p.SupplyMinV, 1.8},
 		{"SupplyMaxV", p.SupplyMaxV, 3.6},
+		{"SupplyMaxA", p.SupplyMaxA, 0.020},
+		{"SupplyMaxA", p.SupplyMaxA, 0.020},
 		{"NVMRead.Energy(100)", p.NVMRead.Energy(100), 2.9e-6},
 		{"NVMRead", p.NVMRead.Energy(1), 2.7e-8 + 2.0e-7},
 		{"NVMRead.Cycles(100)", p.NVMRead.Cycles(100), 64*100 + 424},

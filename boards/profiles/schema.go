@@ -66,6 +66,7 @@ var specs = func() []fieldSpec {
 		bytesField("cpu.word", func(p *Profile) *int { return &p.WordBytes }),
 		floatField("cpu.supply_min", dimVoltage, positive, func(p *Profile) *float64 { return &p.SupplyMinV }),
 		floatField("cpu.supply_max", dimVoltage, positive, func(p *Profile) *float64 { return &p.SupplyMaxV }),
+		floatField("cpu.supply_max_current", dimCurrent, positive, func(p *Profile) *float64 { return &p.SupplyMaxA }),
 	}
 	s = append(s, linearFields("costs.nvm_read", func(p *Profile) *LinearCost { return &p.NVMRead })...)
 	s = append(s, linearFields("costs.nvm_write", func(p *Profile) *LinearCost { return &p.NVMWrite })...)

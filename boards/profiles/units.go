@@ -27,6 +27,7 @@ const (
 	dimEnergyPerElem
 	dimCyclesPerElem
 	dimRatio
+	dimCurrent
 )
 
 // dimInfo describes the units of one dimension: either base symbols that take
@@ -56,11 +57,12 @@ var dims = map[dimension]dimInfo{
 	dimEnergyPerElem: {name: "an energy per element", bases: []string{"J/element"}, hint: "J/element with an SI prefix, e.g. nJ/element"},
 	dimCyclesPerElem: {name: "cycles per element", fixed: []fixedUnit{{"cycles/element", 1}}, hint: "cycles/element"},
 	dimRatio:         {name: "a ratio", fixed: []fixedUnit{{"1", 1}, {"%", 0.01}}, hint: `1 (a plain fraction) or "%"`},
+	dimCurrent:       {name: "a current", bases: []string{"A"}, hint: "A with an SI prefix, e.g. mA"},
 }
 
 // dimOrder lists the dimensions in a fixed order, for deterministic hints.
 var dimOrder = []dimension{dimFrequency, dimPower, dimBytes, dimVoltage, dimCapacitance, dimResistance,
-	dimEnergy, dimTime, dimCycles, dimEnergyPerElem, dimCyclesPerElem, dimRatio}
+	dimEnergy, dimTime, dimCycles, dimEnergyPerElem, dimCyclesPerElem, dimRatio, dimCurrent}
 
 // prefixes maps an SI prefix to its power of ten.
 var prefixes = map[string]int{
