@@ -202,7 +202,9 @@ func runCompare(ctx context.Context, s *settings, traceArgs []string) ([]compare
 				}
 				if err == nil {
 					row.PlanTasks, row.PlanEnergyJ = len(p.Tasks), p.Energy()
-					err = replay.CheckPlan(p, prof, pc, tr.peakW)
+					if err = replay.CheckTurnOn(pc, tr.peakW); err == nil {
+						err = replay.CheckPlan(p, prof, pc, tr.peakW)
+					}
 				}
 				if err == nil {
 					var res *replay.Result

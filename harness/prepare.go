@@ -99,41 +99,67 @@ func isStream(path string) bool {
 // spool copies standard input ("-") or a stream into a temporary file, in
 // blocks, watching ctx (a pipe that never ends is interrupted by Ctrl-C).
 func spool(ctx context.Context, arg string) (string, error) {
-	var in io.Reader = os.Stdin
-	if arg != "-" {
-		f, err := os.Open(arg)
-		if err != nil {
-			return "", fmt.Errorf("trace %s: %w", arg, err)
-		}
-		defer f.Close()
-		in = f
-	}
 	tmp, err := os.CreateTemp("", "harness-trace-*")
 	if err != nil {
 		return "", fmt.Errorf("trace %s: %w", arg, err)
 	}
-	buf := make([]byte, 256<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return "", fmt.Errorf("trace %s: reading: %w", arg, err)
+	// A read of a pipe blocks until its writer writes or closes: the reads
+	// run on a goroutine of their own, so that Ctrl-C ends the wait.
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	chunks := make(chan chunk)
+	go func() {
+		// Opening a named pipe waits for its writer too.
+		var in io.Reader = os.Stdin
+		if arg != "-" {
+			f, err := os.Open(arg)
+			if err != nil {
+				select {
+				case chunks <- chunk{err: err}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			defer f.Close()
+			in = f
 		}
-		n, rerr := in.Read(buf)
-		if n > 0 {
-			if _, err := tmp.Write(buf[:n]); err != nil {
-				tmp.Close()
-				os.Remove(tmp.Name())
-				return "", fmt.Errorf("trace %s: spooling to %s: %w", arg, tmp.Name(), err)
+		for {
+			buf := make([]byte, 256<<10)
+			n, err := in.Read(buf)
+			select {
+			case chunks <- chunk{buf[:max(n, 0)], err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
 			}
 		}
-		if errors.Is(rerr, io.EOF) {
+	}()
+	fail := func(err error) (string, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	for {
+		var c chunk
+		select {
+		case <-ctx.Done():
+			return fail(fmt.Errorf("trace %s: reading: %w", arg, ctx.Err()))
+		case c = <-chunks:
+		}
+		if len(c.b) > 0 {
+			if _, err := tmp.Write(c.b); err != nil {
+				return fail(fmt.Errorf("trace %s: spooling to %s: %w", arg, tmp.Name(), err))
+			}
+		}
+		if errors.Is(c.err, io.EOF) {
 			break
 		}
-		if rerr != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return "", fmt.Errorf("trace %s: %w", arg, rerr)
+		if c.err != nil {
+			return fail(fmt.Errorf("trace %s: %w", arg, c.err))
 		}
 	}
 	if err := tmp.Close(); err != nil {

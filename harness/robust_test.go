@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/batteryless/harness/reports"
 )
 
 // The tests of this file attack the command line as a careless user or a
@@ -47,12 +53,12 @@ type buildError struct{ out string }
 
 func (e *buildError) Error() string { return "go build: " + e.out }
 
-// exitCode runs the built program and returns its exit code, stdout and
-// stderr.
-func runExe(t *testing.T, env []string, args ...string) (int, string, string) {
+// runExe runs the built program with stdin (nil: none) and returns its
+// exit code, stdout and stderr.
+func runExe(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(harnessExe(t), args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -304,5 +310,253 @@ func TestBoardPortLostKeepsResults(t *testing.T) {
 		if !in.Verified {
 			t.Errorf("inference %d not verified", i)
 		}
+	}
+}
+
+// startExe starts the built program with args; the caller signals it.
+func startExe(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(harnessExe(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, &stdout, &stderr
+}
+
+// waitExit waits at most d for cmd and returns its exit code.
+func waitExit(t *testing.T, cmd *exec.Cmd, d time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v did not exit within %v of its signal", cmd.Args[1:], d)
+		return -1
+	}
+}
+
+// TestSignalsOnSimulatedPaths: Ctrl-C and SIGTERM stop every long run on
+// the simulated board (a replay, a compare, an injection, a trace convert
+// and the first read of a trace from a pipe) within a second or two, with
+// exit 130; the replay's log is whole, ends with an "interrupted" record,
+// and its JSON says interrupted.
+func TestSignalsOnSimulatedPaths(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "x.jsonl")
+	fifo := filepath.Join(dir, "trace.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		sig  syscall.Signal
+		args []string
+	}{
+		{"replay", syscall.SIGINT, []string{"replay", "--loop", "--inferences", "100000000", "--log", log, "--json", "--baseline=false"}},
+		{"compare", syscall.SIGTERM, []string{"compare", "rf-office", "--loop", "--inferences", "100000000"}},
+		{"inject", syscall.SIGINT, []string{"inject", "--scheduler", "layer", "--random", "1000000"}},
+		{"trace convert", syscall.SIGTERM, []string{"trace", "convert", "-", "-o", filepath.Join(dir, "out.csv")}},
+		{"replay of a pipe", syscall.SIGINT, []string{"replay", fifo}},
+	}
+	for _, c := range cases {
+		var stdin io.Reader
+		if c.name == "trace convert" {
+			// A pipe that never ends.
+			pr, pw := io.Pipe()
+			go func() {
+				pw.Write([]byte("time_s,power_w\n"))
+				for i := 0; ; i++ {
+					if _, err := fmt.Fprintf(pw, "%d,0.001\n", i); err != nil {
+						return
+					}
+				}
+			}()
+			defer pw.Close()
+			stdin = pr
+		}
+		cmd, stdout, stderr := startExe(t, stdin, c.args...)
+		time.Sleep(1500 * time.Millisecond)
+		t0 := time.Now()
+		cmd.Process.Signal(c.sig)
+		code := waitExit(t, cmd, 10*time.Second)
+		t.Logf("%s: exit %d %v after %v; %s", c.name, code, c.sig, time.Since(t0).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+		if code != exitInterrupted {
+			t.Errorf("%s: exit %d after %v, want %d", c.name, code, c.sig, exitInterrupted)
+		}
+		if c.name == "replay" {
+			var rep struct {
+				Interrupted bool   `json:"interrupted"`
+				EndReason   string `json:"end_reason"`
+				Inferences  int    `json:"inferences"`
+			}
+			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || !rep.Interrupted || rep.EndReason != "interrupted" || rep.Inferences == 0 {
+				t.Errorf("replay JSON %+v (%v): want the partial result, interrupted", rep, err)
+			}
+			f, err := os.Open(log)
+			if err != nil {
+				t.Fatalf("no log after the interruption: %v", err)
+			}
+			lg, err := reports.ReadFullLog(f, log)
+			f.Close()
+			if err != nil || lg.End == nil || lg.End.Reason != "interrupted" || len(lg.Inferences) == 0 {
+				t.Errorf("log: %v, end %+v, %d inferences", err, lg, len(lg.Inferences))
+			}
+		}
+	}
+}
+
+// TestDeadTraceLoopRefused: a looped trace that can never charge the
+// capacitor to turn-on (nothing at all, or less than its leakage) is
+// refused at once, not replayed forever.
+func TestDeadTraceLoopRefused(t *testing.T) {
+	dir := t.TempDir()
+	zeros := filepath.Join(dir, "zeros.csv")
+	weak := filepath.Join(dir, "weak.csv")
+	var zb, wb strings.Builder
+	zb.WriteString("time_s,power_w\n")
+	wb.WriteString("time_s,power_w\n")
+	for i := range 100 {
+		fmt.Fprintf(&zb, "%d,0\n", i)
+		fmt.Fprintf(&wb, "%d,1e-7\n", i) // 0.1 uW: the 10 MOhm leak holds the capacitor near 0.9 V
+	}
+	os.WriteFile(zeros, []byte(zb.String()), 0o644)
+	os.WriteFile(weak, []byte(wb.String()), 0o644)
+	for _, tr := range []string{zeros, weak} {
+		for _, args := range [][]string{{"replay", tr, "--loop", "--inferences", "3"}, {"compare", tr, "--loop", "--inferences", "3", "--schedulers", "tile"}} {
+			t0 := time.Now()
+			out, err := runWithin(t, time.Minute, args...)
+			if d := time.Since(t0); d > 10*time.Second {
+				t.Errorf("%v took %v", args, d)
+			}
+			if err == nil && !strings.Contains(out, "never turns on") || err != nil && !strings.Contains(err.Error(), "never turns on") {
+				t.Errorf("%v: %v %s, want it refused: the board never turns on", args, err, out)
+			}
+		}
+	}
+}
+
+// TestLivelockLogAndExit: a replay that livelocks mid-way exits 3 and
+// leaves a log whose every line parses, ending with why; compare reports
+// the inferences completed before the livelock with their real figures.
+func TestLivelockLogAndExit(t *testing.T) {
+	dir := t.TempDir()
+	// Strong enough for inferences at first, then bursts that pass the
+	// static check but starve the layer scheduler's first layer.
+	tr := filepath.Join(dir, "fading.csv")
+	var b strings.Builder
+	b.WriteString("time_s,power_w\n")
+	for i := 0; i < 600; i++ {
+		fmt.Fprintf(&b, "%g,0.02\n", float64(i)*0.05) // 30 s at 20 mW
+	}
+	for i := 0; i < 3000; i++ {
+		p := 0.0002
+		if i%100 == 0 {
+			p = 0.01
+		}
+		fmt.Fprintf(&b, "%g,%g\n", 30+float64(i)*0.05, p)
+	}
+	os.WriteFile(tr, []byte(b.String()), 0o644)
+	log := filepath.Join(dir, "ll.jsonl")
+	code, _, stderr := runExe(t, nil, "replay", tr, "--scheduler", "layer", "--log", log, "--json")
+	if code != exitLivelock {
+		t.Fatalf("exit %d (%s), want %d", code, stderr, exitLivelock)
+	}
+	f, err := os.Open(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lg, err := reports.ReadFullLog(f, log)
+	if err != nil || lg.End == nil || lg.End.Reason != "livelock" || !strings.Contains(lg.End.Error, "livelock") {
+		t.Fatalf("log after a livelock: %v, end %+v", err, lg)
+	}
+	out, err := run(t, "compare", tr, "--schedulers", "layer", "--json")
+	if err != nil {
+		t.Fatalf("compare: %v", err)
+	}
+	var cmp struct {
+		Rows []struct {
+			Inferences   int     `json:"inferences"`
+			LatencyMeanS float64 `json:"latency_mean_s"`
+			LowerBoundS  float64 `json:"lower_bound_s"`
+			Livelock     bool    `json:"livelock"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &cmp); err != nil || len(cmp.Rows) != 1 {
+		t.Fatalf("compare JSON: %v: %s", err, out)
+	}
+	r := cmp.Rows[0]
+	t.Logf("compare row: %+v", r)
+	if !r.Livelock || r.Inferences == 0 || r.LatencyMeanS <= 0 || r.LowerBoundS <= 0 {
+		t.Errorf("compare row of a run that livelocked after %d inferences: %+v; want the livelock and their real figures", r.Inferences, r)
+	}
+}
+
+// TestTraceFromStdin: a trace on standard input is read once and replays
+// exactly as the same file does.
+func TestTraceFromStdin(t *testing.T) {
+	b, err := os.ReadFile("../traces/rf-office.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, fromStdin, stderr := runExe(t, bytes.NewReader(b), "replay", "-", "--json", "--baseline=false")
+	if code != 0 {
+		t.Fatalf("replay - : exit %d: %s", code, stderr)
+	}
+	code, fromFile, _ := runExe(t, nil, "replay", "../traces/rf-office.csv", "--json", "--baseline=false")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	strip := regexp.MustCompile(`"(trace|wall_s|reference_wall_s)": [^,\n]*,?`)
+	if a, b := strip.ReplaceAllString(fromStdin, ""), strip.ReplaceAllString(fromFile, ""); a != b {
+		t.Errorf("stdin and file replays differ:\n%s\n%s", a, b)
+	}
+}
+
+// TestMainJobDefaults: the main job runs the harness's own scheduler and
+// says how it compares with the best baseline, measured in the same run;
+// a trace too short for an inference exits 4 with a hint.
+func TestMainJobDefaults(t *testing.T) {
+	out, err := run(t, "replay", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Scheduler string `json:"scheduler"`
+		Baseline  struct {
+			Scheduler string  `json:"scheduler"`
+			Ratio     float64 `json:"ratio"`
+		} `json:"baseline"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Scheduler != "adaptive" || rep.Baseline.Scheduler == "" || rep.Baseline.Scheduler == "adaptive" || rep.Baseline.Ratio <= 0 || rep.Baseline.Ratio >= 1 {
+		t.Errorf("main job: scheduler %q, baseline %+v; want adaptive, compared with a baseline it beats", rep.Scheduler, rep.Baseline)
+	}
+	table, err := run(t, "replay")
+	if err != nil || !strings.Contains(table, "vs best baseline") {
+		t.Errorf("the table lacks the baseline line: %v\n%s", err, table)
+	}
+	short := filepath.Join(t.TempDir(), "short.csv")
+	os.WriteFile(short, []byte("time_s,power_w\n0,0.002\n0.5,0.002\n1,0.002\n"), 0o644)
+	_, err = run(t, "replay", short, "--json")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitNoInference || !strings.Contains(ee.msg, "--loop") {
+		t.Errorf("a trace too short for an inference: %v, want exit %d with a hint", err, exitNoInference)
 	}
 }

@@ -61,8 +61,8 @@ func (c contract) Close() error { return nil }
 // Inject implements boards.Injector: Inject on a fresh simulated board, with
 // a brown-out after every task (in.Boundaries) and at in.Random seeded
 // points inside tasks.
-func (Driver) Inject(_ context.Context, d boards.Deployment, _ boards.Options, in boards.InjectOptions) (*boards.InjectResult, error) {
-	r, err := Inject(InjectConfig{Model: d.Model, Plan: d.Plan, Profile: d.Profile, Input: d.Input,
+func (Driver) Inject(ctx context.Context, d boards.Deployment, _ boards.Options, in boards.InjectOptions) (*boards.InjectResult, error) {
+	r, err := Inject(InjectConfig{Context: ctx, Model: d.Model, Plan: d.Plan, Profile: d.Profile, Input: d.Input,
 		Boundaries: in.Boundaries, Random: in.Random, Seed: in.Seed})
 	if err != nil {
 		return nil, err

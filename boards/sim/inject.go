@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -15,6 +16,8 @@ import (
 // InjectConfig is a fault-injection run: one inference on the simulated
 // board with brown-outs forced where the commit protocol is most fragile.
 type InjectConfig struct {
+	// Context, if set, stops the run when done (checked every 1,024 steps).
+	Context context.Context
 	Model   *model.Model
 	Plan    *plan.Plan
 	Profile *profiles.Profile
@@ -161,7 +164,18 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 		longest = max(longest, g.Last-g.First+1)
 	}
 	limit := 8 * (n + cfg.Random + 10) * (longest + 1)
+	var done <-chan struct{}
+	if cfg.Context != nil {
+		done = cfg.Context.Done()
+	}
 	for steps := 0; steps < limit; steps++ {
+		if steps&1023 == 0 {
+			select {
+			case <-done:
+				return res, fmt.Errorf("inject: interrupted after %d brown-outs: %w", res.BrownOuts, context.Cause(cfg.Context))
+			default:
+			}
+		}
 		seg, ok := b.Next(math.Inf(1))
 		if !ok {
 			if started {
