@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/harness/link"
@@ -121,12 +122,13 @@ differs from the reference.`,
 		},
 	}
 	f := cmd.Flags()
+	f.String("board", "serial", "board: serial (a board running the wire firmware on --port)")
 	f.String("port", "", "the board's serial port, e.g. /dev/ttyUSB0 (also HARNESS_PORT, or port: in --config)")
 	f.Int("baud", 115200, "the serial port's baud rate")
 	f.String("model", "", "model file (default: the bundled model)")
 	f.String("input", "", "input tensor as raw bytes (default: the bundled input, for the bundled model)")
 	f.String("profile", "", "device profile to schedule for and predict with: "+strings.Join(profiles.Names(), ", ")+", or a YAML file (default: the profile the board names in its IDENTITY)")
-	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
+	f.String("scheduler", defaultScheduler, "scheduler: "+strings.Join(sched.Names(), ", "))
 	f.Bool("deploy", false, "deploy the plan image of the model for the profile before the inferences")
 	f.Int("inferences", 1, "inferences to run")
 	return cmd
@@ -136,6 +138,15 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	// The kind of board, through the registry: one on a serial line that
+	// runs inferences on bench power.
+	drv, err := boards.Lookup(s.str("board"))
+	if err != nil {
+		return fmt.Errorf("board: --board: %w", err)
+	}
+	if info := drv.Info(); !info.Has(boards.CapBench) || info.Name != "serial" {
+		return fmt.Errorf("board: --board %s: this command drives a board on a serial port (serial); %s runs through harness replay", info.Name, info.Name)
 	}
 	port := s.str("port")
 	if port == "" {

@@ -92,7 +92,7 @@ the plan (with every task); --image writes the binary image the firmware reads.`
 	f := cmd.Flags()
 	f.String("model", "", "model file (default: the bundled model)")
 	f.String("profile", "msp430fr5994", "device profile: "+strings.Join(profiles.Names(), ", ")+", or a YAML file")
-	f.String("scheduler", "tile", "scheduler: "+strings.Join(sched.Names(), ", "))
+	f.String("scheduler", defaultScheduler, "scheduler: "+strings.Join(sched.Names(), ", "))
 	f.String("image", "", "write the binary plan image (model and plan, for the firmware) here")
 	f.String("trace", "", "plan for this trace's statistics (the adaptive scheduler uses them)")
 	f.String("format", "", "trace format: csv, react, mementos (default: detect)")
