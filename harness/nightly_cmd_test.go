@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,33 +17,6 @@ import (
 
 	"github.com/batteryless/harness/harness/nightly"
 )
-
-var (
-	nightlyExeOnce sync.Once
-	nightlyExePath string
-	nightlyExeErr  error
-)
-
-// nightlyExe builds the harness program once for the tests that run it
-// (the runner's cells are child processes of it).
-func nightlyExe(t *testing.T) string {
-	t.Helper()
-	nightlyExeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "harness-nightly-")
-		if err != nil {
-			nightlyExeErr = err
-			return
-		}
-		nightlyExePath = filepath.Join(dir, "harness")
-		if out, err := exec.Command("go", "build", "-o", nightlyExePath, ".").CombinedOutput(); err != nil {
-			nightlyExeErr = errors.New(string(out))
-		}
-	})
-	if nightlyExeErr != nil {
-		t.Fatal(nightlyExeErr)
-	}
-	return nightlyExePath
-}
 
 func writeMatrix(t *testing.T, body string) string {
 	t.Helper()
@@ -69,7 +41,7 @@ func exitCode(err error) int {
 // TestRunReportGateCommands drives the three commands in-process: a run,
 // its report written again, a merge of two shards, and the gate.
 func TestRunReportGateCommands(t *testing.T) {
-	exe := nightlyExe(t)
+	exe := harnessExe(t)
 	cfg := writeMatrix(t, "boards: [{name: sim, board: sim}]\nschedulers: [tile, inas]\ntraces: [rf-office]\nloop: true\n")
 	tmp := t.TempDir()
 	whole := filepath.Join(tmp, "whole")
@@ -133,7 +105,7 @@ func TestRunReportGateCommands(t *testing.T) {
 // are stopped (their process group), it exits 130, the journal says which
 // cells did not finish, and --resume finishes them.
 func TestRunInterrupted(t *testing.T) {
-	exe := nightlyExe(t)
+	exe := harnessExe(t)
 	tmp := t.TempDir()
 	slow := filepath.Join(tmp, "slow-harness")
 	// The cells of inas hang; the health check and the others pass.

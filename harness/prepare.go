@@ -14,6 +14,7 @@ import (
 
 	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/profiles"
+	"github.com/batteryless/harness/harness/digest"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/outfile"
 	"github.com/batteryless/harness/harness/plan"
@@ -309,16 +310,16 @@ func openLog(s *settings, inputs ...string) (*reports.LogWriter, func(), error) 
 // ran on, so that a log read alone says where it came from.
 func (r *replayPrep) header(boardName string, seed int64) *reports.HeaderRecord {
 	h := &reports.HeaderRecord{Type: "header", Version: buildVersion().Version, Board: boardName,
-		Profile: r.prof.Name, ProfileSHA256: sha(r.prof.YAML("")),
-		Model: r.m.Name, ModelSHA256: sha(modelFileBytes(r.modelPath)),
-		Input: r.inputName, InputSHA256: sha(r.input),
+		Profile: r.prof.Name, ProfileSHA256: digest.Bytes(r.prof.YAML("")),
+		Model: r.m.Name, ModelSHA256: digest.Bytes(modelFileBytes(r.modelPath)),
+		Input: r.inputName, InputSHA256: digest.Bytes(r.input),
 		Scheduler: r.p.Scheduler, Trace: r.trace.name, Seed: seed,
 		Started: time.Now().UTC().Format(time.RFC3339), Command: os.Args}
 	if img, err := plan.EncodeImage(r.m, r.p); err == nil {
-		h.PlanSHA256 = sha(img)
+		h.PlanSHA256 = digest.Bytes(img)
 	}
 	if r.trace.file != "" {
-		h.TraceSHA256 = fileSHA(r.trace.file)
+		h.TraceSHA256, _ = digest.File(r.trace.file)
 		if r.trace.name != "stdin" {
 			if abs, err := filepath.Abs(r.trace.file); err == nil {
 				h.Trace = abs
@@ -331,22 +332,4 @@ func (r *replayPrep) header(boardName string, seed int64) *reports.HeaderRecord 
 		h.TraceSHA256 = hex.EncodeToString(hw.Sum(nil))
 	}
 	return h
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func fileSHA(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

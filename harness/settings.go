@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batteryless/harness/harness/suggest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -92,7 +93,7 @@ func checkSection(path, name string, n *yaml.Node) error {
 		k, v := n.Content[i], n.Content[i+1]
 		if !contains(configSections[name], k.Value) {
 			hint := ""
-			if near := nearest(k.Value, configSections[name]); near != "" {
+			if near := suggest.Nearest(k.Value, configSections[name]); near != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", near)
 			}
 			return fmt.Errorf("config %s:%d: unknown key %q in %s%s", path, k.Line, k.Value, name, hint)
@@ -135,7 +136,7 @@ func checkConfigFile(path string, flags map[string]*pflag.Flag, known []string) 
 		if !ok {
 			if !contains(known, k.Value) {
 				hint := ""
-				if near := nearest(k.Value, known); near != "" {
+				if near := suggest.Nearest(k.Value, known); near != "" {
 					hint = fmt.Sprintf(" (did you mean %q?)", near)
 				}
 				return fmt.Errorf("config %s:%d: unknown key %q%s", path, k.Line, k.Value, hint)
@@ -251,37 +252,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// nearest is the known name closest to s by edit distance, if close enough
-// to be a slip of the keyboard.
-func nearest(s string, known []string) string {
-	best, bestD := "", len(s)/2+2
-	for _, k := range known {
-		if d := editDistance(s, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is Levenshtein's distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

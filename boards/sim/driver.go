@@ -62,11 +62,6 @@ func (c contract) Close() error { return nil }
 // a brown-out after every task (in.Boundaries) and at in.Random seeded
 // points inside tasks.
 func (Driver) Inject(ctx context.Context, d boards.Deployment, _ boards.Options, in boards.InjectOptions) (*boards.InjectResult, error) {
-	r, err := Inject(InjectConfig{Context: ctx, Model: d.Model, Plan: d.Plan, Profile: d.Profile, Input: d.Input,
+	return Inject(InjectConfig{Context: ctx, Model: d.Model, Plan: d.Plan, Profile: d.Profile, Input: d.Input,
 		Boundaries: in.Boundaries, Random: in.Random, Seed: in.Seed})
-	if err != nil {
-		return nil, err
-	}
-	return &boards.InjectResult{Board: "sim", Scheduler: r.Scheduler, Tasks: r.Tasks, BrownOuts: r.BrownOuts, Boundaries: r.Boundaries,
-		Inside: r.Inside, Reexecuted: r.Reexecuted, Verified: r.Verified, Mismatches: r.Mismatches}, nil
 }

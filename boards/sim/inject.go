@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/plan"
@@ -32,18 +33,6 @@ type InjectConfig struct {
 	Faults Faults
 	// NoMemo: see Config.NoMemo.
 	NoMemo bool
-}
-
-// InjectResult is the outcome of a fault-injection run.
-type InjectResult struct {
-	Scheduler  string `json:"scheduler"`
-	Tasks      int    `json:"tasks"`
-	BrownOuts  int    `json:"brownouts"`
-	Boundaries int    `json:"boundary_brownouts"`
-	Inside     int    `json:"inside_brownouts"`
-	Reexecuted int    `json:"reexecuted_tasks"`
-	Mismatches int    `json:"mismatches"` // output values that differ from the reference
-	Verified   bool   `json:"verified"`
 }
 
 type point struct {
@@ -103,7 +92,7 @@ func (s *pointStream) upTo(task int, into map[int][]point) {
 
 // Inject runs one inference with forced brown-outs and compares its output
 // with the reference executor's, value by value.
-func Inject(cfg InjectConfig) (*InjectResult, error) {
+func Inject(cfg InjectConfig) (*boards.InjectResult, error) {
 	b, err := New(cfg.Model, cfg.Plan, cfg.Profile, cfg.Faults)
 	if err != nil {
 		return nil, err
@@ -151,7 +140,7 @@ func Inject(cfg InjectConfig) (*InjectResult, error) {
 	}
 	stream := newPointStream(cfg.Plan, cfg.Random, cfg.Seed)
 	inside := map[int][]point{}
-	res := &InjectResult{Scheduler: cfg.Plan.Scheduler, Tasks: n}
+	res := &boards.InjectResult{Board: "sim", Scheduler: cfg.Plan.Scheduler, Tasks: n}
 	boundaryDone := make([]bool, n)
 	b.PowerOn()
 	started := false

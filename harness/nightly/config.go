@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batteryless/harness/harness/suggest"
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 )
@@ -412,7 +413,11 @@ func (d *decoder) checkKeys(m map[string]any, known map[string]string, at []stri
 	for _, k := range keys {
 		if _, ok := known[k]; !ok {
 			msg := "unknown key"
-			if near := nearest(k, known); near != "" {
+			names := make([]string, 0, len(known))
+			for n := range known {
+				names = append(names, n)
+			}
+			if near := suggest.Nearest(k, names); near != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", near)
 			}
 			d.fail(append(append([]string(nil), at...), k), "%s", msg)
@@ -553,41 +558,6 @@ func (d *decoder) maps(m map[string]any, k string, at []string, known map[string
 		out = append(out, low)
 	}
 	return out
-}
-
-// nearest returns the known key closest to k by edit distance, if close.
-func nearest(k string, known map[string]string) string {
-	best, bestD := "", 3
-	for c := range known {
-		dd := editDistance(k, c)
-		if len(k) >= 3 && (strings.HasPrefix(c, k) || strings.HasPrefix(k, c)) {
-			dd = 1 // an abbreviation or a longer spelling
-		}
-		if dd < bestD || dd == bestD && c < best {
-			best, bestD = c, dd
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // lineOf finds the line of a key path in the YAML document (0 when it

@@ -2,11 +2,8 @@ package nightly
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batteryless/harness/harness/digest"
 	"github.com/batteryless/harness/harness/workpool"
 	"github.com/batteryless/harness/reports"
 )
@@ -205,17 +203,10 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Summary, error) {
 	return sum, nil
 }
 
+// fileSHA is a file's SHA-256, "" when it cannot be read.
 func fileSHA(p string) string {
-	f, err := os.Open(p)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	h, _ := digest.File(p)
+	return h
 }
 
 // runner is one invocation's work on a plan.

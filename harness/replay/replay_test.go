@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/harness/testenv"
 
 	"github.com/batteryless/harness/boards/profiles"
@@ -228,7 +229,7 @@ func TestMemoIsExact(t *testing.T) {
 			t.Fatalf("faults %+v: memo changes the replay (%d vs %d mismatches)", faults, results[0].Mismatches, results[1].Mismatches)
 		}
 		for _, seed := range []uint64{1, 2, 3} {
-			var inj [2]*sim.InjectResult
+			var inj [2]*boards.InjectResult
 			for i, noMemo := range []bool{false, true} {
 				c := injectCfg(t, "tile")
 				c.Faults, c.NoMemo, c.Seed = faults, noMemo, seed
