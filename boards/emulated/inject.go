@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,8 +17,14 @@ import (
 	"github.com/batteryless/harness/harness/wire"
 )
 
-// Cut is a forced brown-out: while task Task runs, after Fraction of its
-// duration (the warm-up inference's), power is cut and restored.
+// symNVMWrite is the port's NVM write: every write a task makes to NVM (its
+// output region's runs, a partial sum, the progress word) goes through it.
+const symNVMWrite = "port_nvm_write"
+
+// Cut is a forced brown-out inside task Task: just before one of the task's
+// NVM writes, the one after Fraction of them (its output region's writes,
+// then, for a task that commits, the progress word). Power is cut there, at
+// that exact instruction (QEMU's gdbstub stops the guest), and restored.
 type Cut struct {
 	Task     int     `json:"task"`
 	Fraction float64 `json:"fraction"`
@@ -30,8 +38,6 @@ type InjectConfig struct {
 	OutputBytes int
 	Input, Want []byte
 	Cuts        []Cut
-	// Off is how long (wall) the board stays off at each cut; default 2 ms.
-	Off         time.Duration
 	HangTimeout time.Duration
 	NoScrub     bool
 	Logf        func(format string, args ...any)
@@ -40,86 +46,36 @@ type InjectConfig struct {
 // CutResult is what one cut did.
 type CutResult struct {
 	Cut
-	// Landed: the cut struck while the task ran (its TASK_DONE had not
-	// arrived); false when the task ended first (the cut then struck a
-	// later task or the idle board).
-	Landed bool `json:"landed"`
-	// Resume is the progress word the board rebooted with.
+	// Write is the task's NVM write the cut came before (0-based), of
+	// Writes in all.
+	Write  int `json:"write"`
+	Writes int `json:"writes"`
+	// Resume is the progress word the board rebooted with (-1: unknown).
 	Resume int `json:"resume"`
 }
 
 // InjectResult is the outcome of an injection run.
 type InjectResult struct {
-	Tasks      int         `json:"tasks"`
-	Cuts       []CutResult `json:"cuts"`
-	Landed     int         `json:"landed"`
-	Reexecuted int         `json:"reexecuted_tasks"`
-	Boots      int         `json:"boots"`
-	Verified   bool        `json:"verified"`
-	Mismatches int         `json:"mismatches"` // output bytes that differ
-	Detail     string      `json:"detail,omitempty"`
-	// Attempts is how many injected runs were made (the result is the
-	// best; see Inject).
-	Attempts int `json:"attempts"`
+	Tasks int         `json:"tasks"`
+	Cuts  []CutResult `json:"cuts"`
+	// Landed counts the cuts made inside their task: all of them, as
+	// they are made at the task's own NVM writes.
+	Landed     int    `json:"landed"`
+	Reexecuted int    `json:"reexecuted_tasks"`
+	Boots      int    `json:"boots"`
+	Verified   bool   `json:"verified"`
+	Mismatches int    `json:"mismatches"` // output bytes that differ
+	Detail     string `json:"detail,omitempty"`
+	Attempts   int    `json:"attempts"`
 }
 
-// injector is bench power with forced cuts: the serialboard.Power of
-// Inject.
-type injector struct {
-	serialboard.Bench
-	m   *qemu.Machine
-	off time.Duration
-	mu  sync.Mutex
-	on  bool
-	// started, if set, is called once at the first Release: right after
-	// START's answer, when task 0 begins.
-	started func()
-}
-
-// Release implements serialboard.Power.
-func (j *injector) Release() {
-	j.mu.Lock()
-	f := j.started
-	j.started = nil
-	j.mu.Unlock()
-	if f != nil {
-		f()
-	}
-}
-
-func (j *injector) On() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.on
-}
-
-// cut stops and resets QEMU (the SRAM scrub is re-applied), waits off, and
-// continues.
-func (j *injector) cut(ctx context.Context) error {
-	j.mu.Lock()
-	j.on = false
-	j.mu.Unlock()
-	if err := j.m.Stop(ctx); err != nil {
-		return err
-	}
-	if err := j.m.SystemReset(ctx); err != nil {
-		return err
-	}
-	time.Sleep(j.off)
-	if err := j.m.Cont(ctx); err != nil {
-		return err
-	}
-	j.mu.Lock()
-	j.on = true
-	j.mu.Unlock()
-	return nil
-}
-
-// Inject runs a warm-up inference on bench power (which measures each
-// task's wall duration and checks the output), then one inference with a
-// brown-out forced at each cut, and verifies its output bit for bit. An
-// injected run whose cuts mostly missed their tasks (timed by the wall
-// clock, on a loaded host) is made again, up to maxAttempts runs.
+// Inject checks the firmware's commit protocol under power failures at
+// its most fragile instants: a warm-up inference on bench power checks the
+// output; a second counts each task's NVM writes (QEMU's gdbstub stops the
+// guest at every task's start and at every NVM write); a third cuts the
+// power (a reset that scrubs the SRAM) just before the write each cut
+// names, and its output is verified bit for bit. The cuts are exact: they
+// do not depend on the host's speed.
 func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	if cfg.Tasks <= 0 || len(cfg.Want) == 0 || cfg.Image == nil {
 		return nil, errors.New("emulated: InjectConfig needs Image, Tasks and Want")
@@ -127,22 +83,24 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 	if cfg.OutputBytes == 0 {
 		cfg.OutputBytes = len(cfg.Want)
 	}
-	if cfg.Off <= 0 {
-		cfg.Off = 2 * time.Millisecond
-	}
 	for _, c := range cfg.Cuts {
 		if c.Task < 0 || c.Task >= cfg.Tasks || c.Fraction < 0 || c.Fraction >= 1 {
 			return nil, fmt.Errorf("emulated: cut %+v: want 0 <= task < %d and 0 <= fraction < 1", c, cfg.Tasks)
 		}
 	}
+	in := &injection{cfg: &cfg, writes: make([]int, cfg.Tasks), pending: map[int][]Cut{}}
+	if err := in.symbols(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m, dir, err := startMachine(ctx, cfg.ELF, cfg.Image, cfg.NoScrub, false)
+	m, dir, err := startMachine(ctx, cfg.ELF, cfg.Image, cfg.NoScrub, true)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	defer m.Close()
+	in.m = m
 	go func() {
 		select {
 		case <-m.Done():
@@ -150,208 +108,284 @@ func Inject(ctx context.Context, cfg InjectConfig) (*InjectResult, error) {
 		case <-ctx.Done():
 		}
 	}()
+	if in.g, err = m.ConnectGDB(ctx); err != nil {
+		return in.fail(err)
+	}
+	defer in.g.Close()
 	l, err := link.Open(ctx, link.Config{Path: m.SerialPath()})
 	if err != nil {
-		return nil, fmt.Errorf("emulated: %w", err)
+		return in.fail(err)
 	}
 	defer l.Close()
-	brd := serialboard.New(l, serialboard.Config{Tasks: cfg.Tasks, OutputBytes: cfg.OutputBytes, HangTimeout: cfg.HangTimeout, Logf: cfg.Logf})
-	fail := func(err error) (*InjectResult, error) {
-		if merr := m.Err(); merr != nil {
-			err = fmt.Errorf("%w (QEMU: %v)", err, merr)
-		}
-		return nil, fmt.Errorf("emulated: %w", err)
-	}
-	if _, err := brd.Hello(ctx); err != nil {
-		return fail(err)
-	}
-	pw := &injector{Bench: serialboard.Bench{Reset: m.SystemReset}, m: m, off: cfg.Off, on: true}
-	// Warm-up: each task's wall duration, from the arrival of the event
-	// before it to its own TASK_DONE.
-	dur := make([]time.Duration, cfg.Tasks)
-	last := time.Time{}
-	warm, err := brd.Infer(ctx, 1, cfg.Input, pw, func(ev link.Event) {
-		if td, ok := ev.Msg.(*wire.TaskDone); ok && ev.Kind == link.BoardEvent {
-			if !last.IsZero() && int(td.Task) < cfg.Tasks {
-				dur[td.Task] = ev.Time.Sub(last)
-			}
-			last = ev.Time
-		}
-	})
+	in.brd = serialboard.New(l, serialboard.Config{Tasks: cfg.Tasks, OutputBytes: cfg.OutputBytes, HangTimeout: cfg.HangTimeout, Logf: cfg.Logf})
+	res, err := in.run(ctx)
 	if err != nil {
-		return fail(fmt.Errorf("warm-up: %w", err))
+		return in.fail(err)
 	}
-	if ok, why := serialboard.Verify(warm.Output, cfg.Want); !ok {
-		return fail(fmt.Errorf("warm-up on bench power: %s", why))
-	}
-	// The wall time per cycle, from the tasks after the first (task 0's
-	// start is START's answer, which the observer does not see): each
-	// task's duration is its cycles at that pace (see duration).
-	var wallPerCycle float64
-	if len(warm.Tasks) > 1 {
-		var w, c float64
-		for _, t := range warm.Tasks[1:] {
-			if int(t.Task) < cfg.Tasks {
-				w += dur[t.Task].Seconds()
-				c += float64(t.Cycles)
-			}
-		}
-		if c > 0 {
-			wallPerCycle = w / c
-		}
-	}
-	// Each task's cycles (the same in every run: QEMU counts instructions),
-	// and the run's own wall time per cycle, followed from task to task:
-	// the host's pace may have changed since the warm-up (a loaded machine
-	// had made every cut land after its task).
-	cycles := make([]float64, cfg.Tasks)
-	for _, t := range warm.Tasks {
-		if int(t.Task) < cfg.Tasks {
-			cycles[t.Task] = float64(t.Cycles)
-		}
-	}
-	began := make([]time.Time, cfg.Tasks)
-	pace := wallPerCycle
-	duration := func(task int) time.Duration {
-		if cycles[task] > 0 && pace > 0 {
-			return time.Duration(cycles[task] * pace * float64(time.Second))
-		}
-		return dur[task]
-	}
-
-	// The run: at each TASK_DONE (or START's answer) the next task begins;
-	// a cut planned for it fires after its fraction of the duration.
-	cuts := slices.Clone(cfg.Cuts)
-	slices.SortStableFunc(cuts, func(a, b Cut) int { return a.Task - b.Task })
-	var mu sync.Mutex // guards pace and began, which the attempts share
-	attempt := func(seq uint32) (*InjectResult, error) {
-		res := &InjectResult{Tasks: cfg.Tasks}
-		pending := map[int][]Cut{}
-		for _, c := range cuts {
-			pending[c.Task] = append(pending[c.Task], c)
-		}
-		done := map[int]bool{}
-		var cutErr error
-		var wg sync.WaitGroup
-		arm := func(task int, at time.Time) {
-			// called under mu: the board has just begun task (again), at at
-			began[task] = at
-			cs := pending[task]
-			if len(cs) == 0 {
-				return
-			}
-			c := cs[0]
-			pending[task] = cs[1:]
-			wait := time.Duration(c.Fraction * float64(duration(task)))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				time.Sleep(wait)
-				mu.Lock()
-				landed := !done[task]
-				mu.Unlock()
-				if err := pw.cut(ctx); err != nil {
-					mu.Lock()
-					cutErr = err
-					mu.Unlock()
-					return
-				}
-				mu.Lock()
-				res.Cuts = append(res.Cuts, CutResult{Cut: c, Landed: landed, Resume: -1})
-				if landed {
-					res.Landed++
-				}
-				mu.Unlock()
-			}()
-		}
-		observe := func(ev link.Event) {
-			if ev.Kind != link.BoardEvent {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			switch e := ev.Msg.(type) {
-			case *wire.TaskDone:
-				task := int(e.Task)
-				done[task] = true
-				if task < cfg.Tasks && !began[task].IsZero() && cycles[task] > 0 {
-					if d := ev.Time.Sub(began[task]).Seconds(); d > 0 {
-						pace = (pace + d/cycles[task]) / 2
-					}
-				}
-				if next := task + 1; next < cfg.Tasks {
-					delete(done, next)
-					arm(next, ev.Time)
-				}
-			case *wire.Boot:
-				if n := len(res.Cuts); n > 0 && res.Cuts[n-1].Resume < 0 {
-					res.Cuts[n-1].Resume = int(e.Resume)
-				}
-				// The board resumes at its progress word: that task begins again.
-				if r := int(e.Resume); r < cfg.Tasks && e.Flags&wire.BootRunning != 0 {
-					delete(done, r)
-					arm(r, ev.Time)
-				}
-			}
-		}
-		pw.mu.Lock()
-		pw.started = func() {
-			mu.Lock()
-			arm(0, time.Now())
-			mu.Unlock()
-		}
-		pw.mu.Unlock()
-		inf, err := brd.Infer(ctx, seq, cfg.Input, pw, observe)
-		wg.Wait()
-		if errors.Is(err, serialboard.ErrProgressLost) {
-			res.Verified, res.Mismatches, res.Detail = false, 1, err.Error()
-			return res, nil
-		}
-		if err != nil {
-			return fail(err)
-		}
-		if cutErr != nil {
-			return fail(fmt.Errorf("cutting power: %w", cutErr))
-		}
-		res.Reexecuted = inf.Reexecuted
-		res.Boots = inf.Boots
-		ok, why := serialboard.Verify(inf.Output, cfg.Want)
-		res.Verified = ok
-		if !ok {
-			res.Detail = why
-			for i := range inf.Output {
-				if i < len(cfg.Want) && inf.Output[i] != cfg.Want[i] {
-					res.Mismatches++
-				}
-			}
-			if len(inf.Output) != len(cfg.Want) {
-				res.Mismatches = max(res.Mismatches, 1)
-			}
-		}
-		return res, nil
-	}
-
-	// The cuts are timed by the wall clock: on a loaded host a run may see
-	// every cut fall after its task (the board's events reaching the host
-	// in bursts), which says nothing of the firmware. Such a run, and one
-	// with fewer than half of its cuts inside their tasks, is tried again
-	// at the pace it measured, up to maxAttempts runs; the best one counts.
-	var best *InjectResult
-	for n := 1; n <= maxAttempts; n++ {
-		res, err := attempt(uint32(1 + n))
-		if err != nil {
-			return nil, err
-		}
-		res.Attempts = n
-		if best == nil || res.Landed > best.Landed || !res.Verified {
-			best = res
-		}
-		if !res.Verified || len(res.Cuts) == len(cuts) && 2*res.Landed >= len(cuts) {
-			break
-		}
-	}
-	return best, nil
+	return res, nil
 }
 
-// maxAttempts bounds the injected runs of Inject (see there).
-const maxAttempts = 3
+// injection is the state of one Inject.
+type injection struct {
+	cfg *InjectConfig
+	m   *qemu.Machine
+	g   *qemu.GDB
+	brd *serialboard.Board
+
+	taskAddr, writeAddr uint32
+	taskReg             int
+
+	mu      sync.Mutex
+	mode    int   // what the stops do: counting or cutting
+	cur     int   // the task running, -1 before the first
+	n       int   // its writes so far
+	writes  []int // each task's NVM writes (the counting run's)
+	pending map[int][]Cut
+	target  int // the write of the task to cut before, -1: none
+	cutNow  Cut
+	res     *InjectResult
+	stopErr error
+}
+
+const (
+	counting = iota
+	cutting
+)
+
+func (in *injection) symbols() error {
+	var err error
+	if in.taskAddr, err = qemu.Symbol(in.cfg.ELF, symTaskBegin); err == nil {
+		in.taskReg = 0
+	} else if in.taskAddr, err = qemu.Symbol(in.cfg.ELF, symTaskGet); err == nil {
+		in.taskReg = 1
+	} else {
+		return fmt.Errorf("emulated: inject: the firmware has neither %s nor %s: %w", symTaskBegin, symTaskGet, err)
+	}
+	if in.writeAddr, err = qemu.Symbol(in.cfg.ELF, symNVMWrite); err != nil {
+		return fmt.Errorf("emulated: inject: %w", err)
+	}
+	return nil
+}
+
+func (in *injection) fail(err error) (*InjectResult, error) {
+	if merr := in.m.Err(); merr != nil && !strings.Contains(err.Error(), merr.Error()) {
+		err = fmt.Errorf("%w (QEMU: %v)", err, merr)
+	}
+	return nil, fmt.Errorf("emulated: inject: %w", err)
+}
+
+// run makes the three inferences: the warm-up without breakpoints, the
+// counting run and the injected run with them.
+func (in *injection) run(ctx context.Context) (*InjectResult, error) {
+	cfg := in.cfg
+	if err := in.g.Continue(); err != nil {
+		return nil, err
+	}
+	if _, err := in.brd.Hello(ctx); err != nil {
+		return nil, err
+	}
+	bench := &serialboard.Bench{Reset: in.m.SystemReset}
+	warm, err := in.brd.Infer(ctx, 1, cfg.Input, bench, nil)
+	if err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	if ok, why := serialboard.Verify(warm.Output, cfg.Want); !ok {
+		return nil, fmt.Errorf("warm-up on bench power: %s", why)
+	}
+	// The breakpoints go in once the guest is stopped.
+	if err := in.g.Interrupt(); err != nil {
+		return nil, err
+	}
+	if s := <-in.g.Stopped(); strings.HasPrefix(s, "E:") {
+		return nil, fmt.Errorf("gdbstub: %s", s[2:])
+	}
+	for _, a := range []uint32{in.taskAddr, in.writeAddr} {
+		if err := in.g.Break(a); err != nil {
+			return nil, err
+		}
+	}
+	sctx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); in.follow(sctx) }()
+	defer func() { stop(); <-stopped }()
+	if err := in.g.Continue(); err != nil {
+		return nil, err
+	}
+	// Counting.
+	in.setMode(counting)
+	if _, err := in.brd.Infer(ctx, 2, cfg.Input, bench, nil); err != nil {
+		return nil, fmt.Errorf("counting the tasks' NVM writes: %w", in.why(err))
+	}
+	// Cutting.
+	in.res = &InjectResult{Tasks: cfg.Tasks, Attempts: 1}
+	for _, c := range cfg.Cuts {
+		in.pending[c.Task] = append(in.pending[c.Task], c)
+	}
+	in.setMode(cutting)
+	inf, err := in.brd.Infer(ctx, 3, cfg.Input, bench, in.observe)
+	res := in.result()
+	if errors.Is(err, serialboard.ErrProgressLost) {
+		res.Verified, res.Mismatches, res.Detail = false, 1, err.Error()
+		return res, nil
+	}
+	if err != nil {
+		return nil, in.why(err)
+	}
+	res.Reexecuted, res.Boots = inf.Reexecuted, inf.Boots
+	if ok, why := serialboard.Verify(inf.Output, cfg.Want); ok {
+		res.Verified = true
+	} else {
+		res.Detail = why
+		for i := range inf.Output {
+			if i < len(cfg.Want) && inf.Output[i] != cfg.Want[i] {
+				res.Mismatches++
+			}
+		}
+		res.Mismatches = max(res.Mismatches, 1)
+	}
+	return res, nil
+}
+
+func (in *injection) setMode(mode int) {
+	in.mu.Lock()
+	in.mode, in.cur, in.n, in.target = mode, -1, 0, -1
+	in.mu.Unlock()
+}
+
+// result is the injected run's result so far, the cuts sorted as made.
+func (in *injection) result() *InjectResult {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	res := *in.res
+	res.Cuts = slices.Clone(in.res.Cuts)
+	return &res
+}
+
+// why names the stop handler's failure as the cause, when there is one.
+func (in *injection) why(err error) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.stopErr != nil {
+		return fmt.Errorf("%w (at a breakpoint: %v)", err, in.stopErr)
+	}
+	return err
+}
+
+// observe notes where the board resumed after each cut.
+func (in *injection) observe(ev link.Event) {
+	if ev.Kind != link.BoardEvent {
+		return
+	}
+	boot, ok := ev.Msg.(*wire.Boot)
+	if !ok {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if n := len(in.res.Cuts); n > 0 && in.res.Cuts[n-1].Resume < 0 {
+		in.res.Cuts[n-1].Resume = int(boot.Resume)
+	}
+}
+
+// follow handles the guest's stops until ctx ends: at a task's start it
+// notes the task (and, cutting, which write to cut before); at an NVM
+// write it counts, or cuts.
+func (in *injection) follow(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-in.g.Stopped():
+			if err := in.atStop(ctx, s); err != nil {
+				in.mu.Lock()
+				in.stopErr = err
+				in.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+func (in *injection) atStop(ctx context.Context, s string) error {
+	if strings.HasPrefix(s, "E:") {
+		return fmt.Errorf("gdbstub: %s", s[2:])
+	}
+	pc, err := in.g.ReadRegister(15)
+	if err != nil {
+		return err
+	}
+	switch pc {
+	case in.taskAddr &^ 1:
+		r, err := in.g.ReadRegister(in.taskReg)
+		if err != nil {
+			return err
+		}
+		in.beginTask(int(r))
+		if err := in.g.StepOverBreak(in.taskAddr); err != nil {
+			return err
+		}
+	case in.writeAddr &^ 1:
+		cut, err := in.atWrite(ctx)
+		if err != nil {
+			return err
+		}
+		if !cut {
+			if err := in.g.StepOverBreak(in.writeAddr); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("the guest stopped at %#x, at none of the breakpoints", pc)
+	}
+	return in.g.Continue()
+}
+
+// beginTask: task k starts (again); cutting, its next pending cut picks
+// the write to cut before.
+func (in *injection) beginTask(k int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.cur, in.n, in.target = k, 0, -1
+	if k < 0 || k >= len(in.writes) || in.mode != cutting {
+		return
+	}
+	if cs := in.pending[k]; len(cs) > 0 {
+		in.cutNow, in.pending[k] = cs[0], cs[1:]
+		w := max(in.writes[k], 1)
+		in.target = min(int(math.Floor(in.cutNow.Fraction*float64(w))), w-1)
+	}
+}
+
+// atWrite: counting, the task's writes are counted; cutting, the write a
+// cut names is not made: the power is cut just before it (cut is true).
+func (in *injection) atWrite(ctx context.Context) (cut bool, err error) {
+	in.mu.Lock()
+	k, n := in.cur, in.n
+	in.n++
+	if in.mode == counting {
+		if k >= 0 && k < len(in.writes) {
+			in.writes[k] = max(in.writes[k], n+1)
+		}
+		in.mu.Unlock()
+		return false, nil
+	}
+	if k < 0 || n != in.target {
+		in.mu.Unlock()
+		return false, nil
+	}
+	c := CutResult{Cut: in.cutNow, Write: n, Writes: in.writes[k], Resume: -1}
+	in.target = -1
+	in.mu.Unlock()
+	if err := in.m.SystemReset(ctx); err != nil {
+		return false, err
+	}
+	in.mu.Lock()
+	in.res.Cuts = append(in.res.Cuts, c)
+	in.res.Landed++
+	in.cur, in.n = -1, 0
+	in.mu.Unlock()
+	if in.cfg.Logf != nil {
+		in.cfg.Logf("cut in task %d before its NVM write %d of %d", k, n, c.Writes)
+	}
+	return true, nil
+}
