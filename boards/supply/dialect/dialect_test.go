@@ -242,9 +242,11 @@ func checkList(t *testing.T, ctx context.Context, in *emulator.Instrument, ch su
 		if !near(e.Volts, supply.Volts(steps[i].Voltage), 1e-9) {
 			t.Errorf("step %d at %g V, want %v", i+1, e.Volts, steps[i].Voltage)
 		}
-		// Steps are timed from the list's start by the instrument's clock.
+		// Steps are timed from the list's start by the instrument's clock:
+		// never early; late only by the host's scheduling (a loaded CI
+		// machine has been seen 100 ms late).
 		at, want := e.Time.Sub(got[0].Time), time.Duration(i)*dwell
-		if at < want-2*time.Millisecond || at > want+25*time.Millisecond {
+		if at < want-2*time.Millisecond || at > want+250*time.Millisecond {
 			t.Errorf("step %d came %v after the first, want about %v", i+1, at, want)
 		}
 	}
@@ -433,7 +435,9 @@ func TestN67LongListAsCDW(t *testing.T) {
 	if len(got) != 600 {
 		t.Fatalf("%d steps played, want 600", len(got))
 	}
-	if span := got[599].Time.Sub(got[0].Time); span < 119*time.Millisecond || span > 250*time.Millisecond {
+	// Never shorter than the waveform; longer only by the host's
+	// scheduling (steps are timed from the start: delays do not add up).
+	if span := got[599].Time.Sub(got[0].Time); span < 119*time.Millisecond || span > time.Second {
 		t.Fatalf("600 steps of 0.2 ms took %v", span)
 	}
 }
