@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/batteryless/harness/boards/profiles"
+	"github.com/batteryless/harness/boards/supply/scpi"
 	"periph.io/x/conn/v3/physic"
 )
 
@@ -436,26 +437,29 @@ func (g *Guard) TriggerList(ctx context.Context) error {
 // the run's own may be what ended it.
 const offTimeout = 5 * time.Second
 
-// Shutdown switches the output off with a fresh context, trying again
-// (the connection redials) up to three times, then drains the error queue
-// ("at the end").
+// Shutdown switches the output off with a fresh context and drains the
+// error queue ("at the end"), whose answer also confirms the instrument
+// took the command: a command without an answer, written on a connection
+// the instrument had not yet accepted (one client at a time, the previous
+// connection just cut by a signal), is lost without an error, and the
+// query after it then fails with the connection. Up to three tries (the
+// connection redials).
 func (g *Guard) Shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), offTimeout)
 	defer cancel()
 	var err error
 	for range 3 {
 		if err = g.ch.SetOutput(ctx, false); err == nil {
-			break
+			g.on = false
+			if err = g.check(ctx, "at the end"); !errors.Is(err, scpi.ErrConnectionLost) {
+				return err
+			}
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("%s: switching the output off: %w", g.ch, err)
-	}
-	g.on = false
-	return g.check(ctx, "at the end")
+	return fmt.Errorf("%s: switching the output off: %w", g.ch, err)
 }
 
 // Run guards a run: it prepares the plan, calls fn with the guard, checks

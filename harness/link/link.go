@@ -66,7 +66,8 @@ type Config struct {
 	Retries int           // retransmissions of one command while the port is up; default 10
 	// Patience is the longest a command waits for its answer from its
 	// first transmission (plus its own extra time), whatever its retries;
-	// default 100 frame times at Baud, at least 5 s and at most 20 s (a
+	// default 100 frame times at Baud, at least 20 s (a board answers
+	// between tasks: a long task delays its answer) and at most 30 s (a
 	// board at 9600 baud is given its time, a dead one is named soon).
 	Patience    time.Duration
 	ReadTimeout time.Duration // of each read of the port; default 20 ms
@@ -104,7 +105,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Retries = 10
 	}
 	if c.Patience <= 0 {
-		c.Patience = min(max(100*FrameTime(c.Baud), 5*time.Second), 20*time.Second)
+		c.Patience = min(max(100*FrameTime(c.Baud), 20*time.Second), 30*time.Second)
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 20 * time.Millisecond
