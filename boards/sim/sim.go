@@ -730,22 +730,18 @@ var (
 
 // rule is the run-time voltage rule at the start of a task: when the energy
 // left does not cover the task, the reading and a commit of uncommitted
-// work, commit that work now and then sleep. A task that needs more than a
-// full charge runs anyway (sleeping would not help), as does the first task
-// after a wake.
+// work, commit that work now and then sleep. A task that needs more than
+// plan.RuleRunAnyway of a full charge runs anyway (sleeping would not help),
+// as does the first task after a wake.
 func (b *Board) rule(available float64) (Segment, bool) {
 	if b.woke {
 		b.woke = false
 		return Segment{}, false
 	}
-	t := &b.p.Tasks[b.task]
 	commitE, commitC := b.p.Tasks[len(b.p.Tasks)-1].CommitEnergy, b.p.Tasks[len(b.p.Tasks)-1].CommitCycles
 	uncommitted := b.Progress() < b.task
-	need := t.Energy + b.p.SenseEnergy
-	if !t.Commit {
-		need += commitE
-	}
-	if available >= need || need > 0.95*b.p.Budget {
+	need := b.p.RuleNeed(b.task) // (the firmware's image carries it: plan.EncodeImage)
+	if available >= need || need > b.p.RuleLimit() {
 		return Segment{}, false
 	}
 	if uncommitted {

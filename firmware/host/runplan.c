@@ -3,6 +3,7 @@
  * brown-outs injected, and prints the output tensor.
  *
  *   runplan IMAGE INPUT [--brownouts-at-tasks] [--random-brownouts N --seed S] [--droop K]
+ *                       [--supply FILE] [--nvm-out FILE]
  *
  * It loads the image and the raw input tensor, writes the input into NVM and
  * resets the progress word (as the host does over the wire), then boots the
@@ -23,6 +24,14 @@
  *   --droop K              before every K-th task the supply reads at the
  *                          brown-out threshold twice (the run-time rule then
  *                          commits early and sleeps); otherwise 3.6 V.
+ *   --supply FILE          the supply readings the run-time rule gets, per
+ *                          task: lines "TASK MV [MV...]" give the readings
+ *                          of task TASK in order (the k-th reading taken
+ *                          before that task, counted over the run), a line
+ *                          "* MV" the reading of any other (default 3600);
+ *                          '#' starts a comment. Each early commit and sleep
+ *                          is printed to stderr as "rule TASK early-commit"
+ *                          or "rule TASK sleep", in order.
  *   --nvm-out FILE         writes the final NVM image to FILE (tests compare
  *                          it with the simulated board's).
  *
@@ -61,6 +70,128 @@ static uint16_t droop_supply(void)
         return 2400;
     }
     return 3600;
+}
+
+/* --supply: readings (task, mV) in file order, a default, and per task the
+ * readings taken so far. */
+static struct reading {
+    uint32_t task;
+    uint16_t mv;
+} *readings;
+static uint32_t n_readings, cap_readings, *taken;
+static uint16_t supply_default = 3600;
+
+static uint16_t file_supply(void)
+{
+    uint32_t t = ih_rt_next(), k, i;
+    if (t >= n_tasks) {
+        return supply_default;
+    }
+    k = taken[t]++;
+    for (i = 0; i < n_readings; i++) {
+        if (readings[i].task == t && k-- == 0) {
+            return readings[i].mv;
+        }
+    }
+    return supply_default;
+}
+
+static int add_reading(uint32_t task, unsigned long mv)
+{
+    if (n_readings == cap_readings) {
+        uint32_t cap = cap_readings ? 2 * cap_readings : 64;
+        struct reading *r = realloc(readings, cap * sizeof *r);
+        if (!r) {
+            return -1;
+        }
+        readings = r;
+        cap_readings = cap;
+    }
+    readings[n_readings].task = task;
+    readings[n_readings].mv = (uint16_t)mv;
+    n_readings++;
+    return 0;
+}
+
+/* Reads --supply's file; on a bad line prints FILE:LINE and the reason. */
+static int read_supply(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    unsigned long lineno = 0;
+    if (!f) {
+        fprintf(stderr, "runplan: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char *p = line, *end, *hash = strchr(line, '#');
+        unsigned long task = 0, mv;
+        int any = 0, star = 0;
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "runplan: %s:%lu: line longer than %u bytes\n", path, lineno, (unsigned)sizeof line - 2);
+            fclose(f);
+            return -1;
+        }
+        if (hash) {
+            *hash = 0;
+        }
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p == '\n' || *p == '\r' || *p == 0) {
+            continue;
+        }
+        if (*p == '*') {
+            star = 1;
+            p++;
+        } else {
+            errno = 0;
+            task = strtoul(p, &end, 10);
+            if (end == p || errno != 0 || task >= 0xFFFFFFFFul) {
+                fprintf(stderr, "runplan: %s:%lu: want a task index or '*' first\n", path, lineno);
+                fclose(f);
+                return -1;
+            }
+            p = end;
+        }
+        for (;;) {
+            while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+                p++;
+            }
+            if (*p == 0) {
+                break;
+            }
+            errno = 0;
+            mv = strtoul(p, &end, 10);
+            if (end == p || errno != 0 || mv > 65535ul || *p == '-') {
+                fprintf(stderr, "runplan: %s:%lu: a reading is a voltage in mV from 0 to 65535\n", path, lineno);
+                fclose(f);
+                return -1;
+            }
+            p = end;
+            any = 1;
+            if (star) {
+                supply_default = (uint16_t)mv;
+            } else if (add_reading((uint32_t)task, mv) != 0) {
+                fprintf(stderr, "runplan: out of memory for %s\n", path);
+                fclose(f);
+                return -1;
+            }
+        }
+        if (!any) {
+            fprintf(stderr, "runplan: %s:%lu: no reading after the task\n", path, lineno);
+            fclose(f);
+            return -1;
+        }
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "runplan: %s: read error\n", path);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
 }
 
 static uint8_t *read_file(const char *path, uint32_t *bytes)
@@ -132,7 +263,7 @@ static uint32_t draw_points(uint64_t *pts, uint32_t n, uint64_t total, uint64_t 
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: runplan IMAGE INPUT [--brownouts-at-tasks] [--brownouts-in-tasks] [--random-brownouts N --seed S] [--droop K] [--nvm-out FILE]\n");
+    fprintf(stderr, "usage: runplan IMAGE INPUT [--brownouts-at-tasks] [--brownouts-in-tasks] [--random-brownouts N --seed S] [--droop K] [--supply FILE] [--nvm-out FILE]\n");
     exit(1);
 }
 
@@ -155,7 +286,7 @@ static int setup_nvm(const uint8_t *img, uint32_t img_bytes)
 int main(int argc, char **argv)
 {
     /* static: main's state must survive the longjmp to the boot loop */
-    static const char *image_path, *input_path, *nvm_path;
+    static const char *image_path, *input_path, *nvm_path, *supply_path;
     static uint8_t *img, *input;
     static uint32_t img_bytes, input_bytes, out_bytes, i;
     static uint32_t n_random, n_points;
@@ -177,6 +308,8 @@ int main(int argc, char **argv)
             nvm_path = argv[++a];
         } else if (strcmp(argv[a], "--droop") == 0 && a + 1 < argc) {
             droop_every = (uint32_t)strtoul(argv[++a], NULL, 10);
+        } else if (strcmp(argv[a], "--supply") == 0 && a + 1 < argc) {
+            supply_path = argv[++a];
         } else if (argv[a][0] == '-') {
             usage();
         } else if (!image_path) {
@@ -187,8 +320,11 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (!image_path || !input_path) {
+    if (!image_path || !input_path || (supply_path && droop_every > 0)) {
         usage();
+    }
+    if (supply_path && read_supply(supply_path) != 0) {
+        return 1;
     }
     if (!(img = read_file(image_path, &img_bytes))) {
         fprintf(stderr, "runplan: %s: %s\n", image_path, strerror(errno ? errno : EIO));
@@ -215,7 +351,8 @@ int main(int argc, char **argv)
     n_tasks = ih_rt_tasks();
 
     task_words = calloc(n_tasks, sizeof *task_words);
-    if (!task_words) {
+    taken = calloc(n_tasks, sizeof *taken);
+    if (!task_words || !taken) {
         return 1;
     }
     if (n_random > 0 || in_tasks) {
@@ -251,6 +388,9 @@ int main(int argc, char **argv)
     }
     if (droop_every > 0) {
         host_supply_set(3600, droop_supply);
+    }
+    if (supply_path) {
+        host_supply_set(3600, file_supply);
     }
     ih_rt_reset_stats();
     if ((r = ih_rt_load_input(input, input_bytes)) != IH_OK) {
@@ -290,6 +430,7 @@ int main(int argc, char **argv)
         }
         for (;;) {
             uint32_t t = ih_rt_next();
+            uint32_t early = ih_rt_get_stats()->early_commits, slept = host_sleeps();
             int brown = 0;
             if (droop_every > 0 && runs % droop_every == droop_every - 1) {
                 droop_pending = 2;
@@ -308,6 +449,15 @@ int main(int argc, char **argv)
             r = ih_rt_step();
             host_cut_once(0);
             droop_pending = 0;
+            if (supply_path && t < n_tasks) {
+                /* The rule acts before the task: an early commit, then at most one sleep. */
+                if (ih_rt_get_stats()->early_commits != early) {
+                    fprintf(stderr, "rule %lu early-commit\n", (unsigned long)t);
+                }
+                if (host_sleeps() != slept) {
+                    fprintf(stderr, "rule %lu sleep\n", (unsigned long)t);
+                }
+            }
             if (r == IH_RT_RAN) {
                 if (at_tasks && !injected[t]) {
                     injected[t] = 1;
@@ -365,6 +515,8 @@ int main(int argc, char **argv)
     free(injected);
     free(cut_in);
     free(task_words);
+    free(taken);
+    free(readings);
     free(img);
     free(input);
     return 0;

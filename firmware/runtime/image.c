@@ -45,6 +45,8 @@ const char *ih_strerror(int err)
         return "input has the wrong size";
     case IH_ERR_STATE:
         return "runtime not booted";
+    case IH_ERR_RULE:
+        return "bad run-time rule section";
     default:
         return "unknown error";
     }
@@ -105,6 +107,11 @@ const uint8_t *ih_quant_entries(const ih_image *img, uint32_t first)
     return img->base + img->quant_at + first * IH_QUANT_REC_BYTES;
 }
 
+uint32_t ih_rule_need(const ih_image *img, uint32_t i)
+{
+    return ih_rd32(img->base + img->rule_at + IH_RULE_HEAD_BYTES + 4u * i);
+}
+
 const uint8_t *ih_const_data(const ih_image *img, const ih_tensor *t)
 {
     return img->base + t->offset;
@@ -156,11 +163,11 @@ static int in_range(int32_t v, int32_t lo, int32_t hi) { return v >= lo && v <= 
 
 static uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
-static int check_tensor(const ih_image *img, uint16_t i)
+/* check_tensor: constants lie after every record (records_end). */
+static int check_tensor(const ih_image *img, uint16_t i, uint32_t records_end)
 {
     ih_tensor t;
     uint32_t size, elems = 1;
-    uint32_t quant_end = img->quant_at + (uint32_t)img->n_quant * IH_QUANT_REC_BYTES;
     ih_tensor_get(img, i, &t);
     size = dtype_size(t.dtype);
     if (size == 0) {
@@ -175,7 +182,7 @@ static int check_tensor(const ih_image *img, uint16_t i)
         return IH_ERR_TENSOR;
     }
     if (t.flags & IH_TENSOR_CONST) {
-        if (t.offset < quant_end || t.offset > img->bytes || t.bytes > img->bytes - t.offset) {
+        if (t.offset < records_end || t.offset > img->bytes || t.bytes > img->bytes - t.offset) {
             return IH_ERR_TENSOR;
         }
     } else if (t.offset != IH_UNPLACED) {
@@ -394,6 +401,14 @@ static int check_schedule(ih_image *img, uint16_t i, uint32_t *next_task)
     if (*next_task > IH_MAX_TASKS) {
         return IH_ERR_TASKS;
     }
+    if (s.partial_slots > 0) {
+        /* Slots lie inside the plan's NVM, used or not (as Go's decoder checks). */
+        uint32_t area;
+        if (s.partial_base < IH_NVM_HEADER_BYTES || s.partial_base > img->nvm_bytes ||
+            !mul_le(s.partial_slots, s.partial_slot_bytes, 0x7FFFFFFFu, &area) || area > img->nvm_bytes - s.partial_base) {
+            return IH_ERR_SCHEDULE;
+        }
+    }
     th = s.tile_h < (uint32_t)out.shape.h ? s.tile_h : (uint32_t)out.shape.h;
     tw = s.tile_w < (uint32_t)out.shape.w ? s.tile_w : (uint32_t)out.shape.w;
     tc = s.tile_c < (uint32_t)out.shape.c ? s.tile_c : (uint32_t)out.shape.c;
@@ -421,7 +436,7 @@ static int check_schedule(ih_image *img, uint16_t i, uint32_t *next_task)
 
 int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t nvm_avail, unsigned flags)
 {
-    uint32_t next_task = 0;
+    uint32_t next_task = 0, version, records_end, rule_bytes = 0;
     uint16_t i;
     int err;
     ih_layer l;
@@ -429,6 +444,7 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
     img->bytes = bytes;
     img->n_tasks = 0;
     img->max_region_bytes = 0;
+    img->rule_at = 0;
     if (data == 0) {
         return IH_ERR_NO_IMAGE;
     }
@@ -438,7 +454,8 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
     if (ih_rd32(data) != IH_IMAGE_MAGIC) {
         return IH_ERR_MAGIC;
     }
-    if (ih_rd16(data + 4) != IH_IMAGE_VERSION || ih_rd16(data + 6) != IH_IMAGE_HEADER_BYTES) {
+    version = ih_rd16(data + 4);
+    if ((version != IH_IMAGE_VERSION && version != IH_IMAGE_VERSION_RULE) || ih_rd16(data + 6) != IH_IMAGE_HEADER_BYTES) {
         return IH_ERR_VERSION;
     }
     if (ih_rd32(data + 8) != bytes) {
@@ -454,6 +471,10 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
     img->flags = data[23];
     img->nvm_bytes = ih_rd32(data + 24);
     img->plan_tag = ih_rd32(data + 28);
+    /* The rule section comes with version 2, and only with it. */
+    if (((img->flags & IH_IMAGE_FLAG_RUNTIME_RULE) != 0) != (version == IH_IMAGE_VERSION_RULE)) {
+        return IH_ERR_VERSION;
+    }
     if ((img->word_bytes != 2 && img->word_bytes != 4) || img->n_layers == 0 || img->n_tensors == 0 ||
         img->n_tensors == IH_NO_TENSOR || img->nvm_bytes < IH_NVM_HEADER_BYTES || img->nvm_bytes > 0x7FFFFFFFu) {
         return IH_ERR_HEADER;
@@ -465,11 +486,24 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
     img->layers_at = img->tensors_at + (uint32_t)img->n_tensors * IH_TENSOR_REC_BYTES;
     img->sched_at = img->layers_at + (uint32_t)img->n_layers * IH_LAYER_REC_BYTES;
     img->quant_at = img->sched_at + (uint32_t)img->n_layers * IH_SCHEDULE_REC_BYTES;
-    if (img->quant_at + (uint32_t)img->n_quant * IH_QUANT_REC_BYTES > bytes) {
+    records_end = img->quant_at + (uint32_t)img->n_quant * IH_QUANT_REC_BYTES;
+    if (records_end > bytes) {
         return IH_ERR_SHORT;
     }
+    if (version == IH_IMAGE_VERSION_RULE) {
+        /* Its size from its head; checked against the task count below. */
+        if (bytes - records_end < IH_RULE_HEAD_BYTES) {
+            return IH_ERR_RULE;
+        }
+        rule_bytes = ih_rd32(data + records_end + 12);
+        if (rule_bytes < IH_RULE_HEAD_BYTES || (rule_bytes & 3u) != 0 || rule_bytes > bytes - records_end) {
+            return IH_ERR_RULE;
+        }
+        img->rule_at = records_end;
+        records_end += rule_bytes;
+    }
     for (i = 0; i < img->n_tensors; i++) {
-        if ((err = check_tensor(img, i)) != IH_OK) {
+        if ((err = check_tensor(img, i, records_end)) != IH_OK) {
             return err;
         }
     }
@@ -487,6 +521,17 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
         return IH_ERR_TASKS;
     }
     img->n_tasks = next_task;
+    if (img->rule_at != 0) {
+        const uint8_t *r = data + img->rule_at;
+        img->rule_cap_nf = ih_rd32(r);
+        img->rule_von_mv = ih_rd16(r + 4);
+        img->rule_voff_mv = ih_rd16(r + 6);
+        img->rule_limit_nj = ih_rd32(r + 8);
+        if (rule_bytes != IH_RULE_HEAD_BYTES + 4u * next_task || img->rule_cap_nf == 0 || img->rule_voff_mv == 0 ||
+            img->rule_von_mv <= img->rule_voff_mv) {
+            return IH_ERR_RULE;
+        }
+    }
     /* The graph's input is the first layer's input, which no layer writes;
      * its output is the last layer's output. */
     ih_layer_get(img, 0, &l);

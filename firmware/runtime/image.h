@@ -15,12 +15,14 @@
 
 /* Format constants (harness/plan/encode.go, nvm.go). */
 #define IH_IMAGE_MAGIC 0x4C504849u /* "IHPL" */
-#define IH_IMAGE_VERSION 1u
+#define IH_IMAGE_VERSION 1u      /* without the run-time rule */
+#define IH_IMAGE_VERSION_RULE 2u /* with it: the rule section follows the quantization entries */
 #define IH_IMAGE_HEADER_BYTES 32u
 #define IH_TENSOR_REC_BYTES 24u
 #define IH_LAYER_REC_BYTES 128u
 #define IH_SCHEDULE_REC_BYTES 32u
 #define IH_QUANT_REC_BYTES 8u
+#define IH_RULE_HEAD_BYTES 16u /* then one u32 per task: the energy the rule asks for, nJ */
 #define IH_LAYER_PARAMS 28
 #define IH_NO_TENSOR 0xFFFFu
 #define IH_UNPLACED 0xFFFFFFFFu
@@ -70,7 +72,8 @@ enum {
     IH_ERR_SRAM = -13,     /* a task needs more SRAM than IH_SRAM_OUT_BYTES */
     IH_ERR_TASKS = -14,    /* no task, too many, or a task index out of range */
     IH_ERR_INPUT = -15,    /* input of the wrong size */
-    IH_ERR_STATE = -16     /* runtime call out of order (not booted) */
+    IH_ERR_STATE = -16,    /* runtime call out of order (not booted) */
+    IH_ERR_RULE = -17      /* the run-time rule section: size, capacitance or thresholds */
 };
 
 const char *ih_strerror(int err);
@@ -85,6 +88,12 @@ typedef struct {
     uint32_t n_tasks;
     uint16_t input_tensor, output_tensor; /* derived: see ih_image_open */
     uint32_t max_region_bytes;            /* the largest output region or partial-sum region of a task */
+    /* The run-time rule section (version 2, flag IH_IMAGE_FLAG_RUNTIME_RULE;
+     * rule_at is 0 without it): the energy above brown-out at v mV is
+     * rule_cap_nf * (v^2 - rule_voff_mv^2) / 2e6 nJ; a task whose need
+     * (ih_rule_need) is above rule_limit_nj runs anyway. */
+    uint32_t rule_at, rule_cap_nf, rule_limit_nj;
+    uint16_t rule_von_mv, rule_voff_mv;
 } ih_image;
 
 typedef struct {
@@ -123,6 +132,9 @@ void ih_layer_get(const ih_image *img, uint16_t i, ih_layer *l);
 void ih_schedule_get(const ih_image *img, uint16_t i, ih_schedule *s);
 /* Quantization entries from index first: (multiplier, shift) pairs. */
 const uint8_t *ih_quant_entries(const ih_image *img, uint32_t first);
+/* The energy the run-time rule asks for before task i, nJ (img->rule_at != 0
+ * and i < n_tasks). */
+uint32_t ih_rule_need(const ih_image *img, uint32_t i);
 /* A constant tensor's data in the image. */
 const uint8_t *ih_const_data(const ih_image *img, const ih_tensor *t);
 

@@ -21,19 +21,7 @@ static struct {
 
 static ih_rt_stats stats;
 
-void ih_config_default(ih_config *cfg)
-{
-    cfg->cap_uf = 100;
-    cfg->von_mv = 2800;
-    cfg->voff_mv = 2400;
-    cfg->task_fixed_nj = 393;       /* DMA fixed costs: 200 nJ read + 193.36 nJ write */
-    cfg->mac_pj = 23190;            /* CPU mul 19.25 nJ + add 3.94 nJ */
-    cfg->read_pj_per_byte = 13500;  /* 2.7e-8 J per 16-bit element */
-    cfg->write_pj_per_byte = 13408; /* 2.6815e-8 J per 16-bit element */
-    cfg->commit_nj = 220;           /* one element written: 2.6815e-8 + 1.9336e-7 J */
-    cfg->sense_nj = 75;
-    cfg->check_crc = 1;
-}
+void ih_config_default(ih_config *cfg) { cfg->check_crc = 1; }
 
 static uint32_t dtype_bytes(uint8_t d) { return d == IH_INT8 ? 1u : 4u; }
 
@@ -407,83 +395,33 @@ static void write_region(const ih_tensor *out, const ih_region *r, const uint8_t
     }
 }
 
-static uint32_t span(int32_t o0, int32_t o1, int32_t stride, int32_t dilation, int32_t k, int32_t in)
-{
-    int32_t n = (o1 - o0 - 1) * stride + (k - 1) * dilation + 1;
-    return (uint32_t)(n < in ? n : in);
-}
-
-/* The estimated energy of task t in nJ (the run-time rule). */
-static uint64_t task_energy(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t)
-{
-    const ih_region *r = &t->region;
-    const int32_t *q = l->params;
-    uint32_t elems = (uint32_t)ih_region_elems(r);
-    uint32_t ch = (uint32_t)(r->c1 - r->c0);
-    uint32_t red = ih_task_split(t) ? (uint32_t)(t->hi - t->lo) : 0;
-    uint64_t macs = elems, rd = 0, wr;
-    switch (l->op) {
-    case IH_OP_CONV_2D:
-        red = red ? red : (uint32_t)in0->shape.c;
-        macs = (uint64_t)elems * (uint32_t)(q[0] * q[1]) * red;
-        rd = (uint64_t)ch * (uint32_t)(q[0] * q[1]) * red +
-             (uint64_t)span(r->y0, r->y1, q[2], q[4], q[0], in0->shape.h) * span(r->x0, r->x1, q[3], q[5], q[1], in0->shape.w) * red;
-        break;
-    case IH_OP_DEPTHWISE_CONV_2D:
-        macs = (uint64_t)elems * (uint32_t)(q[0] * q[1]);
-        rd = (uint64_t)ch * (uint32_t)(q[0] * q[1]) +
-             (uint64_t)span(r->y0, r->y1, q[2], q[4], q[0], in0->shape.h) * span(r->x0, r->x1, q[3], q[5], q[1], in0->shape.w) * ch;
-        break;
-    case IH_OP_FULLY_CONNECTED:
-        red = red ? red : (uint32_t)q[1];
-        macs = (uint64_t)elems * red;
-        rd = (uint64_t)ch * red + (uint64_t)(r->n1 - r->n0) * red;
-        break;
-    case IH_OP_AVERAGE_POOL_2D:
-    case IH_OP_MAX_POOL_2D:
-        red = red ? red : (uint32_t)q[0];
-        macs = (uint64_t)elems * red * (uint32_t)q[1];
-        rd = (uint64_t)span(r->y0, r->y1, q[2], 1, q[0], in0->shape.h) * span(r->x0, r->x1, q[3], 1, q[1], in0->shape.w) * ch;
-        break;
-    default:
-        rd = (uint64_t)elems * l->n_inputs * dtype_bytes(in0->dtype);
-        break;
-    }
-    if (ih_task_split(t) && t->step > 0) {
-        rd += 4u * (uint64_t)elems;
-    }
-    wr = (ih_task_split(t) && !ih_task_last(t)) ? 4u * (uint64_t)elems : (uint64_t)elems * dtype_bytes(out->dtype);
-    return rt.cfg.task_fixed_nj +
-           (macs * rt.cfg.mac_pj + rd * rt.cfg.read_pj_per_byte + wr * rt.cfg.write_pj_per_byte) / 1000u;
-}
-
-/* The energy above brown-out at mv millivolts, nJ: C * (V^2 - Voff^2) / 2. */
+/* The energy above brown-out at mv millivolts, nJ, rounded down:
+ * C * (V^2 - Voff^2) / 2 with C in nF and V in mV (the image's rule section). */
 static uint64_t energy_left(uint32_t mv)
 {
     uint64_t v2, off2;
-    if (mv <= rt.cfg.voff_mv) {
+    if (mv <= rt.img.rule_voff_mv) {
         return 0;
     }
     v2 = (uint64_t)mv * mv;
-    off2 = (uint64_t)rt.cfg.voff_mv * rt.cfg.voff_mv;
-    return (uint64_t)rt.cfg.cap_uf * (v2 - off2) / 2000u;
+    off2 = (uint64_t)rt.img.rule_voff_mv * rt.img.rule_voff_mv;
+    return (uint64_t)rt.img.rule_cap_nf * (v2 - off2) / 2000000u;
 }
 
-/* The run-time rule before task t (boards/sim Board.rule): when the energy
- * left does not cover the task, a reading and a commit, commit the work
- * done and sleep until the capacitor is charged, then run the task. A task
- * that needs more than 95% of a full charge runs anyway (sleeping would not
- * help), as does every task when the port cannot measure (0 mV). */
-static void runtime_rule(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t)
+/* The run-time rule before task t, deciding as boards/sim's Board.rule does
+ * with the numbers the harness put in the image (plan.RuleNeed, RuleLimit):
+ * when the energy left does not cover the task's need (the task, the
+ * reading, and a commit), commit the work not yet committed and read again,
+ * or, with nothing to commit, sleep until the capacitor is charged and then
+ * run the task without another reading. A task that needs more than the
+ * limit (95% of a full charge) runs anyway (sleeping would not help), as
+ * does every task when the port cannot measure (0 mV). */
+static void runtime_rule(const ih_task *t)
 {
-    /* The task, the reading, and one commit: the task's own, or the early
-     * commit of work not yet committed (boards/sim: t.Energy includes the
-     * commit of a committing task). */
-    uint64_t need = task_energy(l, in0, out, t) + rt.cfg.sense_nj + rt.cfg.commit_nj;
-    uint64_t budget = energy_left(rt.cfg.von_mv);
+    uint32_t need = ih_rule_need(&rt.img, t->index);
     for (;;) {
-        uint16_t mv = port_supply_mv();
-        if (mv == 0 || need * 100u > budget * 95u || energy_left(mv) >= need) {
+        uint16_t mv = port_supply_mv(); /* read every time, as the plan prices it */
+        if (mv == 0 || energy_left(mv) >= need || need > rt.img.rule_limit_nj) {
             return;
         }
         if (rt.committed < t->index) {
@@ -495,6 +433,15 @@ static void runtime_rule(const ih_layer *l, const ih_tensor *in0, const ih_tenso
         stats.sleeps++;
         return;
     }
+}
+
+/* An empty function the emulated board's debugger stops at: after the rule,
+ * before the task's work. noinline and the barrier keep the call and the
+ * symbol in every build. */
+IH_NOINLINE void ih_task_begin(uint32_t task)
+{
+    (void)task;
+    IH_BARRIER();
 }
 
 int ih_rt_step(void)
@@ -521,9 +468,10 @@ int ih_rt_step(void)
     if (l.n_inputs > 1) {
         ih_tensor_get(&rt.img, l.input[1], &in1);
     }
-    if (rt.img.flags & IH_IMAGE_FLAG_RUNTIME_RULE) {
-        runtime_rule(&l, &in0, &out, &t);
+    if (rt.img.rule_at != 0) {
+        runtime_rule(&t);
     }
+    ih_task_begin(t.index);
     stats.tasks_run++;
     elems = (uint32_t)ih_region_elems(&t.region);
     if (ih_task_split(&t)) {
@@ -593,6 +541,8 @@ const uint8_t *ih_rt_output(uint32_t *bytes)
     *bytes = out.bytes;
     return port_nvm() + out.offset;
 }
+
+uint16_t ih_rt_turn_on_mv(void) { return rt.booted && rt.img.rule_at != 0 ? rt.img.rule_von_mv : 0; }
 
 const ih_rt_stats *ih_rt_get_stats(void) { return &stats; }
 

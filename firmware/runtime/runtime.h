@@ -14,10 +14,16 @@
  *   5. an inference starts when the input is written and the progress word
  *      set to 0; it is done when the word equals the number of tasks.
  *
- * With the image's run-time rule flag, before each task the runtime reads
- * port_supply_mv(); when the energy left above brown-out does not cover the
- * task (and a commit), it commits the work done and sleeps until the
- * capacitor is charged (port_sleep_until_charged), then runs the task.
+ * With the image's run-time rule (its rule section: capacitance, thresholds,
+ * and per task the energy the rule asks for, all from the harness), before
+ * each task the runtime reads port_supply_mv(); when the energy left above
+ * brown-out does not cover the task (and a commit), it commits the work done
+ * and sleeps until the capacitor is charged (port_sleep_until_charged), then
+ * runs the task. It decides as boards/sim does for the same reading.
+ *
+ * ih_task_begin(task) is called after the rule and before every task's work:
+ * an empty, never inlined function, a debugger hook (the emulated board
+ * stops there).
  *
  * Nothing here allocates; all state is static. Built with
  * -DIH_BROKEN_COMMIT_BEFORE_WRITE it writes the progress word BEFORE a
@@ -39,24 +45,28 @@
 #define IH_SRAM_OUT_BYTES 4096
 #endif
 
-/* The board's power system and cost estimates, for the run-time rule. The
- * energy above brown-out at v mV is cap_uf * (v^2 - voff^2) / 2; a task's
- * energy is estimated from its multiply-accumulates and NVM traffic. */
+/* How the runtime boots. (The run-time rule's capacitor, thresholds and
+ * task energies come with the image, from the profile the harness planned
+ * with: nothing of the power system is compiled in.) */
 typedef struct {
-    uint32_t cap_uf;            /* storage capacitor, microfarads */
-    uint16_t von_mv, voff_mv;   /* turn-on and brown-out thresholds, millivolts */
-    uint32_t task_fixed_nj;     /* per task: transfers' fixed costs, loop set-up */
-    uint32_t mac_pj;            /* one multiply-accumulate (or pooling/element step) */
-    uint32_t read_pj_per_byte;  /* NVM -> CPU */
-    uint32_t write_pj_per_byte; /* CPU -> NVM */
-    uint32_t commit_nj;         /* one progress-word write */
-    uint32_t sense_nj;          /* one supply reading */
-    uint8_t check_crc;          /* check the image's CRC-32 at every boot */
+    uint8_t check_crc; /* check the image's CRC-32 at every boot */
 } ih_config;
 
-/* The MSP430FR5994 defaults of boards/profiles/msp430fr5994.yaml: 100 uF,
- * 2.8 V / 2.4 V; iNAS's measured NVM costs; CPU multiply plus add per MAC. */
+/* The defaults: check the CRC. */
 void ih_config_default(ih_config *cfg);
+
+/* Never inlined, and a compiler barrier: what a debugger hook needs. */
+#if defined(__GNUC__) || defined(__clang__)
+#define IH_NOINLINE __attribute__((noinline))
+#define IH_BARRIER() __asm__ volatile("" ::: "memory")
+#else
+#define IH_NOINLINE
+#define IH_BARRIER() ((void)0)
+#endif
+
+/* The debugger hook before every task's work (after the run-time rule):
+ * empty; the emulated board stops here (boards/emulated). */
+IH_NOINLINE void ih_task_begin(uint32_t task);
 
 /* Results of ih_rt_step and ih_rt_run (errors are negative IH_ERR_*). */
 enum {
@@ -98,6 +108,10 @@ uint32_t ih_rt_next(void);
 /* The number of tasks of the plan, the progress word in NVM. */
 uint32_t ih_rt_tasks(void);
 uint32_t ih_rt_progress(void);
+
+/* The turn-on voltage of the image's rule section, mV: what
+ * port_sleep_until_charged waits for (0 without the rule or before boot). */
+uint16_t ih_rt_turn_on_mv(void);
 
 /* The opened image (after a successful boot). */
 const ih_image *ih_rt_image(void);

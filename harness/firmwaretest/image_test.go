@@ -92,10 +92,11 @@ func TestImageRejected(t *testing.T) {
 	}
 }
 
-// TestMutatedImages changes random bytes of valid images' records (with
-// the CRC recomputed) and runs them under the sanitizers: the runtime
-// either refuses the image or runs it to completion, never reads or writes
-// out of bounds, and refuses at least every image Go's decoder refuses.
+// TestMutatedImages changes random bytes of valid images' records (with the
+// CRC recomputed; the adaptive plan's rule section too) and runs them under
+// the sanitizers: the runtime either refuses the image or runs it to
+// completion, never reads or writes out of bounds, and refuses at least
+// every image Go's decoder refuses.
 func TestMutatedImages(t *testing.T) {
 	runplan := bin(t, "runplan-san")
 	m := bundledModel(t)
@@ -106,11 +107,14 @@ func TestMutatedImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	accepted, refused := 0, 0
-	for _, scheduler := range []string{"tile", "layer"} {
+	for _, scheduler := range []string{"tile", "layer", "adaptive"} {
 		d := deploy(t, m, bundled.Input(), scheduler)
 		le := binary.LittleEndian
 		nt, nl, nq := int(le.Uint16(d.imageBytes[16:])), int(le.Uint16(d.imageBytes[18:])), int(le.Uint16(d.imageBytes[20:]))
 		records := plan.ImageHeaderBytes + nt*plan.TensorRecBytes + nl*(plan.LayerRecBytes+plan.ScheduleRecBytes) + nq*plan.QuantRecBytes
+		if d.plan.RuntimeRule {
+			records += plan.RuleHeadBytes + 4*len(d.plan.Tasks) // the rule section too
+		}
 		for i := 0; i < 60; i++ {
 			img := append([]byte(nil), d.imageBytes...)
 			for k := 1 + rng.Intn(3); k > 0; k-- {
@@ -145,4 +149,44 @@ func TestMutatedImages(t *testing.T) {
 		}
 	}
 	t.Logf("%d mutants refused, %d accepted and run", refused, accepted)
+}
+
+// TestImageRuleRejected damages the run-time rule section of an adaptive
+// plan's image (version 2): the runtime refuses each, as Go's decoder does.
+func TestImageRuleRejected(t *testing.T) {
+	runplan := bin(t, "runplan")
+	d := deploy(t, bundledModel(t), bundled.Input(), "adaptive")
+	le := binary.LittleEndian
+	nt, nl, nq := int(le.Uint16(d.imageBytes[16:])), int(le.Uint16(d.imageBytes[18:])), int(le.Uint16(d.imageBytes[20:]))
+	ruleAt := plan.ImageHeaderBytes + nt*plan.TensorRecBytes + nl*(plan.LayerRecBytes+plan.ScheduleRecBytes) + nq*plan.QuantRecBytes
+	cases := []struct {
+		name, want string
+		edit       func(b []byte)
+	}{
+		{"version 1 with the flag", "unsupported image version", func(b []byte) { le.PutUint16(b[4:], 1) }},
+		{"version 2 without the flag", "unsupported image version", func(b []byte) { b[23] &^= plan.ImageRuntimeRule }},
+		{"section one task short", "bad run-time rule section", func(b []byte) { le.PutUint32(b[ruleAt+12:], le.Uint32(b[ruleAt+12:])-4) }},
+		{"section past the end", "bad run-time rule section", func(b []byte) { le.PutUint32(b[ruleAt+12:], uint32(len(b))) }},
+		{"section size unaligned", "bad run-time rule section", func(b []byte) { le.PutUint32(b[ruleAt+12:], le.Uint32(b[ruleAt+12:])+2) }},
+		{"no capacitance", "bad run-time rule section", func(b []byte) { le.PutUint32(b[ruleAt:], 0) }},
+		{"turn-on at brown-out", "bad run-time rule section", func(b []byte) { le.PutUint16(b[ruleAt+4:], le.Uint16(b[ruleAt+6:])) }},
+		{"no brown-out voltage", "bad run-time rule section", func(b []byte) { le.PutUint16(b[ruleAt+6:], 0) }},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		img := append([]byte(nil), d.imageBytes...)
+		c.edit(img)
+		resum(img)
+		if _, err := plan.DecodeImage(img); err == nil {
+			t.Errorf("%s: Go's decoder accepts the image", c.name)
+		}
+		p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".img")
+		if err := os.WriteFile(p, img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, runplan, p, d.input)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, want 2 with %q\n%s", c.name, r.code, c.want, r.stderr)
+		}
+	}
 }

@@ -111,6 +111,13 @@ func deployOn(t *testing.T, m *model.Model, input []byte, profile, scheduler str
 	if err != nil {
 		t.Fatalf("%s: %v", scheduler, err)
 	}
+	return deployPlan(t, m, input, prof, p)
+}
+
+// deployPlan writes plan p's image and the input, with the reference
+// output and the simulated board's final NVM.
+func deployPlan(t *testing.T, m *model.Model, input []byte, prof *profiles.Profile, p *plan.Plan) deployment {
+	t.Helper()
 	img, err := plan.EncodeImage(m, p)
 	if err != nil {
 		t.Fatal(err)

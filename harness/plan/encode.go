@@ -12,15 +12,23 @@ import (
 // The binary image of a model and its plan, read by the firmware. See
 // FORMAT.md beside this file for the layout; every field is little-endian.
 const (
-	ImageMagic       uint32 = 0x4C504849 // "IHPL"
-	ImageVersion            = 1
-	ImageHeaderBytes        = 32
-	TensorRecBytes          = 24
-	LayerRecBytes           = 128
-	ScheduleRecBytes        = 32
-	QuantRecBytes           = 8
-	LayerParams             = 28
-	noTensor                = 0xFFFF
+	ImageMagic uint32 = 0x4C504849 // "IHPL"
+	// ImageVersion is the version of an image without the run-time rule;
+	// ImageVersionRule that of one with it (flag ImageRuntimeRule), which
+	// carries the rule section. An encoder writes the lowest version that
+	// holds the plan, so images without the rule never changed.
+	ImageVersion     = 1
+	ImageVersionRule = 2
+	ImageHeaderBytes = 32
+	// RuleHeadBytes is the fixed part of the rule section; one u32 per
+	// task follows it.
+	RuleHeadBytes    = 16
+	TensorRecBytes   = 24
+	LayerRecBytes    = 128
+	ScheduleRecBytes = 32
+	QuantRecBytes    = 8
+	LayerParams      = 28
+	noTensor         = 0xFFFF
 )
 
 // Tensor flags in an image.
@@ -40,6 +48,17 @@ const (
 const (
 	ScheduleNoCommitAtEnd = 1 << 0
 )
+
+// ImageRule is the run-time rule section of an image: what the firmware's
+// rule needs to decide as plan.RuleNeed and plan.RuleLimit do, in integer
+// units. The energy above brown-out at v mV is
+// CapacitanceNF * (v^2 - VoffMV^2) / 2e6 nJ (rounded down).
+type ImageRule struct {
+	CapacitanceNF uint32
+	VonMV, VoffMV uint16
+	LimitNJ       uint32   // a task whose need is above it runs anyway
+	NeedNJ        []uint32 // per task: plan.RuleNeed, rounded up
+}
 
 // ImageTensor is a tensor record of an image.
 type ImageTensor struct {
@@ -70,7 +89,73 @@ type Image struct {
 	Layers    []ImageLayer
 	Schedules []LayerPlan // the schedule fields only
 	Quant     [][2]int32  // (multiplier, shift) pairs
+	Rule      *ImageRule  // the run-time rule section (version 2), nil without
 	Data      []byte      // the whole image (constants are slices of it)
+}
+
+// nanoJoules is the least n for which n nJ, as the float n*1e-9 J, is at
+// least x J, as a u32; ok is false when it does not fit. (Not just
+// ceil(x*1e9): the product rounds, and the firmware's integer comparison
+// must be the float one of a board told n*1e-9 J.)
+func nanoJoules(x float64) (uint32, bool) {
+	v := math.Ceil(x * 1e9)
+	if !(v >= 0 && v <= math.MaxUint32) {
+		return 0, false
+	}
+	for v > 0 && (v-1)*1e-9 >= x {
+		v--
+	}
+	for v*1e-9 < x {
+		v++
+	}
+	if v > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// millivolts is v volts in mV, rounded, as a u16.
+func millivolts(v float64) (uint16, bool) {
+	mv := math.Round(v * 1000)
+	if !(mv >= 0 && mv <= math.MaxUint16) {
+		return 0, false
+	}
+	return uint16(mv), true
+}
+
+// ruleOf is the rule section's values for plan p. The need is rounded up
+// to whole nJ, and the firmware's reading rounds the energy down, so the
+// firmware sleeps exactly where the plan's float rule would, told the
+// energy the firmware computes. So does the "runs anyway" test: the limit
+// is rounded up too, and the need of a task above the float limit is
+// raised above the integer one (its energy test then no longer matters).
+func ruleOf(p *Plan) (*ImageRule, error) {
+	st := p.Storage
+	if st == nil {
+		return nil, fmt.Errorf("plan: image: the plan has the run-time rule but no storage (capacitance and thresholds) for it")
+	}
+	r := &ImageRule{NeedNJ: make([]uint32, len(p.Tasks))}
+	var ok1, ok2, ok3, ok4 bool
+	if nf := math.Round(st.CapacitanceF * 1e9); nf > 0 && nf <= math.MaxUint32 {
+		r.CapacitanceNF, ok1 = uint32(nf), true
+	}
+	r.VonMV, ok2 = millivolts(st.VonV)
+	r.VoffMV, ok3 = millivolts(st.VoffV)
+	r.LimitNJ, ok4 = nanoJoules(p.RuleLimit())
+	if !ok1 || !ok2 || !ok3 || !ok4 || r.LimitNJ == math.MaxUint32 || r.VoffMV == 0 || r.VonMV <= r.VoffMV {
+		return nil, fmt.Errorf("plan: image: storage %g F, %g V on, %g V off, limit %g J do not fit the rule section's nF, mV and nJ fields", st.CapacitanceF, st.VonV, st.VoffV, p.RuleLimit())
+	}
+	for i := range p.Tasks {
+		need, ok := nanoJoules(p.RuleNeed(i))
+		if !ok {
+			need = math.MaxUint32 // above the limit: runs anyway, as in the plan
+		}
+		if p.RuleNeed(i) > p.RuleLimit() {
+			need = max(need, r.LimitNJ+1)
+		}
+		r.NeedNJ[i] = need
+	}
+	return r, nil
 }
 
 func align4(n int) int { return (n + 3) &^ 3 }
@@ -165,6 +250,15 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 	off += len(p.Layers) * ScheduleRecBytes
 	quantAt := off
 	off += len(quant) * QuantRecBytes
+	var rule *ImageRule
+	ruleAt := off
+	if p.RuntimeRule {
+		var err error
+		if rule, err = ruleOf(p); err != nil {
+			return nil, err
+		}
+		off += RuleHeadBytes + 4*len(p.Tasks)
+	}
 	dataOff := map[int]int{}
 	for _, t := range m.Tensors {
 		if t.IsConst() {
@@ -179,6 +273,9 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], ImageMagic)
 	le.PutUint16(b[4:], ImageVersion)
+	if rule != nil {
+		le.PutUint16(b[4:], ImageVersionRule)
+	}
 	le.PutUint16(b[6:], ImageHeaderBytes)
 	le.PutUint32(b[8:], uint32(off))
 	le.PutUint16(b[16:], uint16(len(m.Tensors)))
@@ -254,6 +351,17 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 		le.PutUint32(b[quantAt+8*i:], uint32(q[0]))
 		le.PutUint32(b[quantAt+8*i+4:], uint32(q[1]))
 	}
+	if rule != nil {
+		r := b[ruleAt:]
+		le.PutUint32(r[0:], rule.CapacitanceNF)
+		le.PutUint16(r[4:], rule.VonMV)
+		le.PutUint16(r[6:], rule.VoffMV)
+		le.PutUint32(r[8:], rule.LimitNJ)
+		le.PutUint32(r[12:], uint32(RuleHeadBytes+4*len(rule.NeedNJ)))
+		for i, n := range rule.NeedNJ {
+			le.PutUint32(r[RuleHeadBytes+4*i:], n)
+		}
+	}
 	le.PutUint32(b[12:], crc32.ChecksumIEEE(b[16:]))
 	return b, nil
 }
@@ -268,8 +376,9 @@ func DecodeImage(b []byte) (*Image, error) {
 	if m := le.Uint32(b); m != ImageMagic {
 		return nil, fmt.Errorf("plan: image: magic %#x, want %#x (IHPL)", m, ImageMagic)
 	}
-	if v := le.Uint16(b[4:]); v != ImageVersion {
-		return nil, fmt.Errorf("plan: image: version %d, this harness reads version %d", v, ImageVersion)
+	version := int(le.Uint16(b[4:]))
+	if version != ImageVersion && version != ImageVersionRule {
+		return nil, fmt.Errorf("plan: image: version %d, this harness reads versions %d and %d", version, ImageVersion, ImageVersionRule)
 	}
 	if h := le.Uint16(b[6:]); h != ImageHeaderBytes {
 		return nil, fmt.Errorf("plan: image: header of %d bytes, want %d", h, ImageHeaderBytes)
@@ -281,12 +390,15 @@ func DecodeImage(b []byte) (*Image, error) {
 	if c := crc32.ChecksumIEEE(b[16:]); c != le.Uint32(b[12:]) {
 		return nil, fmt.Errorf("plan: image: CRC-32 %#08x, header says %#08x", c, le.Uint32(b[12:]))
 	}
-	img := &Image{Version: ImageVersion, WordBytes: int(b[22]), Flags: b[23], NVMBytes: int(le.Uint32(b[24:])), PlanTag: le.Uint32(b[28:]), Data: b}
+	img := &Image{Version: version, WordBytes: int(b[22]), Flags: b[23], NVMBytes: int(le.Uint32(b[24:])), PlanTag: le.Uint32(b[28:]), Data: b}
 	if img.WordBytes != 2 && img.WordBytes != 4 {
 		return nil, fmt.Errorf("plan: image: NVM word of %d bytes, want 2 or 4", img.WordBytes)
 	}
 	if img.NVMBytes < HeaderBytes {
 		return nil, fmt.Errorf("plan: image: NVM area of %d bytes is smaller than its %d-byte header", img.NVMBytes, HeaderBytes)
+	}
+	if hasRule := img.Flags&ImageRuntimeRule != 0; hasRule != (version == ImageVersionRule) {
+		return nil, fmt.Errorf("plan: image: version %d with the run-time rule flag %t: the rule section comes with version %d, and only with it", version, hasRule, ImageVersionRule)
 	}
 	nt, nl, nq := int(le.Uint16(b[16:])), int(le.Uint16(b[18:])), int(le.Uint16(b[20:]))
 	tensorsAt := ImageHeaderBytes
@@ -295,6 +407,20 @@ func DecodeImage(b []byte) (*Image, error) {
 	quantAt := schedAt + nl*ScheduleRecBytes
 	if quantAt+nq*QuantRecBytes > len(b) {
 		return nil, fmt.Errorf("plan: image: %d tensors, %d layers and %d quantization entries do not fit %d bytes", nt, nl, nq, len(b))
+	}
+	// The records end after the quantization entries, or after the rule
+	// section, whose size its head says (checked against the tasks below).
+	ruleAt := quantAt + nq*QuantRecBytes
+	recordsEnd := ruleAt
+	if version == ImageVersionRule {
+		if ruleAt+RuleHeadBytes > len(b) {
+			return nil, fmt.Errorf("plan: image: the rule section's head at %d does not fit %d bytes", ruleAt, len(b))
+		}
+		n := int(le.Uint32(b[ruleAt+12:]))
+		if n < RuleHeadBytes || n%4 != 0 || n > len(b)-ruleAt {
+			return nil, fmt.Errorf("plan: image: rule section of %d bytes at %d does not fit %d bytes", n, ruleAt, len(b))
+		}
+		recordsEnd = ruleAt + n
 	}
 	for i := 0; i < nt; i++ {
 		r := b[tensorsAt+i*TensorRecBytes:]
@@ -307,7 +433,7 @@ func DecodeImage(b []byte) (*Image, error) {
 		if t.N*t.H*t.W*t.C*t.DType.Size() != t.Bytes {
 			return nil, fmt.Errorf("plan: image: tensor %d: shape %dx%dx%dx%d of %s is not %d bytes", i, t.N, t.H, t.W, t.C, t.DType, t.Bytes)
 		}
-		if t.Flags&TensorConst != 0 && (t.Offset < quantAt+nq*QuantRecBytes || t.Offset > len(b) || t.Bytes > len(b)-t.Offset) {
+		if t.Flags&TensorConst != 0 && (t.Offset < recordsEnd || t.Offset > len(b) || t.Bytes > len(b)-t.Offset) {
 			return nil, fmt.Errorf("plan: image: tensor %d: constant data at %d+%d lies outside the data section", i, t.Offset, t.Bytes)
 		}
 		if t.Flags&TensorConst == 0 && t.Offset != math.MaxUint32 && (t.Offset < HeaderBytes || t.Offset > img.NVMBytes || t.Bytes > img.NVMBytes-t.Offset) {
@@ -380,6 +506,21 @@ func DecodeImage(b []byte) (*Image, error) {
 	}
 	for i := 0; i < nq; i++ {
 		img.Quant = append(img.Quant, [2]int32{int32(le.Uint32(b[quantAt+8*i:])), int32(le.Uint32(b[quantAt+8*i+4:]))})
+	}
+	if version == ImageVersionRule {
+		r := b[ruleAt:recordsEnd]
+		rule := &ImageRule{CapacitanceNF: le.Uint32(r[0:]), VonMV: le.Uint16(r[4:]), VoffMV: le.Uint16(r[6:]), LimitNJ: le.Uint32(r[8:])}
+		if len(r) != RuleHeadBytes+4*next {
+			return nil, fmt.Errorf("plan: image: rule section of %d bytes, want %d for %d tasks", len(r), RuleHeadBytes+4*next, next)
+		}
+		if rule.CapacitanceNF == 0 || rule.VoffMV == 0 || rule.VonMV <= rule.VoffMV {
+			return nil, fmt.Errorf("plan: image: rule section: capacitance %d nF, turn-on %d mV, brown-out %d mV (want a capacitance and 0 < brown-out < turn-on)", rule.CapacitanceNF, rule.VonMV, rule.VoffMV)
+		}
+		rule.NeedNJ = make([]uint32, next)
+		for i := range rule.NeedNJ {
+			rule.NeedNJ[i] = le.Uint32(r[RuleHeadBytes+4*i:])
+		}
+		img.Rule = rule
 	}
 	return img, nil
 }

@@ -3,6 +3,7 @@ package plan_test
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -188,4 +189,97 @@ func FuzzDecodeImage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestImageRuleSection checks the run-time rule section: an image has it,
+// and version 2, exactly when the plan has the rule; it carries the
+// storage and, per task, the least whole nJ covering plan.RuleNeed.
+func TestImageRuleSection(t *testing.T) {
+	seen := 0
+	for _, mp := range plans(t) {
+		m, p := mp.m, mp.p
+		img, err := plan.EncodeImage(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := plan.DecodeImage(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.RuntimeRule {
+			if d.Version != plan.ImageVersion || d.Rule != nil || d.Flags&plan.ImageRuntimeRule != 0 {
+				t.Fatalf("%s/%s: version %d, rule %v for a plan without the rule", m.Name, p.Scheduler, d.Version, d.Rule)
+			}
+			continue
+		}
+		seen++
+		r := d.Rule
+		if d.Version != plan.ImageVersionRule || r == nil || len(r.NeedNJ) != len(p.Tasks) {
+			t.Fatalf("%s/%s: version %d, rule %v", m.Name, p.Scheduler, d.Version, r)
+		}
+		if r.CapacitanceNF != uint32(math.Round(p.Storage.CapacitanceF*1e9)) || r.VonMV != uint16(math.Round(p.Storage.VonV*1000)) || r.VoffMV != uint16(math.Round(p.Storage.VoffV*1000)) {
+			t.Fatalf("%s/%s: storage %d nF %d/%d mV, plan %+v", m.Name, p.Scheduler, r.CapacitanceNF, r.VonMV, r.VoffMV, *p.Storage)
+		}
+		if float64(r.LimitNJ)*1e-9 < p.RuleLimit() || float64(r.LimitNJ-1)*1e-9 >= p.RuleLimit() {
+			t.Fatalf("%s/%s: limit %d nJ for %g J", m.Name, p.Scheduler, r.LimitNJ, p.RuleLimit())
+		}
+		for i, n := range r.NeedNJ {
+			need := p.RuleNeed(i)
+			if float64(n)*1e-9 < need || n > 0 && float64(n-1)*1e-9 >= need {
+				t.Fatalf("%s/%s: task %d needs %g J, the image says %d nJ", m.Name, p.Scheduler, i, need, n)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no plan has the run-time rule")
+	}
+}
+
+// TestImageRuleRefused damages the rule section and its header fields: each
+// is refused with a one-line error.
+func TestImageRuleRefused(t *testing.T) {
+	var m *model.Model
+	var p *plan.Plan
+	for _, mp := range plans(t) {
+		if mp.p.RuntimeRule {
+			m, p = mp.m, mp.p
+			break
+		}
+	}
+	if p == nil {
+		t.Fatal("no plan has the run-time rule")
+	}
+	img, err := plan.EncodeImage(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	nt, nl, nq := int(le.Uint16(img[16:])), int(le.Uint16(img[18:])), int(le.Uint16(img[20:]))
+	ruleAt := plan.ImageHeaderBytes + nt*plan.TensorRecBytes + nl*(plan.LayerRecBytes+plan.ScheduleRecBytes) + nq*plan.QuantRecBytes
+	cases := []struct {
+		name, want string
+		edit       func(b []byte)
+	}{
+		{"version 1 with the flag", "rule section comes with version 2", func(b []byte) { le.PutUint16(b[4:], 1) }},
+		{"no flag in version 2", "rule section comes with version 2", func(b []byte) { b[23] &^= plan.ImageRuntimeRule }},
+		{"section size", "rule section of", func(b []byte) { le.PutUint32(b[ruleAt+12:], le.Uint32(b[ruleAt+12:])-4) }},
+		{"section past the end", "does not fit", func(b []byte) { le.PutUint32(b[ruleAt+12:], uint32(len(b))) }},
+		{"no capacitance", "capacitance 0 nF", func(b []byte) { le.PutUint32(b[ruleAt:], 0) }},
+		{"turn-on below brown-out", "turn-on", func(b []byte) { le.PutUint16(b[ruleAt+4:], le.Uint16(b[ruleAt+6:])) }},
+	}
+	for _, c := range cases {
+		b := bytes.Clone(img)
+		c.edit(b)
+		binary.LittleEndian.PutUint32(b[12:], crc32IEEE(b[16:]))
+		_, err := plan.DecodeImage(b)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+	// A plan with the rule but nothing to price it with is refused.
+	q := *p
+	q.Storage = nil
+	if _, err := plan.EncodeImage(m, &q); err == nil || !strings.Contains(err.Error(), "storage") {
+		t.Errorf("a rule plan without storage: %v", err)
+	}
 }

@@ -157,6 +157,9 @@ type Plan struct {
 	RuntimeRule bool    `json:"runtime_rule,omitempty"`
 	SenseEnergy float64 `json:"sense_energy_j,omitempty"`
 	SenseCycles float64 `json:"sense_cycles,omitempty"`
+	// Storage is what the board's rule turns a voltage reading into
+	// energy with (set with RuntimeRule; the image carries it).
+	Storage *Storage `json:"storage,omitempty"`
 
 	// Budget is the energy a power cycle gives from storage alone, and
 	// RebootEnergy what each boot costs before the first task.

@@ -79,11 +79,18 @@ func (s adaptive) Schedule(m *model.Model, prof *profiles.Profile, opt Options) 
 	p, err := buildWith(s.Name(), m, prof, opt, layerPlans(m, tiles, 0), func(p *plan.Plan) {
 		p.RuntimeRule = true
 		p.SenseEnergy, p.SenseCycles = prof.ADC.VoltageSense.Energy, prof.ADC.VoltageSense.Cycles
+		p.Storage = StorageOf(prof)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// StorageOf is the profile's capacitor and thresholds, as a run-time rule
+// on the board reads them (plan.Storage).
+func StorageOf(prof *profiles.Profile) *plan.Storage {
+	return &plan.Storage{CapacitanceF: prof.Power.CapacitanceF, VonV: prof.Power.VonV, VoffV: prof.Power.VoffV}
 }
 
 // cheapestTile picks the tile of layer l whose tasks cost the least energy

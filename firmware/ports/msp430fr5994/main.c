@@ -28,8 +28,7 @@ int main(void)
     static ih_config cfg;
     static struct app_wire_config wc;
     port_init();
-    ih_config_default(&cfg); /* the msp430fr5994 profile: 100 uF, 2.8 V / 2.4 V, iNAS's costs */
-    msp430_set_turn_on_mv(cfg.von_mv);
+    ih_config_default(&cfg); /* the rule's capacitor and thresholds come with the image */
     persist.image_valid = port_image() ? 1u : 0u;
     persist.image_len = port_image_bytes();
     wc.cfg = &cfg;
@@ -50,8 +49,7 @@ int main(void)
     const uint8_t *input;
     uint32_t input_bytes;
     port_init();
-    ih_config_default(&cfg); /* the msp430fr5994 profile: 100 uF, 2.8 V / 2.4 V, iNAS's costs */
-    msp430_set_turn_on_mv(cfg.von_mv);
+    ih_config_default(&cfg); /* the rule's capacitor and thresholds come with the image */
     input = msp430_input_region(&input_bytes);
     (void)app_main(&cfg, input, input_bytes);
     msp430_idle();

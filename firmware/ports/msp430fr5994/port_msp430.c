@@ -19,7 +19,8 @@
  * - Supply: ADC12_B converts AVCC/2 (internal channel A31) against the
  *   2.0 V reference: mV = raw * 2 * 2000 / 4095.
  * - Sleep: LPM3 in steps of about 10 ms (Timer0_A from the VLO wakes the
- *   CPU), until the supply reads the turn-on voltage.
+ *   CPU), until the supply reads the turn-on voltage of the image's rule
+ *   section (ih_rt_turn_on_mv).
  */
 #include "port.h"
 
@@ -27,13 +28,13 @@
 #include "le.h"
 #include "msp430fr5994.h"
 #include "port_msp430.h"
+#include "runtime.h"
 
 extern uint8_t __ih_nvm_start[], __ih_nvm_end[];
 extern uint8_t __ih_plan_start[], __ih_plan_end[];
 extern uint8_t __ih_input_start[], __ih_input_end[];
 
 volatile uint16_t ih_ta1_wraps;
-static uint16_t turn_on_mv = 2800;
 
 /* Bounded waits: a peripheral that never gets ready gives up instead of hanging. */
 #define IH_SPIN 20000u
@@ -183,7 +184,7 @@ static void sleep_ticks(uint16_t ticks)
 
 void port_sleep_until_charged(void)
 {
-    uint16_t mv;
+    uint16_t mv, turn_on_mv = ih_rt_turn_on_mv();
     while ((mv = port_supply_mv()) != 0 && mv < turn_on_mv) {
         sleep_ticks(IH_MSP430_VLO_HZ / 100u); /* about 10 ms */
     }
@@ -206,8 +207,6 @@ void port_uart_write(const uint8_t *buf, uint32_t n)
         UCA0TXBUF = buf[i];
     }
 }
-
-void msp430_set_turn_on_mv(uint16_t mv) { turn_on_mv = mv; }
 
 const uint8_t *msp430_input_region(uint32_t *bytes)
 {

@@ -7,9 +7,6 @@
 
 #include <stdint.h>
 
-/* The turn-on voltage port_sleep_until_charged waits for (ih_config.von_mv). */
-void msp430_set_turn_on_mv(uint16_t mv);
-
 /* The deployed input's region (ports/common/app.h), from the linker script. */
 const uint8_t *msp430_input_region(uint32_t *bytes);
 

@@ -27,7 +27,7 @@ int main(void)
     static ih_config cfg;
     static struct app_wire_config wc;
     port_init();
-    stm32_config(&cfg);
+    ih_config_default(&cfg); /* the rule's capacitor and thresholds come with the image */
     /* The image is the one in flash: valid when it has the image magic (the
      * runtime's boot checks the rest). */
     persist.image_valid = port_image() ? 1u : 0u;
@@ -50,7 +50,7 @@ int main(void)
     const uint8_t *input;
     uint32_t input_bytes;
     port_init();
-    stm32_config(&cfg);
+    ih_config_default(&cfg);
     input = stm32_input_region(&input_bytes);
     (void)app_main(&cfg, input, input_bytes);
     stm32_idle();

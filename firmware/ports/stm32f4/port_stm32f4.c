@@ -14,7 +14,12 @@
  *   QEMU's -device loader; port_image() is NULL when no "IHPL" image is there.
  * - Cycles: DWT CYCCNT; QEMU does not model the DWT (it reads 0), so the port
  *   falls back to SysTick (24 bits, extended by its wrap interrupt).
- * - Supply voltage: not measured (0), so the run-time rule never sleeps.
+ * - Supply voltage: no ADC model under QEMU. port_supply_mv returns the
+ *   ih_supply_mv global, which a debugger writes when it stops at
+ *   port_supply_mv's entry (the emulated board: the modelled capacitor's
+ *   voltage); it is in .bss, so 0 ("cannot measure": the rule never sleeps)
+ *   after every reset. port_sleep_until_charged is an empty function the
+ *   debugger stops at, to charge the modelled capacitor to turn-on.
  */
 #include "port.h"
 
@@ -129,9 +134,16 @@ uint32_t port_cycles(void)
     return (hi << 24) | (0x00FFFFFFu - (v & 0x00FFFFFFu));
 }
 
-uint16_t port_supply_mv(void) { return 0; }
+volatile uint16_t ih_supply_mv;
 
-void port_sleep_until_charged(void) {}
+/* noinline and the barrier: a debugger stops at these functions' entries. */
+IH_NOINLINE uint16_t port_supply_mv(void)
+{
+    IH_BARRIER();
+    return ih_supply_mv;
+}
+
+IH_NOINLINE void port_sleep_until_charged(void) { IH_BARRIER(); }
 
 int port_uart_getc(void)
 {
@@ -159,21 +171,6 @@ const uint8_t *stm32_input_region(uint32_t *bytes)
 {
     *bytes = (uint32_t)((uintptr_t)__ih_input_end - (uintptr_t)__ih_input_start);
     return __ih_input_start;
-}
-
-void stm32_config(ih_config *cfg)
-{
-    /* boards/profiles/stm32f405.yaml (estimates, see its sources). */
-    ih_config_default(cfg);
-    cfg->cap_uf = 470;
-    cfg->von_mv = 3300;
-    cfg->voff_mv = 2000;
-    cfg->task_fixed_nj = 607;        /* SPI FRAM read 293.25 nJ + write 314.25 nJ fixed costs */
-    cfg->mac_pj = 13500;             /* mul 6.75 nJ + add 6.75 nJ */
-    cfg->read_pj_per_byte = 21000;   /* 42 nJ per 16-bit element */
-    cfg->write_pj_per_byte = 21000;  /* 42 nJ per 16-bit element */
-    cfg->commit_nj = 356;            /* one element written: 42 + 314.25 nJ */
-    cfg->sense_nj = 320;
 }
 
 void stm32_idle(void)

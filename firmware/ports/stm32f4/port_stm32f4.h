@@ -12,8 +12,10 @@
 /* The deployed input's region (ports/common/app.h), from the linker script. */
 const uint8_t *stm32_input_region(uint32_t *bytes);
 
-/* The runtime's cost and capacitor settings of boards/profiles/stm32f405.yaml. */
-void stm32_config(ih_config *cfg);
+/* The supply voltage port_supply_mv returns, mV: there is no ADC model
+ * under QEMU, so a debugger writes it (0 after every reset: .bss, "cannot
+ * measure", and the run-time rule never sleeps). */
+extern volatile uint16_t ih_supply_mv;
 
 /* Waits for an interrupt forever (after the inference, until the next reset). */
 void stm32_idle(void) __attribute__((noreturn));
