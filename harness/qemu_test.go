@@ -211,3 +211,54 @@ func TestReplayQEMUInterrupted(t *testing.T) {
 		t.Logf("%v: exit %v; %s", sig, err, strings.TrimSpace(out.String()))
 	}
 }
+
+// TestReplayQEMUAdaptive: the harness's own scheduler, whose run-time rule
+// reads the supply, runs in the real C runtime on the emulated board (the
+// firmware reads the modelled capacitor's voltage at its stops): every
+// output verified, the rule sleeps, and the latency is the simulated
+// board's for the same plan within 5 %; with KWS too when the shared data
+// is there.
+func TestReplayQEMUAdaptive(t *testing.T) {
+	elf := noPlanFirmware(t)
+	cases := [][]string{{"rf-office"}}
+	if _, err := os.Stat(sharedData); err == nil {
+		cases = append(cases, []string{filepath.Join(sharedData, "traces/react/rf-cart.trace"),
+			"--model", filepath.Join(sharedData, "models/kws_dscnn_int8.tflite"), "--input", filepath.Join(sharedData, "inputs/kws_ref_input0_int8.bin")})
+	} else if testenv.Strict() {
+		testenv.SharedData(t, sharedData)
+	}
+	for _, c := range cases {
+		args := append([]string{"replay"}, c...)
+		args = append(args, "--board", "qemu-stm32", "--elf", elf, "--inferences", "2", "--loop", "--json")
+		out, err := run(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+		var rep struct {
+			Scheduler  string `json:"scheduler"`
+			Inferences int    `json:"inferences"`
+			Verified   int    `json:"verified"`
+			Sleeps     int    `json:"sleeps"`
+			Latency    struct {
+				Mean float64 `json:"mean"`
+			} `json:"latency_s"`
+			Prediction struct {
+				LatencyError float64 `json:"latency_error"`
+				Latency      struct {
+					Mean float64 `json:"mean"`
+				} `json:"latency_s"`
+			} `json:"prediction"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d verified, %d sleeps, latency %.3f s, predicted %.3f s (%+.1f %%)", c[0], rep.Verified, rep.Sleeps,
+			rep.Latency.Mean, rep.Prediction.Latency.Mean, 100*rep.Prediction.LatencyError)
+		if rep.Scheduler != "adaptive" || rep.Inferences != 2 || rep.Verified != 2 || rep.Sleeps == 0 {
+			t.Errorf("%s: %+v; want adaptive, 2 verified, sleeps", c[0], rep)
+		}
+		if e := rep.Prediction.LatencyError; e > 0.05 || e < -0.05 {
+			t.Errorf("%s: latency %.3f s on qemu-stm32, %.3f s predicted: %+.1f %%, want within 5 %%", c[0], rep.Latency.Mean, rep.Prediction.Latency.Mean, 100*e)
+		}
+	}
+}
