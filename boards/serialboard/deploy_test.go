@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batteryless/harness/boards/serialboard/internal/fakeboard"
 	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/link/linktest"
 	"github.com/batteryless/harness/harness/wire"
 )
 
@@ -35,8 +35,8 @@ func oneLine(t *testing.T, err error) {
 // inference numbers, and an inference runs on it; Identity is the last
 // HELLO's.
 func TestDeploy(t *testing.T) {
-	leakCheck(t)
-	r := newRig(t, rigOpts{board: fakeboard.Config{Tasks: 6, ImageBytes: 8192}})
+	linktest.LeakCheck(t)
+	r := newRig(t, rigOpts{board: linktest.Config{Tasks: 6, ImageBytes: 8192}})
 	if r.brd.Identity() != nil {
 		t.Error("Identity before any HELLO is not nil")
 	}
@@ -69,8 +69,8 @@ func TestDeploy(t *testing.T) {
 // refused before any DEPLOY_CHUNK, in one line naming both sizes, and the
 // board's image stays valid.
 func TestDeployTooLarge(t *testing.T) {
-	leakCheck(t)
-	r := newRig(t, rigOpts{board: fakeboard.Config{ImageBytes: 4096}})
+	linktest.LeakCheck(t)
+	r := newRig(t, rigOpts{board: linktest.Config{ImageBytes: 4096}})
 	ctx := ctxT(t, 30*time.Second)
 	err := r.brd.Deploy(ctx, image(4097))
 	if err == nil {
@@ -96,14 +96,14 @@ func TestDeployTooLarge(t *testing.T) {
 // DEPLOY with FAILED, detail 1; the error says so and how to flash a plan
 // (the script of the board's kind), and wraps the link's CommandError.
 func TestDeployReadOnly(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	for _, c := range []struct{ name, want, not string }{
 		{"stm32f405", "scripts/flash-stm32.sh firmware/build/stm32f4/firmware.elf", "msp430"},
 		{"msp430fr5994", "scripts/flash-msp430.sh firmware/build/msp430fr5994/firmware.elf", "stm32"},
 		{"custom", "scripts/flash-stm32.sh", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := newRig(t, rigOpts{board: fakeboard.Config{Name: c.name, ReadOnlyImage: true}})
+			r := newRig(t, rigOpts{board: linktest.Config{Name: c.name, ReadOnlyImage: true}})
 			ctx := ctxT(t, 30*time.Second)
 			err := r.brd.Deploy(ctx, image(1000))
 			if err == nil {
@@ -132,8 +132,8 @@ func TestDeployReadOnly(t *testing.T) {
 // DEPLOY_COMMIT with BAD_CRC and the CRC it computed; the error names both
 // CRCs, and the board has no valid image.
 func TestDeployBadCRC(t *testing.T) {
-	leakCheck(t)
-	r := newRig(t, rigOpts{board: fakeboard.Config{ImageFault: func(area []byte) { area[100] ^= 0x10 }}})
+	linktest.LeakCheck(t)
+	r := newRig(t, rigOpts{board: linktest.Config{ImageFault: func(area []byte) { area[100] ^= 0x10 }}})
 	ctx := ctxT(t, 30*time.Second)
 	img := image(2000)
 	changed := bytes.Clone(img)

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/batteryless/harness/boards/serialboard"
-	"github.com/batteryless/harness/boards/serialboard/internal/fakeboard"
 	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/link/linktest"
 	"github.com/batteryless/harness/harness/wire"
 )
 
@@ -19,16 +19,16 @@ import (
 func ExampleBoard_Infer() {
 	const tasks, outBytes = 8, 16
 	cut := false
-	fb := fakeboard.New(fakeboard.Config{Tasks: tasks, OutputBytes: outBytes,
-		OnFrame: func(m wire.Message) fakeboard.Fault {
+	fb := linktest.New(linktest.Config{Tasks: tasks, OutputBytes: outBytes,
+		OnFrame: func(n int, m wire.Message) linktest.Fault {
 			if _, ok := m.(*wire.Result); ok && !cut {
 				cut = true
-				return fakeboard.BrownOut
+				return linktest.BrownOut
 			}
-			return fakeboard.None
+			return linktest.None
 		}})
 	defer fb.Close()
-	port, err := fakeboard.Attach(fb, "")
+	port, err := linktest.Attach(fb, "")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -56,7 +56,7 @@ func ExampleBoard_Infer() {
 		fmt.Println(err)
 		return
 	}
-	ok, _ := serialboard.Verify(inf.Output, fakeboard.Expected(input, outBytes))
+	ok, _ := serialboard.Verify(inf.Output, linktest.Expected(input, outBytes))
 	fmt.Printf("%s: %d tasks, %d commits, %d boot, result lost %v, verified %v\n",
 		id.Name, len(inf.Tasks), inf.Commits, inf.Boots, inf.ResultLost, ok)
 	// Output:

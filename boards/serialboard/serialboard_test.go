@@ -4,8 +4,8 @@ package serialboard_test
 // vanishing mid-run, garbage and half frames on the line, a board that stops
 // answering ... each gives a logged, named failure or a recovery, never a
 // hang or a lost result"). Each runs the driver over harness/link and a
-// pseudo-terminal against internal/fakeboard, a board that behaves like the
-// firmware, with a context deadline: a test that hangs fails instead.
+// pseudo-terminal against harness/link/linktest's board, which behaves like
+// the firmware, with a context deadline: a test that hangs fails instead.
 
 import (
 	"context"
@@ -13,36 +13,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/batteryless/harness/harness/testenv"
-
 	"github.com/batteryless/harness/boards/serialboard"
-	"github.com/batteryless/harness/boards/serialboard/internal/fakeboard"
 	"github.com/batteryless/harness/harness/link"
+	"github.com/batteryless/harness/harness/link/linktest"
 	"github.com/batteryless/harness/harness/wire"
 )
-
-// leakCheck fails the test if goroutines started during it outlive it.
-// Call it first, so that its cleanup runs last.
-func leakCheck(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -53,7 +33,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 // power is the test's Power strategy: a board on steady power whose Cycle
 // power-cycles the fake board. It counts holds and cycles.
 type power struct {
-	fb *fakeboard.Board
+	fb *linktest.Board
 	t0 time.Time
 
 	mu           sync.Mutex
@@ -123,20 +103,20 @@ func (g *logLines) has(sub string) bool {
 
 // rig is a fake board behind a pty, a link to it and the driver.
 type rig struct {
-	fb    *fakeboard.Board
+	fb    *linktest.Board
 	mu    sync.Mutex
-	port  *fakeboard.Port // the board's pty, replaced when plugged in again
-	path  string          // the port's path (a symlink when the port may vanish)
+	port  *linktest.Port // the board's pty, replaced when plugged in again
+	path  string         // the port's path (a symlink when the port may vanish)
 	l     *link.Link
 	brd   *serialboard.Board
 	pw    *power
 	log   *logLines
-	fcfg  fakeboard.Config
+	fcfg  linktest.Config
 	input []byte
 }
 
 type rigOpts struct {
-	board   fakeboard.Config
+	board   linktest.Config
 	driver  serialboard.Config
 	link    link.Config
 	symlink bool // the port is a symlink that can vanish and come back
@@ -165,16 +145,13 @@ func (r *rig) start(t *testing.T, o rigOpts) {
 		o.board.TaskTime = 3 * time.Millisecond
 	}
 	r.fcfg, r.log = o.board, &logLines{t: t}
-	r.fb = fakeboard.New(o.board)
+	r.fb = linktest.New(o.board)
+	t.Cleanup(r.fb.Close)
 	at := ""
 	if o.symlink {
 		at = filepath.Join(t.TempDir(), "ttyBOARD")
 	}
-	port, err := fakeboard.Attach(r.fb, at)
-	if err != nil {
-		r.fb.Close()
-		testenv.Missing(t, err.Error(), "")
-	}
+	port := linktest.AttachT(t, r.fb, at)
 	r.setPort(port)
 	r.path = port.Path
 	o.link.Path = port.Path
@@ -184,10 +161,9 @@ func (r *rig) start(t *testing.T, o rigOpts) {
 	if o.link.Reopen == 0 {
 		o.link.Reopen = 50 * time.Millisecond
 	}
+	var err error
 	r.l, err = link.Open(context.Background(), o.link)
 	if err != nil {
-		port.Close()
-		r.fb.Close()
 		t.Fatal(err)
 	}
 	o.driver.Tasks, o.driver.OutputBytes = o.board.Tasks, o.board.OutputBytes
@@ -197,7 +173,6 @@ func (r *rig) start(t *testing.T, o rigOpts) {
 	t.Cleanup(func() {
 		r.l.Close()
 		r.unplug()
-		r.fb.Close()
 	})
 	rnd := rand.New(rand.NewPCG(uint64(o.board.Tasks), 1))
 	r.input = make([]byte, o.board.InputBytes)
@@ -206,7 +181,7 @@ func (r *rig) start(t *testing.T, o rigOpts) {
 	}
 }
 
-func (r *rig) setPort(p *fakeboard.Port) {
+func (r *rig) setPort(p *linktest.Port) {
 	r.mu.Lock()
 	r.port = p
 	r.mu.Unlock()
@@ -284,7 +259,7 @@ func (r *rig) verified(t *testing.T, inf *serialboard.Inference, err error) {
 	if err != nil {
 		t.Fatalf("inference %d failed: %v", inf.Number, err)
 	}
-	if ok, why := serialboard.Verify(inf.Output, fakeboard.Expected(r.input, r.fcfg.OutputBytes)); !ok {
+	if ok, why := serialboard.Verify(inf.Output, linktest.Expected(r.input, r.fcfg.OutputBytes)); !ok {
 		t.Errorf("inference %d: wrong output: %s", inf.Number, why)
 	}
 	if inf.CRCMismatch {
@@ -308,18 +283,18 @@ func (r *rig) verified(t *testing.T, inf *serialboard.Inference, err error) {
 // with every event seen, and a START retransmitted after its ACK was cut
 // does not restart the inference.
 func TestCleanInferences(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	startAcks := 0
-	r := newRig(t, rigOpts{board: fakeboard.Config{
+	r := newRig(t, rigOpts{board: linktest.Config{
 		Tasks: 12, CommitEvery: 3,
-		OnFrame: func(m wire.Message) fakeboard.Fault {
+		OnFrame: func(n int, m wire.Message) linktest.Fault {
 			if a, ok := m.(*wire.Ack); ok && a.Cmd == wire.TypeStart {
 				startAcks++
 				if startAcks == 1 {
-					return fakeboard.Cut // the first START's answer is lost
+					return linktest.Cut // the first START's answer is lost
 				}
 			}
-			return fakeboard.None
+			return linktest.None
 		},
 	}})
 	ctx := ctxT(t, 30*time.Second)
@@ -361,11 +336,10 @@ func TestCleanInferences(t *testing.T) {
 // and answers, cut answers and events, and garbage on the host's line
 // towards the board: the inference completes with the right output.
 func TestNoisyLine(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	rnd := rand.New(rand.NewPCG(11, 12)) // used under the board's lock only
-	frames := 0
-	r := newRig(t, rigOpts{board: fakeboard.Config{
-		Noise: func() []byte {
+	r := newRig(t, rigOpts{board: linktest.Config{
+		Noise: func(int) []byte {
 			switch rnd.IntN(3) {
 			case 0:
 				return nil
@@ -380,21 +354,20 @@ func TestNoisyLine(t *testing.T) {
 				return f[:1+rnd.IntN(len(f)-2)]
 			}
 		},
-		OnFrame: func(m wire.Message) fakeboard.Fault {
-			frames++
+		OnFrame: func(n int, m wire.Message) linktest.Fault {
 			switch m.(type) {
 			case *wire.Result:
-				return fakeboard.None
+				return linktest.None
 			case *wire.Ack, *wire.Data:
-				if frames%3 == 0 {
-					return fakeboard.Cut
+				if n%3 == 0 {
+					return linktest.Cut
 				}
 			default:
-				if frames%5 == 0 {
-					return fakeboard.Cut
+				if n%5 == 0 {
+					return linktest.Cut
 				}
 			}
-			return fakeboard.None
+			return linktest.None
 		},
 	}, link: link.Config{RTO: 50 * time.Millisecond}})
 	ctx := ctxT(t, 60*time.Second)
@@ -456,13 +429,13 @@ func TestNoisyLine(t *testing.T) {
 // RESULT frame; the BOOT after it says the plan is done and nothing runs,
 // so the driver reads the output without a RESULT.
 func TestResultCutByBrownOut(t *testing.T) {
-	leakCheck(t)
-	r := newRig(t, rigOpts{board: fakeboard.Config{
-		OnFrame: func(m wire.Message) fakeboard.Fault {
+	linktest.LeakCheck(t)
+	r := newRig(t, rigOpts{board: linktest.Config{
+		OnFrame: func(n int, m wire.Message) linktest.Fault {
 			if _, ok := m.(*wire.Result); ok {
-				return fakeboard.BrownOut
+				return linktest.BrownOut
 			}
-			return fakeboard.None
+			return linktest.None
 		},
 	}})
 	ctx := ctxT(t, 30*time.Second)
@@ -484,32 +457,32 @@ func TestResultCutByBrownOut(t *testing.T) {
 // (a TASK_DONE, a COMMIT): the board resumes from its progress word each
 // time and the inference completes.
 func TestBrownOuts(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	inTask := map[uint32]bool{5: true, 10: true} // brown-out once in each
 	cutDone, cutCommit := false, false
-	r := newRig(t, rigOpts{board: fakeboard.Config{
+	r := newRig(t, rigOpts{board: linktest.Config{
 		Tasks: 24, CommitEvery: 3,
-		OnTask: func(task uint32) fakeboard.Fault {
+		OnTask: func(task uint32) linktest.Fault {
 			if inTask[task] {
 				delete(inTask, task)
-				return fakeboard.BrownOut
+				return linktest.BrownOut
 			}
-			return fakeboard.None
+			return linktest.None
 		},
-		OnFrame: func(m wire.Message) fakeboard.Fault {
+		OnFrame: func(n int, m wire.Message) linktest.Fault {
 			switch m := m.(type) {
 			case *wire.TaskDone:
 				if m.Task == 13 && !cutDone {
 					cutDone = true
-					return fakeboard.BrownOut
+					return linktest.BrownOut
 				}
 			case *wire.Commit:
 				if m.Progress == 18 && !cutCommit {
 					cutCommit = true
-					return fakeboard.BrownOut
+					return linktest.BrownOut
 				}
 			}
-			return fakeboard.None
+			return linktest.None
 		},
 	}})
 	ctx := ctxT(t, 30*time.Second)
@@ -531,15 +504,15 @@ func TestBrownOuts(t *testing.T) {
 // while powered; after HangTimeout the driver power-cycles it, counts the
 // hang, and the inference completes.
 func TestHang(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	hung := false
 	r := newRig(t, rigOpts{
-		board: fakeboard.Config{OnFrame: func(m wire.Message) fakeboard.Fault {
+		board: linktest.Config{OnFrame: func(n int, m wire.Message) linktest.Fault {
 			if d, ok := m.(*wire.TaskDone); ok && d.Task == 6 && !hung {
 				hung = true
-				return fakeboard.Hang
+				return linktest.Hang
 			}
-			return fakeboard.None
+			return linktest.None
 		}},
 		driver: serialboard.Config{HangTimeout: 200 * time.Millisecond},
 	})
@@ -560,13 +533,13 @@ func TestHang(t *testing.T) {
 // not revive it): after MaxHangs (5) power cycles without an event the run
 // ends with ErrBoardDead, named; nothing blocks.
 func TestDeadBoard(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	r := newRig(t, rigOpts{
-		board: fakeboard.Config{OnFrame: func(m wire.Message) fakeboard.Fault {
+		board: linktest.Config{OnFrame: func(n int, m wire.Message) linktest.Fault {
 			if d, ok := m.(*wire.TaskDone); ok && d.Task == 6 {
-				return fakeboard.Die
+				return linktest.Die
 			}
-			return fakeboard.None
+			return linktest.None
 		}},
 		driver: serialboard.Config{HangTimeout: 200 * time.Millisecond},
 	})
@@ -592,14 +565,14 @@ func TestDeadBoard(t *testing.T) {
 // same path. The link reopens it, the driver sees the gap and the
 // inference completes; the silence while the port was gone is not a hang.
 func TestPortVanishesAndComesBack(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	unplugged := make(chan struct{})
 	replugged := make(chan struct{})
 	ctx := ctxT(t, 30*time.Second)
 	r := &rig{}
 	r.start(t, rigOpts{
 		symlink: true,
-		board: fakeboard.Config{AfterEvent: func(m wire.Message) {
+		board: linktest.Config{AfterEvent: func(m wire.Message) {
 			d, ok := m.(*wire.TaskDone)
 			switch {
 			case !ok:
@@ -648,7 +621,7 @@ func TestPortVanishesAndComesBack(t *testing.T) {
 		t.Fatalf("the inference ended while the port was gone: %v", res.err)
 	case <-time.After(1200 * time.Millisecond):
 	}
-	port, err := fakeboard.Attach(r.fb, r.path)
+	port, err := linktest.Attach(r.fb, r.path)
 	if err != nil {
 		close(replugged)
 		t.Fatal(err)
@@ -687,11 +660,11 @@ func TestPortVanishesAndComesBack(t *testing.T) {
 // inference and never comes back: Infer fails with ErrPortLost after
 // PortTimeout, without power-cycling the board meanwhile.
 func TestPortVanishesForGood(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	r := &rig{}
 	r.start(t, rigOpts{
 		symlink: true,
-		board: fakeboard.Config{AfterEvent: func(m wire.Message) {
+		board: linktest.Config{AfterEvent: func(m wire.Message) {
 			if d, ok := m.(*wire.TaskDone); ok && d.Task == 5 {
 				r.unplug()
 			}
@@ -719,7 +692,7 @@ func TestPortVanishesForGood(t *testing.T) {
 // Infer fails with ErrPortLost after PortTimeout, and nothing it started
 // outlives it (its Power hold is released, its commands end).
 func TestPortLostDuringSetup(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	r := newRig(t, rigOpts{
 		symlink: true,
 		driver:  serialboard.Config{PortTimeout: time.Second},
@@ -751,16 +724,16 @@ func TestProgressLost(t *testing.T) {
 		{"resumes past the end", func(uint32) uint32 { return 29 }, 29},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
+			linktest.LeakCheck(t)
 			once := false
-			r := newRig(t, rigOpts{board: fakeboard.Config{
+			r := newRig(t, rigOpts{board: linktest.Config{
 				NVMFault: tc.resume,
-				OnTask: func(task uint32) fakeboard.Fault {
+				OnTask: func(task uint32) linktest.Fault {
 					if task == 8 && !once {
 						once = true
-						return fakeboard.BrownOut
+						return linktest.BrownOut
 					}
-					return fakeboard.None
+					return linktest.None
 				},
 			}})
 			ctx := ctxT(t, 30*time.Second)

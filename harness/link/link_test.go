@@ -8,40 +8,29 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/harness/link/linktest"
 	"github.com/batteryless/harness/harness/wire"
 )
 
-// leakCheck fails the test if goroutines started during it outlive it.
-// Call it first, so that its cleanup runs last.
-func leakCheck(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+// fakeBoard is the board the link's tests talk to: a plan of 3 tasks, the
+// tensors and the image area of a small model.
+func fakeBoard(cfg linktest.Config) *linktest.Board {
+	cfg.Tasks, cfg.InputBytes, cfg.OutputBytes, cfg.ImageBytes = 3, 490, 300, 64<<10
+	return linktest.New(cfg)
 }
 
-// served runs the board on a line until the line closes; wait waits for it.
-func served(b *fakeBoard, rw io.ReadWriter) (wait func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.serve(rw)
-	}()
-	return func() { <-done }
+// drop is the fault of a frame lost on the line if lost.
+func drop(lost bool) linktest.Fault {
+	if lost {
+		return linktest.Drop
+	}
+	return linktest.None
 }
 
 // eventLog collects a link's events.
@@ -97,12 +86,12 @@ func isMsg(t wire.Type) func(Event) bool {
 	return func(ev Event) bool { return ev.Kind == BoardEvent && ev.Msg.Type() == t }
 }
 
-// direct opens a link to a fake board over one pty pair.
-func direct(t *testing.T, b *fakeBoard, cfg Config) (*Link, *eventLog) {
+// direct opens a link to a fake board over one pty pair. The link, the
+// port and the board close when the test ends, in that order.
+func direct(t *testing.T, b *linktest.Board, cfg Config) (*Link, *eventLog) {
 	t.Helper()
-	master, slave := rawPty(t)
-	wait := served(b, master)
-	cfg.Path = slave.Name()
+	t.Cleanup(b.Close)
+	cfg.Path = linktest.AttachT(t, b, "").Path
 	l, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -111,9 +100,6 @@ func direct(t *testing.T, b *fakeBoard, cfg Config) (*Link, *eventLog) {
 	t.Cleanup(func() {
 		l.Close()
 		<-ev.done
-		master.Close()
-		slave.Close()
-		wait()
 	})
 	return l, ev
 }
@@ -134,8 +120,8 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestCommands(t *testing.T) {
-	leakCheck(t)
-	b := newFakeBoard()
+	linktest.LeakCheck(t)
+	b := fakeBoard(linktest.Config{NoImage: true})
 	l, events := direct(t, b, Config{RTO: 200 * time.Millisecond})
 	ctx := ctxT(t, 10*time.Second)
 
@@ -157,11 +143,9 @@ func TestCommands(t *testing.T) {
 	if err := l.Deploy(ctx, image); err != nil {
 		t.Fatal(err)
 	}
-	b.with(func() {
-		if !bytes.Equal(b.image[:len(image)], image) || !b.imageValid {
-			t.Error("the board's image differs or is not valid")
-		}
-	})
+	if !bytes.Equal(b.Image(), image) {
+		t.Error("the board's image differs or is not valid")
+	}
 	input := randomBytes(2, 490)
 	if err := l.SetInput(ctx, input); err != nil {
 		t.Fatal(err)
@@ -177,7 +161,9 @@ func TestCommands(t *testing.T) {
 	if wire.Checksum(out) != res.CRC || res.Inference != 1 || out[0] != input[0]^0x5A {
 		t.Errorf("output read back does not match RESULT %+v", res)
 	}
-	b.with(func() { copy(b.nvm[100:], "IHNV") })
+	if err := b.SetNVM(100, []byte("IHNV")); err != nil {
+		t.Fatal(err)
+	}
 	nvm, err := l.ReadNVM(ctx, 100, 4)
 	if err != nil || string(nvm) != "IHNV" {
 		t.Errorf("READ_NVM: %q %v", nvm, err)
@@ -210,61 +196,60 @@ func TestCommands(t *testing.T) {
 // TestRetransmission: frames lost in both directions are retransmitted;
 // the board answers repeated commands again without executing them again.
 func TestRetransmission(t *testing.T) {
-	leakCheck(t)
-	b := newFakeBoard()
-	b.dropIn = func(n int, h wire.Header) bool { return n%7 == 3 }
-	b.dropAnswer = func(n int, h wire.Header) bool { return n%5 == 1 }
+	linktest.LeakCheck(t)
+	b := fakeBoard(linktest.Config{
+		OnReceive: func(n int, h wire.Header) linktest.Fault { return drop(n%7 == 3) },
+		// Answers lost: those of executed commands and of retransmissions.
+		OnFrame: func(n int, m wire.Message) linktest.Fault { return drop(n%5 == 1) },
+	})
 	l, _ := direct(t, b, Config{RTO: 40 * time.Millisecond})
 	ctx := ctxT(t, 10*time.Second)
 	image := randomBytes(3, 20000)
 	if err := l.Deploy(ctx, image); err != nil {
 		t.Fatal(err)
 	}
-	b.with(func() {
-		if !bytes.Equal(b.image[:len(image)], image) || !b.imageValid {
-			t.Error("the board's image differs")
-		}
-		if b.dupes == 0 {
-			t.Error("no repeated command reached the board")
-		}
-		// 83 chunks: each executed exactly once, however often it came.
-		if b.executed[wire.TypeDeployChunk] != 83 {
-			t.Errorf("%d DEPLOY_CHUNKs executed, want 83", b.executed[wire.TypeDeployChunk])
-		}
-	})
+	if !bytes.Equal(b.Image(), image) {
+		t.Error("the board's image differs")
+	}
+	bs := b.Stats()
+	if bs.Duplicates == 0 {
+		t.Error("no repeated command reached the board")
+	}
+	// 83 chunks: each executed exactly once, however often it came.
+	if bs.Executed[wire.TypeDeployChunk] != 83 {
+		t.Errorf("%d DEPLOY_CHUNKs executed, want 83", bs.Executed[wire.TypeDeployChunk])
+	}
 	s := l.Stats()
 	if s.Retransmissions == 0 {
 		t.Errorf("no retransmission: %+v", s)
 	}
-	t.Logf("stats %+v, board saw %d repeated commands", s, b.dupes)
+	t.Logf("stats %+v, board saw %d repeated commands", s, bs.Duplicates)
 }
 
 // TestDeduplication: a START whose ACK is lost twice is retransmitted and
 // re-acknowledged, and the inference runs once.
 func TestDeduplication(t *testing.T) {
-	leakCheck(t)
-	b := newFakeBoard()
-	b.imageValid = true
+	linktest.LeakCheck(t)
 	lost := 0
-	b.dropAnswer = func(n int, h wire.Header) bool {
-		if h.Type == wire.TypeStart && lost < 2 {
+	b := fakeBoard(linktest.Config{OnFrame: func(n int, m wire.Message) linktest.Fault {
+		if a, ok := m.(*wire.Ack); ok && a.Cmd == wire.TypeStart && lost < 2 {
 			lost++
-			return true
+			return linktest.Drop
 		}
-		return false
-	}
-	l, events := direct(t, b, Config{RTO: 40 * time.Millisecond})
+		return linktest.None
+	}})
+	// The exact count of retransmissions needs an RTO longer than any
+	// stall of a loaded machine: with 40 ms a late ACK was sent again.
+	l, events := direct(t, b, Config{RTO: 250 * time.Millisecond})
 	ctx := ctxT(t, 10*time.Second)
 	if err := l.Start(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
 	events.waitFor(t, "RESULT", isMsg(wire.TypeResult))
 	time.Sleep(50 * time.Millisecond)
-	b.with(func() {
-		if b.executed[wire.TypeStart] != 1 || b.dupes != 2 {
-			t.Errorf("START executed %d times, %d repeats answered; want 1 and 2", b.executed[wire.TypeStart], b.dupes)
-		}
-	})
+	if bs := b.Stats(); bs.Executed[wire.TypeStart] != 1 || bs.Duplicates != 2 {
+		t.Errorf("START executed %d times, %d repeats answered; want 1 and 2", bs.Executed[wire.TypeStart], bs.Duplicates)
+	}
 	n := 0
 	for _, ev := range events.snapshot() {
 		if ev.Msg.Type() == wire.TypeResult {
@@ -279,11 +264,9 @@ func TestDeduplication(t *testing.T) {
 	if err := l.Start(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	b.with(func() {
-		if b.executed[wire.TypeStart] != 2 {
-			t.Errorf("START executed %d times", b.executed[wire.TypeStart])
-		}
-	})
+	if bs := b.Stats(); bs.Executed[wire.TypeStart] != 2 {
+		t.Errorf("START executed %d times", bs.Executed[wire.TypeStart])
+	}
 	if s := l.Stats(); s.Retransmissions != 2 {
 		t.Errorf("%d retransmissions, want 2", s.Retransmissions)
 	}
@@ -292,32 +275,42 @@ func TestDeduplication(t *testing.T) {
 // TestEventGaps: events lost on the line show as gaps; a BOOT starts a new
 // sequence; a reboot whose BOOT was lost shows as Rebooted.
 func TestEventGaps(t *testing.T) {
-	leakCheck(t)
-	b := newFakeBoard()
+	linktest.LeakCheck(t)
+	var lost atomic.Int64 // frames the board sends next that are lost
+	b := fakeBoard(linktest.Config{OnFrame: func(n int, m wire.Message) linktest.Fault {
+		return drop(lost.Add(-1) >= 0)
+	}})
 	l, events := direct(t, b, Config{})
 	ctx := ctxT(t, 10*time.Second)
 	if _, err := l.Hello(ctx); err != nil { // the line is up
 		t.Fatal(err)
 	}
-	log := func(s string) { b.with(func() { b.emit(&wire.Log{Level: 2, Text: s}) }) }
-	b.with(func() { b.reboot(true) }) // BOOT, seq 0
-	log("a")                          // 1
-	b.with(func() { b.lose(3) })      // 2, 3, 4 lost
-	log("b")                          // 5: 3 missed
-	log("c")                          // 6
-	b.with(func() { b.reboot(true) }) // BOOT, seq 0: no gap
-	log("d")                          // 1
-	b.with(func() { b.reboot(false) })
-	log("e") // seq 1 of a boot whose BOOT was lost: rebooted, 1 missed
-	b.with(func() { b.lose(20000) })
+	log := func(s string) { b.Emit(&wire.Log{Level: 2, Text: s}) }
+	lose := func(n int) { // n events sent and lost on the line
+		lost.Store(int64(n))
+		for range n {
+			log("lost")
+		}
+	}
+	b.PowerCycle() // BOOT, seq 0
+	log("a")       // 1
+	lose(3)        // 2, 3, 4 lost
+	log("b")       // 5: 3 missed
+	log("c")       // 6
+	b.PowerCycle() // BOOT, seq 0: no gap
+	log("d")       // 1
+	lost.Store(1)
+	b.PowerCycle() // its BOOT lost
+	log("e")       // seq 1 of a boot whose BOOT was lost: rebooted, 1 missed
+	lose(20000)
 	log("f") // 20002: 20000 missed
-	b.with(func() { b.lose(25000) })
+	lose(25000)
 	log("g") // 45003
-	b.with(func() { b.lose(20530) })
+	lose(20530)
 	log("h") // 65534
 	log("i") // 65535
 	log("j") // 0 (the 16-bit sequence wraps): no gap
-	b.with(func() { b.lose(2) })
+	lose(2)
 	log("k") // 3: 2 missed
 	events.waitFor(t, "LOG k", func(ev Event) bool { m, ok := ev.Msg.(*wire.Log); return ok && m.Text == "k" })
 	type row struct {
@@ -349,27 +342,35 @@ func TestEventGaps(t *testing.T) {
 // TestNoisyLine: garbage between frames, corrupted and half frames from
 // the board; the link drops them, resynchronizes and completes.
 func TestNoisyLine(t *testing.T) {
-	leakCheck(t)
-	b := newFakeBoard()
+	linktest.LeakCheck(t)
 	r := rand.New(rand.NewPCG(9, 9))
-	b.garbage = func(n int) []byte {
-		g := make([]byte, r.IntN(40))
-		for i := range g {
-			g[i] = byte(r.IntN(256))
-		}
-		return g
-	}
-	b.corrupt = func(n int) bool { return n%3 == 0 }
-	b.cut = func(n int) bool { return n%4 == 1 }
+	b := fakeBoard(linktest.Config{
+		Noise: func(n int) []byte {
+			g := make([]byte, r.IntN(40))
+			for i := range g {
+				g[i] = byte(r.IntN(256))
+			}
+			return g
+		},
+		OnFrame: func(n int, m wire.Message) linktest.Fault {
+			switch {
+			case n%4 == 1:
+				return linktest.Cut
+			case n%3 == 0:
+				return linktest.Corrupt
+			}
+			return linktest.None
+		},
+	})
 	l, _ := direct(t, b, Config{RTO: 40 * time.Millisecond})
 	ctx := ctxT(t, 10*time.Second)
 	image := randomBytes(4, 8000)
 	if err := l.Deploy(ctx, image); err != nil {
 		t.Fatal(err)
 	}
-	b.with(func() {
-		copy(b.nvm, image[:1000])
-	})
+	if err := b.SetNVM(0, image[:1000]); err != nil {
+		t.Fatal(err)
+	}
 	nvm, err := l.ReadNVM(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -398,9 +399,8 @@ func TestNoisyLine(t *testing.T) {
 // TestSilentBoard: a board that stops answering makes a command fail after
 // its retransmissions; a context ends a call early; Close ends everything.
 func TestSilentBoard(t *testing.T) {
-	leakCheck(t)
-	b := newFakeBoard()
-	b.silent = true
+	linktest.LeakCheck(t)
+	b := fakeBoard(linktest.Config{OnReceive: func(int, wire.Header) linktest.Fault { return linktest.Drop }})
 	l, _ := direct(t, b, Config{RTO: 20 * time.Millisecond, Retries: 3})
 	ctx := ctxT(t, 10*time.Second)
 	start := time.Now()
@@ -437,7 +437,7 @@ func TestSilentBoard(t *testing.T) {
 
 // TestOpenErrors: a missing port fails at once, naming the path.
 func TestOpenErrors(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	if _, err := Open(context.Background(), Config{Path: "/nonexistent/tty"}); err == nil || !strings.Contains(err.Error(), "/nonexistent/tty") {
 		t.Errorf("open of a missing port: %v", err)
 	}
@@ -482,7 +482,7 @@ func pacedRelay(dst io.Writer, src io.Reader, rate float64) {
 // with everything else, so a run slowed by other processes is measured
 // again (at most 3 runs; the best counts).
 func TestDeployThroughput115200(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	const rate = 115200 / 10
 	best := 0.0
 	for attempt := 1; attempt <= 3 && best < 0.9; attempt++ {
@@ -498,14 +498,14 @@ func TestDeployThroughput115200(t *testing.T) {
 }
 
 func deployOverRelay(t *testing.T, rate float64) float64 {
-	hostM, hostS := rawPty(t)
-	boardM, boardS := rawPty(t)
+	hostM, hostS := linktest.RawPty(t)
+	boardM, boardS := linktest.RawPty(t)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); pacedRelay(boardM, hostM, rate) }()
 	go func() { defer wg.Done(); pacedRelay(hostM, boardM, rate) }()
-	b := newFakeBoard()
-	wait := served(b, boardS)
+	b := fakeBoard(linktest.Config{})
+	go func() { defer wg.Done(); b.Serve(boardS) }()
 	l, err := Open(context.Background(), Config{Path: hostS.Name(), Baud: 115200})
 	if err != nil {
 		t.Fatal(err)
@@ -516,7 +516,7 @@ func deployOverRelay(t *testing.T, rate float64) float64 {
 			f.Close()
 		}
 		wg.Wait()
-		wait()
+		b.Close()
 	}()
 	ctx := ctxT(t, 20*time.Second)
 	if _, err := l.Hello(ctx); err != nil {
@@ -528,11 +528,9 @@ func deployOverRelay(t *testing.T, rate float64) float64 {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	b.with(func() {
-		if !bytes.Equal(b.image[:len(image)], image) || !b.imageValid {
-			t.Error("the board's image differs")
-		}
-	})
+	if !bytes.Equal(b.Image(), image) {
+		t.Error("the board's image differs")
+	}
 	got := float64(len(image)) / elapsed.Seconds()
 	t.Logf("deploy of %d bytes over a 115200-baud relay: %v, %.0f payload bytes/s = %.1f %% of the line rate (%.0f bytes/s); %+v",
 		len(image), elapsed.Round(time.Millisecond), got, 100*got/rate, rate, l.Stats())
@@ -544,38 +542,28 @@ func deployOverRelay(t *testing.T, rate float64) float64 {
 // later a new pty appears at the same path. The link reports the loss,
 // reopens the path and the deploy completes.
 func TestPortVanishes(t *testing.T) {
-	leakCheck(t)
+	linktest.LeakCheck(t)
 	path := filepath.Join(t.TempDir(), "ttyBOARD")
-	m1, s1 := rawPty(t)
-	if err := os.Symlink(s1.Name(), path); err != nil {
-		t.Fatal(err)
-	}
-	b := newFakeBoard()
 	unplug := make(chan struct{})
-	var once sync.Once
-	b.onChunk = func(n int) {
-		if n == 40 {
-			once.Do(func() { close(unplug) })
+	chunks := 0
+	b := fakeBoard(linktest.Config{OnReceive: func(n int, h wire.Header) linktest.Fault {
+		if h.Type == wire.TypeDeployChunk {
+			if chunks++; chunks == 40 {
+				close(unplug)
+			}
 		}
-	}
-	wait1 := served(b, m1)
+		return linktest.None
+	}})
+	defer b.Close()
+	port1 := linktest.AttachT(t, b, path)
 	l, err := Open(context.Background(), Config{Path: path, RTO: 100 * time.Millisecond, Reopen: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	events := collect(l)
-	var m2, s2 *os.File
-	wait2 := func() {}
 	defer func() {
 		l.Close()
 		<-events.done
-		for _, f := range []*os.File{m1, s1, m2, s2} {
-			if f != nil {
-				f.Close()
-			}
-		}
-		wait1()
-		wait2()
 	}()
 	ctx := ctxT(t, 15*time.Second)
 	image := randomBytes(6, 30*1024)
@@ -583,10 +571,7 @@ func TestPortVanishes(t *testing.T) {
 	go func() { done <- l.Deploy(ctx, image) }()
 
 	<-unplug
-	m1.Close()
-	s1.Close()
-	os.Remove(path)
-	wait1()
+	port1.Close() // the pty and the symlink go
 	lost := events.waitFor(t, "PortLost", func(ev Event) bool { return ev.Kind == PortLost })
 	t.Logf("port lost: %v", lost.Err)
 	if lost.Err == nil || !strings.Contains(lost.Err.Error(), path) {
@@ -601,11 +586,7 @@ func TestPortVanishes(t *testing.T) {
 		t.Fatalf("deploy ended while the port was gone: %v", err)
 	default:
 	}
-	m2, s2 = rawPty(t)
-	if err := os.Symlink(s2.Name(), path); err != nil {
-		t.Fatal(err)
-	}
-	wait2 = served(b, m2)
+	linktest.AttachT(t, b, path)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -615,11 +596,9 @@ func TestPortVanishes(t *testing.T) {
 		t.Fatal("deploy did not complete after the port came back")
 	}
 	events.waitFor(t, "PortBack", func(ev Event) bool { return ev.Kind == PortBack })
-	b.with(func() {
-		if !bytes.Equal(b.image[:len(image)], image) || !b.imageValid {
-			t.Error("the board's image differs")
-		}
-	})
+	if !bytes.Equal(b.Image(), image) {
+		t.Error("the board's image differs")
+	}
 	if s := l.Stats(); s.PortLosses != 1 {
 		t.Errorf("stats %+v", s)
 	}
