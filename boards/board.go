@@ -22,9 +22,17 @@ const (
 	EarlyCommit                 // the run-time rule commits before sleeping
 	Sleep                       // the run-time rule waits for the capacitor to recharge
 	Task                        // a whole task: read, compute, write (and commit)
+	// Just-in-time checkpoints (plan.JIT): a task's arithmetic runs in
+	// chunks between supply readings (ComputePart, then Compute for the
+	// last); below the threshold the board writes a Checkpoint and sleeps;
+	// a boot reads a valid one back (Restore).
+	ComputePart // a chunk of a task's arithmetic that does not finish it
+	Checkpoint  // the snapshot of the task's SRAM state written to NVM
+	Restore     // the boot reads the snapshot back into SRAM
 )
 
-var stepKindNames = [...]string{"boot", "load_input", "read", "compute", "write", "commit", "idle", "early_commit", "sleep", "task"}
+var stepKindNames = [...]string{"boot", "load_input", "read", "compute", "write", "commit", "idle", "early_commit", "sleep", "task",
+	"compute_part", "checkpoint", "restore"}
 
 func (k StepKind) String() string {
 	if k < 0 || int(k) >= len(stepKindNames) {

@@ -44,6 +44,9 @@ const (
 	Idle        = boards.Idle
 	EarlyCommit = boards.EarlyCommit
 	Sleep       = boards.Sleep
+	ComputePart = boards.ComputePart
+	Checkpoint  = boards.Checkpoint
+	Restore     = boards.Restore
 )
 
 // Segment is the next piece of work of the board (boards.Step).
@@ -92,6 +95,7 @@ type Board struct {
 	seg     Segment
 	hasSeg  bool
 	woke    bool // just woke from a rule sleep: run the next task whatever the voltage
+	jit     jitState
 	// lastDone is the last task whose segments all ran since the last
 	// power-on: its inputs and weights are still in SRAM. -1 after a boot.
 	lastDone int
@@ -108,6 +112,7 @@ type Board struct {
 	memo     []*memoEntry // per layer
 	seeds    *Seeds
 	segCache [boards.NumStepKinds + 1]segTiming // per kind, and the resident read last
+	jitCosts [][]jitCost                        // per task, its chunks' costs (plan.JIT), made at first use
 
 	// Deferred data operations (see SetSeeds): queued in order, applied
 	// when the seeds they need are there.
@@ -141,11 +146,14 @@ const (
 	opLost                       // a brown-out wipes the SRAM of a task's results
 	opSnapshot                   // the output in NVM is handed to snap
 	opComputeWrite               // opCompute then opWrite of all the task's region, nothing between
+	opChunk                      // a task computes chunk lo (hi = 1: the first since the task started; plan.JIT)
+	opCheckpoint                 // the packed region of lo chunks goes to the snapshot area (hi >= 0: only its first hi bytes)
+	opRestore                    // the snapshot's packed region of lo chunks comes back into SRAM
 )
 
 // computes reports whether an operation computes a task (and may wait
 // for a seed).
-func (k opKind) computes() bool { return k == opCompute || k == opComputeWrite }
+func (k opKind) computes() bool { return k == opCompute || k == opComputeWrite || k == opChunk }
 
 // dataOp is a data operation, small: many may wait for a seed.
 type dataOp struct {
@@ -315,6 +323,12 @@ func (b *Board) apply(op dataOp, arg opArg) {
 		arg.snap(b.tensorNVM(b.p.OutputTensor))
 	case opComputeWrite:
 		b.computeWrite(task)
+	case opChunk:
+		b.chunkData(task, int(op.lo), op.hi == 1)
+	case opCheckpoint:
+		b.checkpointData(task, int(op.lo), int(op.hi))
+	case opRestore:
+		b.restoreData(task, int(op.lo))
 	}
 }
 
@@ -596,6 +610,12 @@ func (b *Board) Next(availableJ float64) (seg Segment, ok bool) {
 	if b.hasSeg {
 		return b.seg, true
 	}
+	if b.p.JIT != nil && b.booted && b.running && b.task < len(b.p.Tasks) {
+		if k, ok := b.jitNext(availableJ); ok {
+			b.seg, b.hasSeg = k, true
+			return k, true
+		}
+	}
 	if b.p.RuntimeRule && b.booted && b.running && b.phase == Read && b.task < len(b.p.Tasks) {
 		if k, ok := b.rule(availableJ); ok {
 			b.seg, b.hasSeg = k, true
@@ -629,7 +649,7 @@ func (b *Board) fillTaskSegment(s *Segment, k Kind) {
 			// What the task before left in SRAM is not read again.
 			e, c, slot = t.ResidentReadEnergy, t.ResidentReadCycles, residentSlot
 		}
-		if b.p.RuntimeRule {
+		if b.p.ReadsSupply() {
 			// The voltage reading before the task.
 			e, c = e+b.p.SenseEnergy, c+b.p.SenseCycles
 		}
@@ -655,7 +675,7 @@ type Steps = boards.Steps
 // with Next and Complete, until one is cut (then Next returns it, for
 // BrownOut) or the task ends; it spares a call of Next per segment.
 func (b *Board) RestOfTask(r *Steps) bool {
-	if !b.on || !b.booted || !b.running || b.p.RuntimeRule || b.task >= len(b.p.Tasks) {
+	if !b.on || !b.booted || !b.running || b.p.ReadsSupply() || b.task >= len(b.p.Tasks) {
 		return false
 	}
 	ph := b.phases(&b.p.Tasks[b.task])
@@ -785,6 +805,11 @@ func (b *Board) Complete() Event {
 
 // completed applies a segment of kind k of task task that ran to its end.
 func (b *Board) completed(k Kind, task int) Event {
+	if b.p.JIT != nil {
+		if ev, ok := b.jitCompleted(k, task); ok {
+			return ev
+		}
+	}
 	ev := Event{Kind: k, Task: task}
 	switch k {
 	case Boot:
@@ -795,6 +820,9 @@ func (b *Board) completed(k Kind, task int) Event {
 		binary.LittleEndian.PutUint32(b.nvm[plan.MagicOffset:], plan.Magic)
 		binary.LittleEndian.PutUint32(b.nvm[plan.PlanTagOffset:], b.tag)
 		b.setProgress(0)
+		if b.p.JIT != nil {
+			b.setSnapshotValid(false) // (the firmware: before the input)
+		}
 		b.pending, b.loaded = nil, 0
 		b.running, b.task, b.phase = true, 0, Read
 	case Read:
@@ -831,8 +859,12 @@ func (b *Board) resume() {
 	valid := binary.LittleEndian.Uint32(b.nvm[plan.MagicOffset:]) == plan.Magic &&
 		binary.LittleEndian.Uint32(b.nvm[plan.PlanTagOffset:]) == b.tag
 	prog := b.Progress()
+	b.jit = jitState{}
 	if !valid || prog >= len(b.p.Tasks) {
 		b.running = false
+		return
+	}
+	if b.p.JIT != nil && b.jitResume(prog) {
 		return
 	}
 	b.running, b.task, b.phase = true, prog, Read
@@ -1067,6 +1099,9 @@ func (b *Board) BrownOut(fraction float64) {
 			n := int(fraction*float64(len(b.pending)-b.loaded)) / b.p.WordBytes * b.p.WordBytes
 			b.do(dataOp{kind: opLoad, lo: int32(b.loaded), hi: int32(b.loaded + n)}, opArg{input: b.pending})
 			b.loaded += n
+		}
+		if b.p.JIT != nil {
+			b.jitBrownOut(&s, fraction)
 		}
 		if s.Task >= 0 {
 			b.do(dataOp{kind: opLost, task: int32(s.Task)}, opArg{})

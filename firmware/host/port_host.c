@@ -27,6 +27,7 @@ static uint64_t words, cut_single;
 static uint16_t supply_mv = 3600;
 static uint16_t (*supply_fn)(void);
 static uint32_t sleeps;
+static void (*sleep_fn)(void);
 
 int host_nvm_setup(uint32_t bytes, unsigned word_bytes)
 {
@@ -109,6 +110,8 @@ void host_supply_set(uint16_t mv, uint16_t (*fn)(void))
 
 uint32_t host_sleeps(void) { return sleeps; }
 
+void host_sleep_hook(void (*fn)(void)) { sleep_fn = fn; }
+
 void port_init(void) {}
 
 uint8_t *port_nvm(void) { return nvm; }
@@ -148,7 +151,13 @@ uint32_t port_cycles(void) { return (uint32_t)clock(); }
 
 uint16_t port_supply_mv(void) { return supply_fn ? supply_fn() : supply_mv; }
 
-void port_sleep_until_charged(void) { sleeps++; }
+void port_sleep_until_charged(void)
+{
+    sleeps++;
+    if (sleep_fn) {
+        sleep_fn();
+    }
+}
 
 int port_uart_getc(void) { return -1; }
 

@@ -37,5 +37,7 @@ uint32_t host_cuts_fired(void);
  * default: always enough). */
 void host_supply_set(uint16_t mv, uint16_t (*fn)(void));
 uint32_t host_sleeps(void);
+/* fn (when set) is called at every port_sleep_until_charged. */
+void host_sleep_hook(void (*fn)(void));
 
 #endif

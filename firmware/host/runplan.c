@@ -21,9 +21,10 @@
  *                          commit. The points are drawn over the words a clean
  *                          run writes (counted in a dry run first, on a
  *                          separate NVM).
- *   --droop K              before every K-th task the supply reads at the
- *                          brown-out threshold twice (the run-time rule then
- *                          commits early and sleeps); otherwise 3.6 V.
+ *   --droop K              before every K-th task the supply reads 1 mV (an
+ *                          empty capacitor) twice (the run-time rule then
+ *                          commits early and sleeps; just-in-time checkpoints
+ *                          snapshot and sleep); otherwise 3.6 V.
  *   --supply FILE          the supply readings the run-time rule gets, per
  *                          task: lines "TASK MV [MV...]" give the readings
  *                          of task TASK in order (the k-th reading taken
@@ -31,7 +32,9 @@
  *                          "* MV" the reading of any other (default 3600);
  *                          '#' starts a comment. Each early commit and sleep
  *                          is printed to stderr as "rule TASK early-commit"
- *                          or "rule TASK sleep", in order.
+ *                          or "rule TASK sleep", each just-in-time snapshot
+ *                          (and its sleep) as "jit TASK snapshot CHUNKS",
+ *                          in order.
  *   --nvm-out FILE         writes the final NVM image to FILE (tests compare
  *                          it with the simulated board's).
  *
@@ -67,7 +70,7 @@ static uint16_t droop_supply(void)
 {
     if (droop_pending > 0) {
         droop_pending--;
-        return 2400;
+        return 1; /* an empty capacitor (0 would mean "cannot measure") */
     }
     return 3600;
 }
@@ -94,6 +97,20 @@ static uint16_t file_supply(void)
         }
     }
     return supply_default;
+}
+
+/* --supply on a jit plan: a sleep follows a snapshot, whose header says
+ * which task and how many of its chunks. */
+static void jit_sleep_event(void)
+{
+    const ih_image *img = ih_rt_image();
+    const uint8_t *a;
+    if (!img || img->jit_at == 0) {
+        return;
+    }
+    a = port_nvm() + img->jit_snap_off;
+    fprintf(stderr, "jit %lu snapshot %lu\n", (unsigned long)(a[4] | a[5] << 8 | (uint32_t)a[6] << 16 | (uint32_t)a[7] << 24),
+            (unsigned long)(a[8] | a[9] << 8 | (uint32_t)a[10] << 16 | (uint32_t)a[11] << 24));
 }
 
 static int add_reading(uint32_t task, unsigned long mv)
@@ -391,6 +408,7 @@ int main(int argc, char **argv)
     }
     if (supply_path) {
         host_supply_set(3600, file_supply);
+        host_sleep_hook(jit_sleep_event);
     }
     ih_rt_reset_stats();
     if ((r = ih_rt_load_input(input, input_bytes)) != IH_OK) {
@@ -454,7 +472,7 @@ int main(int argc, char **argv)
                 if (ih_rt_get_stats()->early_commits != early) {
                     fprintf(stderr, "rule %lu early-commit\n", (unsigned long)t);
                 }
-                if (host_sleeps() != slept) {
+                if (host_sleeps() != slept && ih_rt_image()->rule_at != 0) {
                     fprintf(stderr, "rule %lu sleep\n", (unsigned long)t);
                 }
             }
@@ -505,11 +523,12 @@ int main(int argc, char **argv)
     st = ih_rt_get_stats();
     fprintf(stderr,
             "runplan: tasks %lu, runs %llu, re-executions %llu, brown-outs %llu (%lu random), boots %llu, commits %lu, "
-            "early-commits %lu, sleeps %lu, words %llu, in-task brown-outs %llu\n",
+            "early-commits %lu, sleeps %lu, words %llu, in-task brown-outs %llu, snapshots %lu, restores %lu\n",
             (unsigned long)n_tasks, (unsigned long long)runs, (unsigned long long)(runs - distinct),
             (unsigned long long)brownouts, (unsigned long)host_cuts_fired(), (unsigned long long)boots,
             (unsigned long)st->commits, (unsigned long)st->early_commits, (unsigned long)host_sleeps(),
-            (unsigned long long)host_words_written(), (unsigned long long)in_task);
+            (unsigned long long)host_words_written(), (unsigned long long)in_task, (unsigned long)st->snapshots,
+            (unsigned long)st->restores);
     free(points);
     free(started);
     free(injected);

@@ -47,6 +47,8 @@ const char *ih_strerror(int err)
         return "runtime not booted";
     case IH_ERR_RULE:
         return "bad run-time rule section";
+    case IH_ERR_JIT:
+        return "bad jit section";
     default:
         return "unknown error";
     }
@@ -105,6 +107,11 @@ void ih_schedule_get(const ih_image *img, uint16_t i, ih_schedule *s)
 const uint8_t *ih_quant_entries(const ih_image *img, uint32_t first)
 {
     return img->base + img->quant_at + first * IH_QUANT_REC_BYTES;
+}
+
+uint32_t ih_jit_chunk_pixels(const ih_image *img, uint16_t li)
+{
+    return ih_rd32(img->base + img->jit_at + IH_JIT_HEAD_BYTES + 4u * li);
 }
 
 uint32_t ih_rule_need(const ih_image *img, uint32_t i)
@@ -436,7 +443,8 @@ static int check_schedule(ih_image *img, uint16_t i, uint32_t *next_task)
 
 int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t nvm_avail, unsigned flags)
 {
-    uint32_t next_task = 0, version, records_end, rule_bytes = 0;
+    uint32_t next_task = 0, version, records_end, section_bytes = 0;
+    unsigned rule, jit;
     uint16_t i;
     int err;
     ih_layer l;
@@ -445,6 +453,7 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
     img->n_tasks = 0;
     img->max_region_bytes = 0;
     img->rule_at = 0;
+    img->jit_at = 0;
     if (data == 0) {
         return IH_ERR_NO_IMAGE;
     }
@@ -471,8 +480,10 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
     img->flags = data[23];
     img->nvm_bytes = ih_rd32(data + 24);
     img->plan_tag = ih_rd32(data + 28);
-    /* The rule section comes with version 2, and only with it. */
-    if (((img->flags & IH_IMAGE_FLAG_RUNTIME_RULE) != 0) != (version == IH_IMAGE_VERSION_RULE)) {
+    /* The rule or jit section comes with version 2, and only with it. */
+    rule = (img->flags & IH_IMAGE_FLAG_RUNTIME_RULE) != 0;
+    jit = (img->flags & IH_IMAGE_FLAG_JIT) != 0;
+    if ((rule && jit) || (rule || jit) != (version == IH_IMAGE_VERSION_RULE)) {
         return IH_ERR_VERSION;
     }
     if ((img->word_bytes != 2 && img->word_bytes != 4) || img->n_layers == 0 || img->n_tensors == 0 ||
@@ -491,16 +502,21 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
         return IH_ERR_SHORT;
     }
     if (version == IH_IMAGE_VERSION_RULE) {
-        /* Its size from its head; checked against the task count below. */
+        /* Its size from its head; checked against the tasks or layers below. */
+        int bad = rule ? IH_ERR_RULE : IH_ERR_JIT;
         if (bytes - records_end < IH_RULE_HEAD_BYTES) {
-            return IH_ERR_RULE;
+            return bad;
         }
-        rule_bytes = ih_rd32(data + records_end + 12);
-        if (rule_bytes < IH_RULE_HEAD_BYTES || (rule_bytes & 3u) != 0 || rule_bytes > bytes - records_end) {
-            return IH_ERR_RULE;
+        section_bytes = ih_rd32(data + records_end + 12);
+        if (section_bytes < IH_RULE_HEAD_BYTES || (section_bytes & 3u) != 0 || section_bytes > bytes - records_end) {
+            return bad;
         }
-        img->rule_at = records_end;
-        records_end += rule_bytes;
+        if (rule) {
+            img->rule_at = records_end;
+        } else {
+            img->jit_at = records_end;
+        }
+        records_end += section_bytes;
     }
     for (i = 0; i < img->n_tensors; i++) {
         if ((err = check_tensor(img, i, records_end)) != IH_OK) {
@@ -527,9 +543,29 @@ int ih_image_open(ih_image *img, const uint8_t *data, uint32_t bytes, uint32_t n
         img->rule_von_mv = ih_rd16(r + 4);
         img->rule_voff_mv = ih_rd16(r + 6);
         img->rule_limit_nj = ih_rd32(r + 8);
-        if (rule_bytes != IH_RULE_HEAD_BYTES + 4u * next_task || img->rule_cap_nf == 0 || img->rule_voff_mv == 0 ||
+        if (section_bytes != IH_RULE_HEAD_BYTES + 4u * next_task || img->rule_cap_nf == 0 || img->rule_voff_mv == 0 ||
             img->rule_von_mv <= img->rule_voff_mv) {
             return IH_ERR_RULE;
+        }
+    }
+    if (img->jit_at != 0) {
+        const uint8_t *r = data + img->jit_at;
+        img->jit_vh_mv = ih_rd16(r);
+        img->jit_von_mv = ih_rd16(r + 2);
+        img->jit_snap_off = ih_rd32(r + 4);
+        img->jit_snap_bytes = ih_rd32(r + 8);
+        /* The area: after the NVM header, aligned, inside the plan's NVM, and
+         * room for the largest region a task keeps in SRAM. */
+        if (section_bytes != IH_JIT_HEAD_BYTES + 4u * img->n_layers || img->jit_vh_mv == 0 ||
+            img->jit_von_mv <= img->jit_vh_mv || img->jit_snap_off < IH_NVM_HEADER_BYTES || (img->jit_snap_off & 3u) != 0 ||
+            img->jit_snap_off > img->nvm_bytes || img->jit_snap_bytes > img->nvm_bytes - img->jit_snap_off ||
+            img->jit_snap_bytes < IH_SNAPSHOT_HEADER_BYTES + img->max_region_bytes) {
+            return IH_ERR_JIT;
+        }
+        for (i = 0; i < img->n_layers; i++) {
+            if (ih_jit_chunk_pixels(img, i) == 0) {
+                return IH_ERR_JIT;
+            }
         }
     }
     /* The graph's input is the first layer's input, which no layer writes;

@@ -16,17 +16,20 @@
 /* Format constants (harness/plan/encode.go, nvm.go). */
 #define IH_IMAGE_MAGIC 0x4C504849u /* "IHPL" */
 #define IH_IMAGE_VERSION 1u      /* without the run-time rule */
-#define IH_IMAGE_VERSION_RULE 2u /* with it: the rule section follows the quantization entries */
+#define IH_IMAGE_VERSION_RULE 2u /* with it or jit: the rule or jit section follows the quantization entries */
 #define IH_IMAGE_HEADER_BYTES 32u
 #define IH_TENSOR_REC_BYTES 24u
 #define IH_LAYER_REC_BYTES 128u
 #define IH_SCHEDULE_REC_BYTES 32u
 #define IH_QUANT_REC_BYTES 8u
 #define IH_RULE_HEAD_BYTES 16u /* then one u32 per task: the energy the rule asks for, nJ */
+#define IH_JIT_HEAD_BYTES 16u  /* then one u32 per layer: the most output pixels of a chunk */
+#define IH_SNAPSHOT_HEADER_BYTES 16u /* valid word at +0, task at +4, chunks done at +8; the region at +16 */
 #define IH_LAYER_PARAMS 28
 #define IH_NO_TENSOR 0xFFFFu
 #define IH_UNPLACED 0xFFFFFFFFu
 #define IH_IMAGE_FLAG_RUNTIME_RULE 0x01u
+#define IH_IMAGE_FLAG_JIT 0x02u /* just-in-time checkpoints (harness/plan JIT) */
 #define IH_TENSOR_CONST 0x01u
 #define IH_SCHEDULE_NO_COMMIT_AT_END 0x01u
 #define IH_MAX_TASKS 0xFFFEu /* the progress word is 16 bits on the MSP430; 0xFFFF is reserved */
@@ -73,7 +76,8 @@ enum {
     IH_ERR_TASKS = -14,    /* no task, too many, or a task index out of range */
     IH_ERR_INPUT = -15,    /* input of the wrong size */
     IH_ERR_STATE = -16,    /* runtime call out of order (not booted) */
-    IH_ERR_RULE = -17      /* the run-time rule section: size, capacitance or thresholds */
+    IH_ERR_RULE = -17,     /* the run-time rule section: size, capacitance or thresholds */
+    IH_ERR_JIT = -18       /* the jit section: size, threshold, snapshot area or chunk sizes */
 };
 
 const char *ih_strerror(int err);
@@ -94,6 +98,12 @@ typedef struct {
      * (ih_rule_need) is above rule_limit_nj runs anyway. */
     uint32_t rule_at, rule_cap_nf, rule_limit_nj;
     uint16_t rule_von_mv, rule_voff_mv;
+    /* The jit section (version 2, flag IH_IMAGE_FLAG_JIT; jit_at is 0
+     * without it): a reading below jit_vh_mv takes a snapshot into the NVM
+     * area at jit_snap_off (jit_snap_bytes), then a sleep until jit_von_mv;
+     * a layer's chunks have at most ih_jit_chunk_pixels output pixels. */
+    uint32_t jit_at, jit_snap_off, jit_snap_bytes;
+    uint16_t jit_vh_mv, jit_von_mv;
 } ih_image;
 
 typedef struct {
@@ -135,6 +145,8 @@ const uint8_t *ih_quant_entries(const ih_image *img, uint32_t first);
 /* The energy the run-time rule asks for before task i, nJ (img->rule_at != 0
  * and i < n_tasks). */
 uint32_t ih_rule_need(const ih_image *img, uint32_t i);
+/* The most output pixels of a chunk of layer li (img->jit_at != 0). */
+uint32_t ih_jit_chunk_pixels(const ih_image *img, uint16_t li);
 /* A constant tensor's data in the image. */
 const uint8_t *ih_const_data(const ih_image *img, const ih_tensor *t);
 

@@ -17,6 +17,8 @@ static struct {
     uint8_t running;    /* an inference is in progress (progress < tasks) */
     uint32_t next;      /* the next task to run */
     uint32_t committed; /* the progress word, as last read or written */
+    uint8_t jit_restored; /* the boot restored jit_k chunks of task next into sram_buf */
+    uint32_t jit_k;
 } rt;
 
 static ih_rt_stats stats;
@@ -47,6 +49,22 @@ static uint32_t read_progress(void)
 #endif
 }
 
+/* One NVM word (the image's word size) at off: written alone. */
+static void write_word(uint32_t off, uint32_t v)
+{
+    uint8_t w[4];
+    ih_wr32(w, v);
+    port_nvm_write(off, w, rt.img.word_bytes);
+}
+
+static uint32_t read_word(uint32_t off)
+{
+    const uint8_t *nvm = port_nvm();
+    return rt.img.word_bytes == 2 ? ih_rd16(nvm + off) : ih_rd32(nvm + off);
+}
+
+static void jit_resume(uint32_t prog);
+
 /* The progress word: one NVM word, nothing else written with it. */
 static void write_progress(uint32_t v)
 {
@@ -67,6 +85,7 @@ int ih_rt_boot(const ih_config *cfg)
     int err;
     rt.booted = 0;
     rt.running = 0;
+    rt.jit_restored = 0;
     if (cfg) {
         rt.cfg = *cfg;
     } else {
@@ -89,6 +108,9 @@ int ih_rt_boot(const ih_config *cfg)
         prog < rt.img.n_tasks) {
         rt.running = 1;
         rt.next = prog;
+        if (rt.img.jit_at != 0) {
+            jit_resume(prog);
+        }
     }
     return IH_OK;
 }
@@ -99,7 +121,11 @@ int ih_rt_load_begin(void)
         return IH_ERR_STATE;
     }
     rt.running = 0;
+    rt.jit_restored = 0;
     write_progress(0xFFFFFFFFu); /* no inference while the input is half written */
+    if (rt.img.jit_at != 0) {
+        write_word(rt.img.jit_snap_off, 0); /* no snapshot of an earlier inference */
+    }
     return IH_OK;
 }
 
@@ -324,41 +350,59 @@ static void compute_region(const ih_layer *l, const ih_tensor *in0, const ih_ten
     }
 }
 
-/* One step of a split reduction: adds [lo, hi) to acc, and on the last step
- * turns acc into the int8 outputs in place. */
-static void compute_step(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t,
-                         int32_t *acc)
+/* One step of a split reduction over region r (the task's, or a chunk of
+ * it): adds [lo, hi) to acc, r's sums in packed order. */
+static void accumulate_step(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t,
+                            const ih_region *r, int32_t *acc)
 {
     const int8_t *x0 = (const int8_t *)(port_nvm() + in0->offset);
     const int8_t *w = (const int8_t *)const_or_null(l->weights);
-    const uint8_t *bias = const_or_null(l->bias);
-    int last = ih_task_last(t);
     switch (l->op) {
     case IH_OP_CONV_2D: {
         ih_conv_params p;
         conv_params(l, in0, out, &p);
-        ih_conv2d_accumulate(&p, x0, w, &t->region, t->lo, t->hi, acc);
-        if (last) {
-            ih_conv_finish(&p, bias, acc, (int8_t *)acc, &t->region);
-        }
+        ih_conv2d_accumulate(&p, x0, w, r, t->lo, t->hi, acc);
         break;
     }
     case IH_OP_FULLY_CONNECTED: {
         ih_fc_params p;
         fc_params(l, &p);
-        ih_fully_connected_accumulate(&p, x0, w, &t->region, t->lo, t->hi, acc);
-        if (last) {
-            ih_fully_connected_finish(&p, bias, acc, (int8_t *)acc, &t->region);
-        }
+        ih_fully_connected_accumulate(&p, x0, w, r, t->lo, t->hi, acc);
         break;
     }
     case IH_OP_AVERAGE_POOL_2D: {
         ih_pool_params p;
         pool_params(l, in0, out, &p);
-        ih_average_pool_accumulate(&p, x0, &t->region, t->lo, t->hi, acc);
-        if (last) {
-            ih_average_pool_finish(&p, acc, (int8_t *)acc, &t->region);
-        }
+        ih_average_pool_accumulate(&p, x0, r, t->lo, t->hi, acc);
+        break;
+    }
+    default:
+        break; /* unreachable: the image was checked */
+    }
+}
+
+/* The last step of a split reduction: turns the task's sums in acc into
+ * its int8 outputs in place. */
+static void finish_step(const ih_layer *l, const ih_tensor *in0, const ih_tensor *out, const ih_task *t, int32_t *acc)
+{
+    const uint8_t *bias = const_or_null(l->bias);
+    switch (l->op) {
+    case IH_OP_CONV_2D: {
+        ih_conv_params p;
+        conv_params(l, in0, out, &p);
+        ih_conv_finish(&p, bias, acc, (int8_t *)acc, &t->region);
+        break;
+    }
+    case IH_OP_FULLY_CONNECTED: {
+        ih_fc_params p;
+        fc_params(l, &p);
+        ih_fully_connected_finish(&p, bias, acc, (int8_t *)acc, &t->region);
+        break;
+    }
+    case IH_OP_AVERAGE_POOL_2D: {
+        ih_pool_params p;
+        pool_params(l, in0, out, &p);
+        ih_average_pool_finish(&p, acc, (int8_t *)acc, &t->region);
         break;
     }
     default:
@@ -435,6 +479,139 @@ static void runtime_rule(const ih_task *t)
     }
 }
 
+/* Just-in-time checkpoints (harness/plan JIT; Hibernus, QuickRecall): the
+ * bytes a snapshot of task t keeps after k of its chunks, its packed
+ * outputs (int32 sums for a split reduction's step) so far. */
+static uint32_t partial_bytes(const ih_task *t, const ih_tensor *out, uint32_t k)
+{
+    uint32_t px = ih_jit_chunk_pixels(&rt.img, t->layer), before;
+    uint32_t size = ih_task_split(t) ? 4u : dtype_bytes(out->dtype);
+    ih_region s;
+    if (k == 0) {
+        return 0;
+    }
+    if (k >= ih_chunks(&t->region, px)) {
+        return (uint32_t)ih_region_elems(&t->region) * size;
+    }
+    ih_chunk(&t->region, px, k, &s, &before);
+    return before * size;
+}
+
+/* The sums of a split step as little-endian bytes in place, or back. */
+static void acc_to_le(int32_t *acc, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)acc[i];
+        ih_wr32((uint8_t *)(acc + i), v);
+    }
+}
+
+static void acc_from_le(int32_t *acc, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        acc[i] = ih_rdi32((const uint8_t *)(acc + i));
+    }
+}
+
+/* A snapshot of task t after k chunks: the valid word 0, the partial
+ * region, the task and k, the valid word 1 (each write completes before
+ * the next, so a cut one is never valid). */
+static void jit_snapshot(const ih_task *t, const ih_tensor *out, uint32_t k)
+{
+    uint32_t at = rt.img.jit_snap_off, bytes = partial_bytes(t, out, k);
+    uint8_t hdr[8];
+    write_word(at, 0);
+    if (bytes > 0) {
+        if (ih_task_split(t)) {
+            acc_to_le(sram_buf, bytes / 4);
+        }
+        port_nvm_write(at + IH_SNAPSHOT_HEADER_BYTES, sram_buf, bytes);
+        if (ih_task_split(t)) {
+            acc_from_le(sram_buf, bytes / 4);
+        }
+    }
+    ih_wr32(hdr, t->index);
+    ih_wr32(hdr + 4, k);
+    port_nvm_write(at + 4, hdr, sizeof hdr);
+    write_word(at, 1);
+    stats.snapshots++;
+}
+
+/* At boot: a valid snapshot of a task at or after the progress word is
+ * resumed: its partial region back into SRAM, the task next. */
+static void jit_resume(uint32_t prog)
+{
+    const uint8_t *a = port_nvm() + rt.img.jit_snap_off;
+    uint32_t task = ih_rd32(a + 4), k = ih_rd32(a + 8), bytes, i;
+    ih_task t;
+    ih_layer l;
+    ih_tensor out;
+    if (read_word(rt.img.jit_snap_off) != 1 || task < prog || task >= rt.img.n_tasks || ih_task_get(&rt.img, task, &t) != IH_OK ||
+        k >= ih_chunks(&t.region, ih_jit_chunk_pixels(&rt.img, t.layer))) {
+        return;
+    }
+    ih_layer_get(&rt.img, t.layer, &l);
+    ih_tensor_get(&rt.img, l.output, &out);
+    bytes = partial_bytes(&t, &out, k);
+    for (i = 0; i < bytes; i++) {
+        ((uint8_t *)sram_buf)[i] = a[IH_SNAPSHOT_HEADER_BYTES + i];
+    }
+    if (ih_task_split(&t)) {
+        acc_from_le(sram_buf, bytes / 4);
+    }
+    rt.next = task;
+    rt.jit_k = k;
+    rt.jit_restored = 1;
+    if (k > 0) {
+        stats.restores++;
+    }
+}
+
+/* Task t's arithmetic in chunks from chunk k on (the ones before it were
+ * restored), reading the supply before each: below the threshold, a
+ * snapshot, then a sleep until the turn-on voltage, then the chunk. */
+static void jit_compute(const ih_layer *l, const ih_tensor *in0, const ih_tensor *in1, const ih_tensor *out,
+                        const ih_task *t, uint32_t k)
+{
+    uint32_t px = ih_jit_chunk_pixels(&rt.img, t->layer), n = ih_chunks(&t->region, px);
+    uint32_t elems = (uint32_t)ih_region_elems(&t->region), size = dtype_bytes(out->dtype), before, i, j;
+    int split = ih_task_split(t);
+    ih_region s;
+    if (split) {
+        /* The sums after the restored ones start from the step before (or 0). */
+        const uint8_t *prev = port_nvm() + t->prev_slot_off;
+        i = k >= n ? elems : 0;
+        if (k > 0 && k < n) {
+            ih_chunk(&t->region, px, k, &s, &i);
+        }
+        for (; i < elems; i++) {
+            sram_buf[i] = t->step == 0 ? 0 : ih_rdi32(prev + 4 * i);
+        }
+    }
+    for (j = k; j < n; j++) {
+        uint16_t mv;
+        ih_chunk(&t->region, px, j, &s, &before);
+        mv = port_supply_mv();
+        if (mv != 0 && mv < rt.img.jit_vh_mv) {
+            jit_snapshot(t, out, j);
+            port_sleep_until_charged();
+            stats.sleeps++;
+        }
+        if (split) {
+            accumulate_step(l, in0, out, t, &s, sram_buf + before);
+        } else {
+            compute_region(l, in0, in1, out, &s, (uint8_t *)sram_buf + before * size);
+        }
+    }
+    if (split && ih_task_last(t)) {
+        finish_step(l, in0, out, t, sram_buf);
+    } else if (split) {
+        acc_to_le(sram_buf, elems);
+    }
+}
+
 /* An empty function the emulated board's debugger stops at: after the rule,
  * before the task's work. noinline and the barrier keep the call and the
  * symbol in every build. */
@@ -451,7 +628,7 @@ int ih_rt_step(void)
     ih_tensor in0, in1, out;
     uint8_t *buf = (uint8_t *)sram_buf;
     int32_t *acc = sram_buf;
-    uint32_t elems, i;
+    uint32_t elems, i, k = 0;
     int err;
     if (!rt.booted) {
         return IH_ERR_STATE;
@@ -471,16 +648,24 @@ int ih_rt_step(void)
     if (rt.img.rule_at != 0) {
         runtime_rule(&t);
     }
+    if (rt.jit_restored) {
+        k = rt.jit_k; /* the boot restored the task's first k chunks */
+        rt.jit_restored = 0;
+    }
     ih_task_begin(t.index);
     stats.tasks_run++;
     elems = (uint32_t)ih_region_elems(&t.region);
-    if (ih_task_split(&t)) {
+    if (rt.img.jit_at != 0) {
+        jit_compute(&l, &in0, l.n_inputs > 1 ? &in1 : 0, &out, &t, k);
+    } else if (ih_task_split(&t)) {
         const uint8_t *prev = port_nvm() + t.prev_slot_off;
         for (i = 0; i < elems; i++) {
             acc[i] = t.step == 0 ? 0 : ih_rdi32(prev + 4 * i);
         }
-        compute_step(&l, &in0, &out, &t, acc);
-        if (!ih_task_last(&t)) {
+        accumulate_step(&l, &in0, &out, &t, &t.region, acc);
+        if (ih_task_last(&t)) {
+            finish_step(&l, &in0, &out, &t, acc);
+        } else {
             for (i = 0; i < elems; i++) {
                 uint32_t v = (uint32_t)acc[i];
                 ih_wr32(buf + 4 * i, v); /* little-endian in place */
@@ -542,13 +727,19 @@ const uint8_t *ih_rt_output(uint32_t *bytes)
     return port_nvm() + out.offset;
 }
 
-uint16_t ih_rt_turn_on_mv(void) { return rt.booted && rt.img.rule_at != 0 ? rt.img.rule_von_mv : 0; }
+uint16_t ih_rt_turn_on_mv(void)
+{
+    if (!rt.booted) {
+        return 0;
+    }
+    return rt.img.rule_at != 0 ? rt.img.rule_von_mv : rt.img.jit_at != 0 ? rt.img.jit_von_mv : 0;
+}
 
 const ih_rt_stats *ih_rt_get_stats(void) { return &stats; }
 
 void ih_rt_reset_stats(void)
 {
-    stats.boots = stats.tasks_run = stats.commits = stats.early_commits = stats.sleeps = 0;
+    stats.boots = stats.tasks_run = stats.commits = stats.early_commits = stats.sleeps = stats.snapshots = stats.restores = 0;
 }
 
 void ih_rt_poison(void)

@@ -21,6 +21,14 @@
  * and sleeps until the capacitor is charged (port_sleep_until_charged), then
  * runs the task. It decides as boards/sim does for the same reading.
  *
+ * With the image's just-in-time checkpoints (its jit section: threshold,
+ * turn-on voltage, snapshot area, chunk sizes), a task's arithmetic runs in
+ * chunks with a reading of port_supply_mv() before each; below the
+ * threshold the runtime writes a snapshot of the task's SRAM state (the
+ * packed region of its chunks done, the task, the chunk count) into the NVM
+ * snapshot area and sleeps until charged, then goes on; a boot resumes a
+ * valid snapshot (Hibernus, QuickRecall; harness/sched/jit.go).
+ *
  * ih_task_begin(task) is called after the rule and before every task's work:
  * an empty, never inlined function, a debugger hook (the emulated board
  * stops there).
@@ -121,7 +129,7 @@ const uint8_t *ih_rt_output(uint32_t *bytes);
 
 /* Counters since the last reset (diagnostics, kept in SRAM). */
 typedef struct {
-    uint32_t boots, tasks_run, commits, early_commits, sleeps;
+    uint32_t boots, tasks_run, commits, early_commits, sleeps, snapshots, restores;
 } ih_rt_stats;
 const ih_rt_stats *ih_rt_get_stats(void);
 void ih_rt_reset_stats(void);

@@ -73,3 +73,52 @@ int ih_task_get(const ih_image *img, uint32_t i, ih_task *t)
     }
     return IH_OK;
 }
+
+static uint32_t ceil_u32(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+
+uint32_t ih_chunks(const ih_region *r, uint32_t pixels)
+{
+    uint32_t n = (uint32_t)(r->n1 - r->n0), h = (uint32_t)(r->y1 - r->y0), w = (uint32_t)(r->x1 - r->x0), rows;
+    if (pixels == 0 || n == 0 || h == 0 || w == 0) {
+        return 1;
+    }
+    if (pixels >= w) {
+        rows = pixels / w < h ? pixels / w : h;
+        return n * ceil_u32(h, rows);
+    }
+    return n * h * ceil_u32(w, pixels);
+}
+
+void ih_chunk(const ih_region *r, uint32_t pixels, uint32_t j, ih_region *s, uint32_t *before)
+{
+    uint32_t h = (uint32_t)(r->y1 - r->y0), w = (uint32_t)(r->x1 - r->x0), c = (uint32_t)(r->c1 - r->c0);
+    uint32_t rows, per, b, i, q, y;
+    *s = *r;
+    *before = 0;
+    if (pixels == 0 || r->n1 <= r->n0 || h == 0 || w == 0) {
+        return;
+    }
+    if (pixels >= w) {
+        rows = pixels / w < h ? pixels / w : h;
+        per = ceil_u32(h, rows);
+        b = j / per;
+        i = j % per;
+        s->n0 = r->n0 + (int32_t)b;
+        s->n1 = s->n0 + 1;
+        s->y0 = r->y0 + (int32_t)(i * rows);
+        s->y1 = imin(s->y0 + (int32_t)rows, r->y1);
+    } else {
+        per = ceil_u32(w, pixels);
+        q = j / per;
+        i = j % per;
+        b = q / h;
+        y = q % h;
+        s->n0 = r->n0 + (int32_t)b;
+        s->n1 = s->n0 + 1;
+        s->y0 = r->y0 + (int32_t)y;
+        s->y1 = s->y0 + 1;
+        s->x0 = r->x0 + (int32_t)(i * pixels);
+        s->x1 = imin(s->x0 + (int32_t)pixels, r->x1);
+    }
+    *before = (((uint32_t)(s->n0 - r->n0) * h + (uint32_t)(s->y0 - r->y0)) * w + (uint32_t)(s->x0 - r->x0)) * c;
+}

@@ -28,6 +28,14 @@ typedef struct {
 /* Task i of an opened image; IH_ERR_TASKS if i is out of range. */
 int ih_task_get(const ih_image *img, uint32_t i, ih_task *t);
 
+/* Just-in-time checkpoints (harness/plan Chunks, Chunk): region r is
+ * computed in chunks of at most pixels output pixels: several whole rows of
+ * one batch when a row has at most pixels pixels, else runs of at most
+ * pixels pixels within one row, in packed order. ih_chunk gives chunk j's
+ * region and the number of r's elements before it. */
+uint32_t ih_chunks(const ih_region *r, uint32_t pixels);
+void ih_chunk(const ih_region *r, uint32_t pixels, uint32_t j, ih_region *s, uint32_t *before);
+
 /* Whether the task is a step of a split reduction, and its last one. */
 static inline int ih_task_split(const ih_task *t) { return t->steps > 1; }
 static inline int ih_task_last(const ih_task *t) { return t->step + 1 >= t->steps; }

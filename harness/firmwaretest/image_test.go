@@ -93,7 +93,8 @@ func TestImageRejected(t *testing.T) {
 }
 
 // TestMutatedImages changes random bytes of valid images' records (with the
-// CRC recomputed; the adaptive plan's rule section too) and runs them under
+// CRC recomputed; the rule and jit sections of adaptive's and jit's plans
+// too) and runs them under
 // the sanitizers: the runtime either refuses the image or runs it to
 // completion, never reads or writes out of bounds, and refuses at least
 // every image Go's decoder refuses.
@@ -107,13 +108,16 @@ func TestMutatedImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	accepted, refused := 0, 0
-	for _, scheduler := range []string{"tile", "layer", "adaptive"} {
+	for _, scheduler := range []string{"tile", "layer", "adaptive", "jit"} {
 		d := deploy(t, m, bundled.Input(), scheduler)
 		le := binary.LittleEndian
 		nt, nl, nq := int(le.Uint16(d.imageBytes[16:])), int(le.Uint16(d.imageBytes[18:])), int(le.Uint16(d.imageBytes[20:]))
 		records := plan.ImageHeaderBytes + nt*plan.TensorRecBytes + nl*(plan.LayerRecBytes+plan.ScheduleRecBytes) + nq*plan.QuantRecBytes
 		if d.plan.RuntimeRule {
 			records += plan.RuleHeadBytes + 4*len(d.plan.Tasks) // the rule section too
+		}
+		if d.plan.JIT != nil {
+			records += plan.JITHeadBytes + 4*nl // the jit section too
 		}
 		for i := 0; i < 60; i++ {
 			img := append([]byte(nil), d.imageBytes...)
@@ -179,6 +183,50 @@ func TestImageRuleRejected(t *testing.T) {
 		resum(img)
 		if _, err := plan.DecodeImage(img); err == nil {
 			t.Errorf("%s: Go's decoder accepts the image", c.name)
+		}
+		p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".img")
+		if err := os.WriteFile(p, img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, runplan, p, d.input)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, want 2 with %q\n%s", c.name, r.code, c.want, r.stderr)
+		}
+	}
+}
+
+// TestImageJITRejected damages the jit section of a jit plan's image: the
+// runtime refuses each, as Go's decoder does (and, further than Go, a
+// snapshot area too small for the largest region a task keeps in SRAM).
+func TestImageJITRejected(t *testing.T) {
+	runplan := bin(t, "runplan")
+	d := deploy(t, bundledModel(t), bundled.Input(), "jit")
+	le := binary.LittleEndian
+	nt, nl, nq := int(le.Uint16(d.imageBytes[16:])), int(le.Uint16(d.imageBytes[18:])), int(le.Uint16(d.imageBytes[20:]))
+	at := plan.ImageHeaderBytes + nt*plan.TensorRecBytes + nl*(plan.LayerRecBytes+plan.ScheduleRecBytes) + nq*plan.QuantRecBytes
+	cases := []struct {
+		name, want string
+		goRefuses  bool
+		edit       func(b []byte)
+	}{
+		{"version 1 with the flag", "unsupported image version", true, func(b []byte) { le.PutUint16(b[4:], 1) }},
+		{"rule and jit flags", "unsupported image version", true, func(b []byte) { b[23] |= plan.ImageRuntimeRule }},
+		{"section one layer short", "bad jit section", true, func(b []byte) { le.PutUint32(b[at+12:], le.Uint32(b[at+12:])-4) }},
+		{"no threshold", "bad jit section", true, func(b []byte) { le.PutUint16(b[at:], 0) }},
+		{"threshold at turn-on", "bad jit section", true, func(b []byte) { le.PutUint16(b[at:], le.Uint16(b[at+2:])) }},
+		{"area over the NVM header", "bad jit section", true, func(b []byte) { le.PutUint32(b[at+4:], 8) }},
+		{"area unaligned", "bad jit section", true, func(b []byte) { le.PutUint32(b[at+4:], le.Uint32(b[at+4:])+2) }},
+		{"area past NVM", "bad jit section", true, func(b []byte) { le.PutUint32(b[at+8:], le.Uint32(b[at+8:])+4) }},
+		{"area too small", "bad jit section", false, func(b []byte) { le.PutUint32(b[at+8:], plan.SnapshotHeaderBytes) }},
+		{"chunk of 0 pixels", "bad jit section", true, func(b []byte) { le.PutUint32(b[at+plan.JITHeadBytes:], 0) }},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		img := append([]byte(nil), d.imageBytes...)
+		c.edit(img)
+		resum(img)
+		if _, err := plan.DecodeImage(img); (err != nil) != c.goRefuses {
+			t.Errorf("%s: Go's decoder says %v", c.name, err)
 		}
 		p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".img")
 		if err := os.WriteFile(p, img, 0o644); err != nil {

@@ -131,11 +131,11 @@ func run(t *testing.T, name string, args ...string) result {
 	return r
 }
 
-var statsRE = regexp.MustCompile(`tasks (\d+), runs (\d+), re-executions (\d+), brown-outs (\d+) \((\d+) random\), boots (\d+), commits (\d+), early-commits (\d+), sleeps (\d+), words \d+, in-task brown-outs (\d+)`)
+var statsRE = regexp.MustCompile(`tasks (\d+), runs (\d+), re-executions (\d+), brown-outs (\d+) \((\d+) random\), boots (\d+), commits (\d+), early-commits (\d+), sleeps (\d+), words \d+, in-task brown-outs (\d+), snapshots (\d+), restores (\d+)`)
 
 // stats are runplan's counters.
 type stats struct {
-	tasks, runs, reexec, brownouts, random, boots, commits, early, sleeps, inTask int
+	tasks, runs, reexec, brownouts, random, boots, commits, early, sleeps, inTask, snapshots, restores int
 }
 
 func parseStats(t *testing.T, stderr string) stats {
@@ -148,5 +148,5 @@ func parseStats(t *testing.T, stderr string) stats {
 	for i := range v {
 		v[i], _ = strconv.Atoi(m[i+1])
 	}
-	return stats{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]}
+	return stats{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]}
 }

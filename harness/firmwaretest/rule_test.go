@@ -307,3 +307,37 @@ func TestRuleParity(t *testing.T) {
 		})
 	}
 }
+
+// TestSupplyFileRefused gives runplan --supply files it must refuse: exit 1
+// with the file and line named, never a run on a half-read supply.
+func TestSupplyFileRefused(t *testing.T) {
+	runplan := bin(t, "runplan")
+	d := deploy(t, bundledModel(t), bundled.Input(), "adaptive")
+	dir := t.TempDir()
+	cases := map[string]string{
+		"no reading":    "# readings\n3\n",
+		"negative":      "1 -5\n",
+		"too high":      "2 70000\n",
+		"not a number":  "1 2800\nx 2800\n",
+		"bad reading":   "1 28o0\n",
+		"huge task":     "99999999999999999999 2800\n",
+		"star no value": "* \n",
+	}
+	for name, text := range cases {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".txt")
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, runplan, d.image, d.input, "--supply", p)
+		if r.code != 1 || !strings.Contains(r.stderr, p+":") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, stderr %q: want 1 and one line naming %s:LINE", name, r.code, r.stderr, p)
+		}
+	}
+	long := filepath.Join(dir, "long.txt")
+	if err := os.WriteFile(long, []byte("1"+strings.Repeat(" 2800", 2000)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, runplan, d.image, d.input, "--supply", long); r.code != 1 || !strings.Contains(r.stderr, "longer than") {
+		t.Errorf("a line too long: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -13,16 +13,19 @@ import (
 // FORMAT.md beside this file for the layout; every field is little-endian.
 const (
 	ImageMagic uint32 = 0x4C504849 // "IHPL"
-	// ImageVersion is the version of an image without the run-time rule;
-	// ImageVersionRule that of one with it (flag ImageRuntimeRule), which
-	// carries the rule section. An encoder writes the lowest version that
-	// holds the plan, so images without the rule never changed.
-	ImageVersion     = 1
-	ImageVersionRule = 2
-	ImageHeaderBytes = 32
+	// ImageVersion is the version of an image without a board-side rule;
+	// ImageVersionSections that of one with the run-time rule (flag
+	// ImageRuntimeRule) or just-in-time checkpoints (ImageFlagJIT), which
+	// carries their section. An encoder writes the lowest version that
+	// holds the plan, so images without either never changed.
+	ImageVersion         = 1
+	ImageVersionSections = 2
+	ImageHeaderBytes     = 32
 	// RuleHeadBytes is the fixed part of the rule section; one u32 per
-	// task follows it.
+	// task follows it. JITHeadBytes is the jit section's; one u32 per
+	// layer follows it.
 	RuleHeadBytes    = 16
+	JITHeadBytes     = 16
 	TensorRecBytes   = 24
 	LayerRecBytes    = 128
 	ScheduleRecBytes = 32
@@ -42,6 +45,10 @@ const (
 	// task and, when the energy left does not cover the task and a commit,
 	// commits and sleeps until the turn-on voltage (Plan.RuntimeRule).
 	ImageRuntimeRule = 1 << 0
+	// ImageJIT: just-in-time checkpoints (Plan.JIT): the runtime reads the
+	// supply before every chunk of a task and, below the threshold, writes
+	// a snapshot, sleeps until the turn-on voltage and goes on.
+	ImageFlagJIT = 1 << 1
 )
 
 // Schedule flags in an image.
@@ -58,6 +65,13 @@ type ImageRule struct {
 	VonMV, VoffMV uint16
 	LimitNJ       uint32   // a task whose need is above it runs anyway
 	NeedNJ        []uint32 // per task: plan.RuleNeed, rounded up
+}
+
+// ImageJIT is the just-in-time checkpoint section of an image (Plan.JIT).
+type ImageJIT struct {
+	ThresholdMV, VonMV            uint16
+	SnapshotOffset, SnapshotBytes uint32
+	ChunkPixels                   []uint32 // per layer
 }
 
 // ImageTensor is a tensor record of an image.
@@ -90,7 +104,16 @@ type Image struct {
 	Schedules []LayerPlan // the schedule fields only
 	Quant     [][2]int32  // (multiplier, shift) pairs
 	Rule      *ImageRule  // the run-time rule section (version 2), nil without
+	JIT       *ImageJIT   // the jit section (version 2), nil without
 	Data      []byte      // the whole image (constants are slices of it)
+}
+
+// sectionName names the version-2 section an image has.
+func sectionName(rule bool) string {
+	if rule {
+		return "rule"
+	}
+	return "jit"
 }
 
 // nanoJoules is the least n for which n nJ, as the float n*1e-9 J, is at
@@ -121,6 +144,29 @@ func millivolts(v float64) (uint16, bool) {
 		return 0, false
 	}
 	return uint16(mv), true
+}
+
+// jitOf is the jit section's values for plan p.
+func jitOf(p *Plan, layers int) (*ImageJIT, error) {
+	j, st := p.JIT, p.Storage
+	if st == nil || len(j.ChunkPixels) != layers {
+		return nil, fmt.Errorf("plan: image: the plan's just-in-time checkpoints need its storage and a chunk size per layer (%d for %d layers)", len(j.ChunkPixels), layers)
+	}
+	r := &ImageJIT{SnapshotOffset: uint32(j.SnapshotOffset), SnapshotBytes: uint32(j.SnapshotBytes), ChunkPixels: make([]uint32, layers)}
+	var ok1, ok2 bool
+	r.ThresholdMV, ok1 = millivolts(j.ThresholdV)
+	r.VonMV, ok2 = millivolts(st.VonV)
+	if !ok1 || !ok2 || r.ThresholdMV == 0 || r.VonMV <= r.ThresholdMV || j.SnapshotOffset < HeaderBytes || j.SnapshotOffset%4 != 0 ||
+		j.SnapshotBytes < SnapshotHeaderBytes || j.SnapshotOffset+j.SnapshotBytes > p.NVMBytes {
+		return nil, fmt.Errorf("plan: image: just-in-time checkpoints: threshold %g V, turn-on %g V, snapshot area %d+%d of %d NVM bytes do not fit the section", j.ThresholdV, st.VonV, j.SnapshotOffset, j.SnapshotBytes, p.NVMBytes)
+	}
+	for i, n := range j.ChunkPixels {
+		if n < 1 || n > math.MaxUint32 {
+			return nil, fmt.Errorf("plan: image: layer %d: %d pixels per chunk", i, n)
+		}
+		r.ChunkPixels[i] = uint32(n)
+	}
+	return r, nil
 }
 
 // ruleOf is the rule section's values for plan p. The need is rounded up
@@ -251,13 +297,24 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 	quantAt := off
 	off += len(quant) * QuantRecBytes
 	var rule *ImageRule
-	ruleAt := off
+	var jit *ImageJIT
+	if p.RuntimeRule && p.JIT != nil {
+		return nil, fmt.Errorf("plan: image: a plan has the run-time rule or just-in-time checkpoints, not both")
+	}
+	sectionAt := off
 	if p.RuntimeRule {
 		var err error
 		if rule, err = ruleOf(p); err != nil {
 			return nil, err
 		}
 		off += RuleHeadBytes + 4*len(p.Tasks)
+	}
+	if p.JIT != nil {
+		var err error
+		if jit, err = jitOf(p, len(m.Layers)); err != nil {
+			return nil, err
+		}
+		off += JITHeadBytes + 4*len(m.Layers)
 	}
 	dataOff := map[int]int{}
 	for _, t := range m.Tensors {
@@ -273,8 +330,8 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], ImageMagic)
 	le.PutUint16(b[4:], ImageVersion)
-	if rule != nil {
-		le.PutUint16(b[4:], ImageVersionRule)
+	if rule != nil || jit != nil {
+		le.PutUint16(b[4:], ImageVersionSections)
 	}
 	le.PutUint16(b[6:], ImageHeaderBytes)
 	le.PutUint32(b[8:], uint32(off))
@@ -284,6 +341,9 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 	b[22] = byte(p.WordBytes)
 	if p.RuntimeRule {
 		b[23] |= ImageRuntimeRule
+	}
+	if p.JIT != nil {
+		b[23] |= ImageFlagJIT
 	}
 	le.PutUint32(b[24:], uint32(p.NVMBytes))
 	le.PutUint32(b[28:], p.Tag())
@@ -351,8 +411,19 @@ func EncodeImage(m *model.Model, p *Plan) ([]byte, error) {
 		le.PutUint32(b[quantAt+8*i:], uint32(q[0]))
 		le.PutUint32(b[quantAt+8*i+4:], uint32(q[1]))
 	}
+	if jit != nil {
+		r := b[sectionAt:]
+		le.PutUint16(r[0:], jit.ThresholdMV)
+		le.PutUint16(r[2:], jit.VonMV)
+		le.PutUint32(r[4:], jit.SnapshotOffset)
+		le.PutUint32(r[8:], jit.SnapshotBytes)
+		le.PutUint32(r[12:], uint32(JITHeadBytes+4*len(jit.ChunkPixels)))
+		for i, n := range jit.ChunkPixels {
+			le.PutUint32(r[JITHeadBytes+4*i:], n)
+		}
+	}
 	if rule != nil {
-		r := b[ruleAt:]
+		r := b[sectionAt:]
 		le.PutUint32(r[0:], rule.CapacitanceNF)
 		le.PutUint16(r[4:], rule.VonMV)
 		le.PutUint16(r[6:], rule.VoffMV)
@@ -377,8 +448,8 @@ func DecodeImage(b []byte) (*Image, error) {
 		return nil, fmt.Errorf("plan: image: magic %#x, want %#x (IHPL)", m, ImageMagic)
 	}
 	version := int(le.Uint16(b[4:]))
-	if version != ImageVersion && version != ImageVersionRule {
-		return nil, fmt.Errorf("plan: image: version %d, this harness reads versions %d and %d", version, ImageVersion, ImageVersionRule)
+	if version != ImageVersion && version != ImageVersionSections {
+		return nil, fmt.Errorf("plan: image: version %d, this harness reads versions %d and %d", version, ImageVersion, ImageVersionSections)
 	}
 	if h := le.Uint16(b[6:]); h != ImageHeaderBytes {
 		return nil, fmt.Errorf("plan: image: header of %d bytes, want %d", h, ImageHeaderBytes)
@@ -397,8 +468,12 @@ func DecodeImage(b []byte) (*Image, error) {
 	if img.NVMBytes < HeaderBytes {
 		return nil, fmt.Errorf("plan: image: NVM area of %d bytes is smaller than its %d-byte header", img.NVMBytes, HeaderBytes)
 	}
-	if hasRule := img.Flags&ImageRuntimeRule != 0; hasRule != (version == ImageVersionRule) {
-		return nil, fmt.Errorf("plan: image: version %d with the run-time rule flag %t: the rule section comes with version %d, and only with it", version, hasRule, ImageVersionRule)
+	hasRule, hasJIT := img.Flags&ImageRuntimeRule != 0, img.Flags&ImageFlagJIT != 0
+	if hasRule && hasJIT {
+		return nil, fmt.Errorf("plan: image: flags %#x: the run-time rule and just-in-time checkpoints together", img.Flags)
+	}
+	if (hasRule || hasJIT) != (version == ImageVersionSections) {
+		return nil, fmt.Errorf("plan: image: version %d with flags %#x: the rule and jit sections come with version %d, and only with it", version, img.Flags, ImageVersionSections)
 	}
 	nt, nl, nq := int(le.Uint16(b[16:])), int(le.Uint16(b[18:])), int(le.Uint16(b[20:]))
 	tensorsAt := ImageHeaderBytes
@@ -409,18 +484,18 @@ func DecodeImage(b []byte) (*Image, error) {
 		return nil, fmt.Errorf("plan: image: %d tensors, %d layers and %d quantization entries do not fit %d bytes", nt, nl, nq, len(b))
 	}
 	// The records end after the quantization entries, or after the rule
-	// section, whose size its head says (checked against the tasks below).
-	ruleAt := quantAt + nq*QuantRecBytes
-	recordsEnd := ruleAt
-	if version == ImageVersionRule {
-		if ruleAt+RuleHeadBytes > len(b) {
-			return nil, fmt.Errorf("plan: image: the rule section's head at %d does not fit %d bytes", ruleAt, len(b))
+	// or jit section, whose size its head says (checked below).
+	sectionAt := quantAt + nq*QuantRecBytes
+	recordsEnd := sectionAt
+	if version == ImageVersionSections {
+		if sectionAt+RuleHeadBytes > len(b) {
+			return nil, fmt.Errorf("plan: image: the %s section's head at %d does not fit %d bytes", sectionName(hasRule), sectionAt, len(b))
 		}
-		n := int(le.Uint32(b[ruleAt+12:]))
-		if n < RuleHeadBytes || n%4 != 0 || n > len(b)-ruleAt {
-			return nil, fmt.Errorf("plan: image: rule section of %d bytes at %d does not fit %d bytes", n, ruleAt, len(b))
+		n := int(le.Uint32(b[sectionAt+12:]))
+		if n < RuleHeadBytes || n%4 != 0 || n > len(b)-sectionAt {
+			return nil, fmt.Errorf("plan: image: %s section of %d bytes at %d does not fit %d bytes", sectionName(hasRule), n, sectionAt, len(b))
 		}
-		recordsEnd = ruleAt + n
+		recordsEnd = sectionAt + n
 	}
 	for i := 0; i < nt; i++ {
 		r := b[tensorsAt+i*TensorRecBytes:]
@@ -507,8 +582,28 @@ func DecodeImage(b []byte) (*Image, error) {
 	for i := 0; i < nq; i++ {
 		img.Quant = append(img.Quant, [2]int32{int32(le.Uint32(b[quantAt+8*i:])), int32(le.Uint32(b[quantAt+8*i+4:]))})
 	}
-	if version == ImageVersionRule {
-		r := b[ruleAt:recordsEnd]
+	if hasJIT {
+		r := b[sectionAt:recordsEnd]
+		if len(r) != JITHeadBytes+4*nl {
+			return nil, fmt.Errorf("plan: image: jit section of %d bytes, want %d for %d layers", len(r), JITHeadBytes+4*nl, nl)
+		}
+		j := &ImageJIT{ThresholdMV: le.Uint16(r[0:]), VonMV: le.Uint16(r[2:]), SnapshotOffset: le.Uint32(r[4:]), SnapshotBytes: le.Uint32(r[8:]), ChunkPixels: make([]uint32, nl)}
+		if j.ThresholdMV == 0 || j.VonMV <= j.ThresholdMV {
+			return nil, fmt.Errorf("plan: image: jit section: threshold %d mV, turn-on %d mV (want 0 < threshold < turn-on)", j.ThresholdMV, j.VonMV)
+		}
+		if j.SnapshotOffset < HeaderBytes || j.SnapshotOffset%4 != 0 || j.SnapshotBytes < SnapshotHeaderBytes ||
+			uint64(j.SnapshotOffset)+uint64(j.SnapshotBytes) > uint64(img.NVMBytes) {
+			return nil, fmt.Errorf("plan: image: jit section: snapshot area %d+%d lies outside NVM [%d, %d) (or is unaligned, or shorter than its %d-byte header)", j.SnapshotOffset, j.SnapshotBytes, HeaderBytes, img.NVMBytes, SnapshotHeaderBytes)
+		}
+		for i := range j.ChunkPixels {
+			if j.ChunkPixels[i] = le.Uint32(r[JITHeadBytes+4*i:]); j.ChunkPixels[i] == 0 {
+				return nil, fmt.Errorf("plan: image: jit section: layer %d has chunks of 0 pixels", i)
+			}
+		}
+		img.JIT = j
+	}
+	if hasRule {
+		r := b[sectionAt:recordsEnd]
 		rule := &ImageRule{CapacitanceNF: le.Uint32(r[0:]), VonMV: le.Uint16(r[4:]), VoffMV: le.Uint16(r[6:]), LimitNJ: le.Uint32(r[8:])}
 		if len(r) != RuleHeadBytes+4*next {
 			return nil, fmt.Errorf("plan: image: rule section of %d bytes, want %d for %d tasks", len(r), RuleHeadBytes+4*next, next)

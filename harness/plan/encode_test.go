@@ -159,7 +159,7 @@ func FuzzDecodeImage(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, name := range []string{"tile", "adaptive"} {
+	for _, name := range []string{"tile", "adaptive", "jit"} {
 		s, _ := sched.Get(name)
 		p, err := s.Schedule(m, prof, sched.Options{})
 		if err != nil {
@@ -206,6 +206,9 @@ func TestImageRuleSection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if p.JIT != nil {
+			continue // TestImageJITSection
+		}
 		if !p.RuntimeRule {
 			if d.Version != plan.ImageVersion || d.Rule != nil || d.Flags&plan.ImageRuntimeRule != 0 {
 				t.Fatalf("%s/%s: version %d, rule %v for a plan without the rule", m.Name, p.Scheduler, d.Version, d.Rule)
@@ -214,7 +217,7 @@ func TestImageRuleSection(t *testing.T) {
 		}
 		seen++
 		r := d.Rule
-		if d.Version != plan.ImageVersionRule || r == nil || len(r.NeedNJ) != len(p.Tasks) {
+		if d.Version != plan.ImageVersionSections || r == nil || len(r.NeedNJ) != len(p.Tasks) {
 			t.Fatalf("%s/%s: version %d, rule %v", m.Name, p.Scheduler, d.Version, r)
 		}
 		if r.CapacitanceNF != uint32(math.Round(p.Storage.CapacitanceF*1e9)) || r.VonMV != uint16(math.Round(p.Storage.VonV*1000)) || r.VoffMV != uint16(math.Round(p.Storage.VoffV*1000)) {
@@ -260,8 +263,8 @@ func TestImageRuleRefused(t *testing.T) {
 		name, want string
 		edit       func(b []byte)
 	}{
-		{"version 1 with the flag", "rule section comes with version 2", func(b []byte) { le.PutUint16(b[4:], 1) }},
-		{"no flag in version 2", "rule section comes with version 2", func(b []byte) { b[23] &^= plan.ImageRuntimeRule }},
+		{"version 1 with the flag", "the rule and jit sections come with version 2", func(b []byte) { le.PutUint16(b[4:], 1) }},
+		{"no flag in version 2", "the rule and jit sections come with version 2", func(b []byte) { b[23] &^= plan.ImageRuntimeRule }},
 		{"section size", "rule section of", func(b []byte) { le.PutUint32(b[ruleAt+12:], le.Uint32(b[ruleAt+12:])-4) }},
 		{"section past the end", "does not fit", func(b []byte) { le.PutUint32(b[ruleAt+12:], uint32(len(b))) }},
 		{"no capacitance", "capacitance 0 nF", func(b []byte) { le.PutUint32(b[ruleAt:], 0) }},
@@ -281,5 +284,79 @@ func TestImageRuleRefused(t *testing.T) {
 	q.Storage = nil
 	if _, err := plan.EncodeImage(m, &q); err == nil || !strings.Contains(err.Error(), "storage") {
 		t.Errorf("a rule plan without storage: %v", err)
+	}
+}
+
+// TestImageJITSection checks the jit section: an image has it, and
+// version 2, exactly when the plan has just-in-time checkpoints; it
+// carries the threshold, the turn-on voltage, the snapshot area and the
+// chunk sizes; damage to it is refused with a one-line error.
+func TestImageJITSection(t *testing.T) {
+	var m *model.Model
+	var p *plan.Plan
+	for _, mp := range plans(t) {
+		if mp.p.JIT != nil {
+			m, p = mp.m, mp.p
+			j, st := p.JIT, p.Storage
+			img, err := plan.EncodeImage(m, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := plan.DecodeImage(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Version != plan.ImageVersionSections || d.Rule != nil || d.JIT == nil || len(d.JIT.ChunkPixels) != len(m.Layers) {
+				t.Fatalf("%s: version %d, rule %v, jit %v", m.Name, d.Version, d.Rule, d.JIT)
+			}
+			dj := d.JIT
+			if float64(dj.ThresholdMV) != math.Round(j.ThresholdV*1000) || float64(dj.VonMV) != math.Round(st.VonV*1000) ||
+				int(dj.SnapshotOffset) != j.SnapshotOffset || int(dj.SnapshotBytes) != j.SnapshotBytes {
+				t.Fatalf("%s: jit section %+v, plan %+v", m.Name, *dj, *j)
+			}
+			for i, n := range dj.ChunkPixels {
+				if int(n) != j.ChunkPixels[i] {
+					t.Fatalf("%s: layer %d: %d pixels per chunk, plan %d", m.Name, i, n, j.ChunkPixels[i])
+				}
+			}
+		}
+	}
+	if p == nil {
+		t.Fatal("no plan has just-in-time checkpoints")
+	}
+	img, err := plan.EncodeImage(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	nt, nl, nq := int(le.Uint16(img[16:])), int(le.Uint16(img[18:])), int(le.Uint16(img[20:]))
+	at := plan.ImageHeaderBytes + nt*plan.TensorRecBytes + nl*(plan.LayerRecBytes+plan.ScheduleRecBytes) + nq*plan.QuantRecBytes
+	cases := []struct {
+		name, want string
+		edit       func(b []byte)
+	}{
+		{"version 1 with the flag", "come with version 2", func(b []byte) { le.PutUint16(b[4:], 1) }},
+		{"both flags", "together", func(b []byte) { b[23] |= plan.ImageRuntimeRule }},
+		{"section size", "jit section of", func(b []byte) { le.PutUint32(b[at+12:], le.Uint32(b[at+12:])-4) }},
+		{"no threshold", "threshold 0 mV", func(b []byte) { le.PutUint16(b[at:], 0) }},
+		{"threshold at turn-on", "want 0 < threshold < turn-on", func(b []byte) { le.PutUint16(b[at:], le.Uint16(b[at+2:])) }},
+		{"area over the NVM header", "snapshot area", func(b []byte) { le.PutUint32(b[at+4:], 8) }},
+		{"area unaligned", "snapshot area", func(b []byte) { le.PutUint32(b[at+4:], le.Uint32(b[at+4:])+2) }},
+		{"area past NVM", "snapshot area", func(b []byte) { le.PutUint32(b[at+8:], le.Uint32(b[at+8:])+4) }},
+		{"chunk of 0 pixels", "chunks of 0 pixels", func(b []byte) { le.PutUint32(b[at+plan.JITHeadBytes:], 0) }},
+	}
+	for _, c := range cases {
+		b := bytes.Clone(img)
+		c.edit(b)
+		binary.LittleEndian.PutUint32(b[12:], crc32IEEE(b[16:]))
+		_, err := plan.DecodeImage(b)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+	q := *p
+	q.RuntimeRule = true
+	if _, err := plan.EncodeImage(m, &q); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("a plan with the rule and jit: %v", err)
 	}
 }

@@ -21,6 +21,12 @@
 //  5. An inference starts when the host has written the input tensor and
 //     then sets the progress word to 0; it is done when the word equals the
 //     number of tasks.
+//
+// A plan with just-in-time checkpoints (JIT) adds a snapshot of the task
+// in progress, kept in its own NVM area and taken only when the supply
+// runs low; a boot resumes a valid snapshot of a task at or after the
+// progress word instead (every task before it had written its outputs when
+// the snapshot was taken, and the commit rules keep them).
 package plan
 
 import (
@@ -160,6 +166,9 @@ type Plan struct {
 	// Storage is what the board's rule turns a voltage reading into
 	// energy with (set with RuntimeRule; the image carries it).
 	Storage *Storage `json:"storage,omitempty"`
+	// JIT turns on just-in-time checkpoints (see JIT); SenseEnergy and
+	// SenseCycles are then the cost of each reading, and Storage is set.
+	JIT *JIT `json:"jit,omitempty"`
 
 	// Budget is the energy a power cycle gives from storage alone, and
 	// RebootEnergy what each boot costs before the first task.
@@ -296,6 +305,19 @@ func (p *Plan) Validate() error {
 	}
 	if p.WordBytes != 2 && p.WordBytes != 4 {
 		return fmt.Errorf("plan: word size %d is not 2 or 4", p.WordBytes)
+	}
+	if j := p.JIT; j != nil {
+		if p.RuntimeRule {
+			return fmt.Errorf("plan: the run-time rule and just-in-time checkpoints together")
+		}
+		for _, lp := range p.Layers {
+			if lp.Layer < 0 || lp.Layer >= len(j.ChunkPixels) || j.ChunkPixels[lp.Layer] < 1 {
+				return fmt.Errorf("plan: just-in-time checkpoints: layer %d has no chunk size", lp.Layer)
+			}
+		}
+		if j.SnapshotOffset < HeaderBytes || j.SnapshotBytes < SnapshotHeaderBytes || j.SnapshotOffset+j.SnapshotBytes > p.NVMBytes {
+			return fmt.Errorf("plan: just-in-time checkpoints: snapshot area %d+%d outside NVM [%d, %d)", j.SnapshotOffset, j.SnapshotBytes, HeaderBytes, p.NVMBytes)
+		}
 	}
 	return nil
 }

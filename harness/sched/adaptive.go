@@ -76,11 +76,7 @@ func (s adaptive) Schedule(m *model.Model, prof *profiles.Profile, opt Options) 
 		}
 		tiles[i] = t
 	}
-	p, err := buildWith(s.Name(), m, prof, opt, layerPlans(m, tiles, 0), func(p *plan.Plan) {
-		p.RuntimeRule = true
-		p.SenseEnergy, p.SenseCycles = prof.ADC.VoltageSense.Energy, prof.ADC.VoltageSense.Cycles
-		p.Storage = StorageOf(prof)
-	})
+	p, err := buildWith(s.Name(), m, prof, opt, layerPlans(m, tiles, 0), func(p *plan.Plan) { withRule(p, prof) })
 	if err != nil {
 		return nil, err
 	}

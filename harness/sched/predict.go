@@ -15,8 +15,9 @@ import (
 // reboot (energy and time) and gives the storage budget less the reboot,
 // stretched by the share of the draw the harvest covers while the board
 // runs; brown-outs empty SRAM, so every task pays its full reads. With the
-// rule the board sleeps instead of rebooting and keeps SRAM, so a task
-// reads only what the task before did not leave there.
+// rule (or just-in-time checkpoints) the board sleeps instead of rebooting
+// and keeps SRAM, so a task reads only what the task before did not leave
+// there.
 func Predict(p *plan.Plan, prof *profiles.Profile, meanHarvestW float64) {
 	p.PredictedS, p.PredictedForW = 0, meanHarvestW
 	usable := prof.CycleBudget() - prof.Reboot.Energy
@@ -34,7 +35,7 @@ func Predict(p *plan.Plan, prof *profiles.Profile, meanHarvestW float64) {
 		lp := &p.Layers[i]
 		compute := prof.Seconds(cycles[lp.Layer])
 		energy := lp.Energy
-		if p.RuntimeRule {
+		if p.ReadsSupply() {
 			energy = resident[lp.Layer]
 		} else if usable > 0 {
 			reboots := math.Ceil(lp.Energy / usable)
