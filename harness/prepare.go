@@ -267,7 +267,7 @@ func prepareReplay(cmd *cobra.Command, s *settings, traceArg string, board board
 	if r.p, err = r.sc.Schedule(r.m, r.prof, sched.Options{ModelBytes: modelFileBytes(r.modelPath), Trace: &r.stats}); err != nil {
 		return nil, err
 	}
-	if r.p.RuntimeRule && !board.Has(boards.CapSenseSupply) {
+	if r.p.ReadsSupply() && !board.Has(boards.CapSenseSupply) {
 		return nil, fmt.Errorf("scheduler %s uses the run-time voltage rule, which board %s cannot run (it does not read its supply): pick another scheduler", r.sc.Name(), board.Name)
 	}
 	r.pc = replay.PowerConfig(r.prof)

@@ -207,7 +207,7 @@ func (b *Board) findSymbols() error {
 	} else {
 		return fmt.Errorf("emulated: the firmware has neither %s nor %s to stop at: %w", symTaskBegin, symTaskGet, err)
 	}
-	if !b.dep.Plan.RuntimeRule {
+	if !b.dep.Plan.ReadsSupply() {
 		return nil
 	}
 	// A plan with the run-time rule needs the supply reading.

@@ -69,8 +69,13 @@ func (e *MissingFirmwareError) Unwrap() error { return e.Err }
 // the run-time rule is refused: on bench power its supply reading says
 // nothing.
 func (Driver) Inject(ctx context.Context, d boards.Deployment, o boards.Options, in boards.InjectOptions) (*boards.InjectResult, error) {
-	if d.Plan.RuntimeRule {
-		return nil, fmt.Errorf("emulated: fault injection runs on bench power, where the run-time rule of %s has no supply to read: inject it on the simulated board, or replay it under a trace", d.Plan.Scheduler)
+	var droop *Droop
+	if d.Plan.ReadsSupply() && d.Plan.Storage != nil {
+		// On bench power the supply reads high, with a droop to just above
+		// brown-out every third reading: the rule's early commits and jit's
+		// snapshots happen, and the cuts strike them too.
+		st := d.Plan.Storage
+		droop = &Droop{High: st.VonV, Low: st.VoffV + 0.05*(st.VonV-st.VoffV), Every: 3}
 	}
 	elf := o.ELF
 	if elf == "" {
@@ -101,10 +106,11 @@ func (Driver) Inject(ctx context.Context, d boards.Deployment, o boards.Options,
 	for range in.Random {
 		cuts = append(cuts, Cut{Task: rng.IntN(len(d.Plan.Tasks)), Fraction: rng.Float64()})
 	}
-	r, err := Inject(ctx, InjectConfig{ELF: elf, Image: img, Tasks: len(d.Plan.Tasks), Input: d.Input, Want: d.Want, Cuts: cuts, Logf: o.Logf})
+	r, err := Inject(ctx, InjectConfig{ELF: elf, Image: img, Tasks: len(d.Plan.Tasks), Input: d.Input, Want: d.Want, Cuts: cuts, Droop: droop, Logf: o.Logf})
 	if err != nil {
 		return nil, err
 	}
 	return &boards.InjectResult{Board: "qemu-stm32", Scheduler: d.Plan.Scheduler, Tasks: r.Tasks, BrownOuts: len(r.Cuts), Inside: r.Landed,
-		Reexecuted: r.Reexecuted, Boots: r.Boots, Attempts: r.Attempts, Verified: r.Verified, Mismatches: r.Mismatches, Detail: r.Detail}, nil
+		Reexecuted: r.Reexecuted, Boots: r.Boots, Attempts: r.Attempts, Verified: r.Verified, Mismatches: r.Mismatches, Detail: r.Detail,
+		Sleeps: r.Sleeps}, nil
 }

@@ -32,15 +32,28 @@ type Cut struct {
 
 // InjectConfig is a fault-injection run on the emulated board.
 type InjectConfig struct {
-	ELF         string // firmware-noplan.elf
-	Image       []byte // the plan image
-	Tasks       int
+	ELF   string // firmware-noplan.elf
+	Image []byte // the plan image
+	Tasks int
+	// Droop, when set, makes the firmware's supply readings (a plan with
+	// the run-time rule or jit checkpoints) read high, Von, except every
+	// DroopEvery-th, which reads Low: the rule commits early and sleeps,
+	// jit saves its snapshot and sleeps (the sleep ends at once), so that
+	// the cuts also strike those writes. Nil: the readings are 0 (no ADC).
+	Droop       *Droop
 	OutputBytes int
 	Input, Want []byte
 	Cuts        []Cut
 	HangTimeout time.Duration
 	NoScrub     bool
 	Logf        func(format string, args ...any)
+}
+
+// Droop is the supply the firmware reads during an injection (see
+// InjectConfig.Droop).
+type Droop struct {
+	High, Low float64 // volts
+	Every     int     // every Every-th reading is Low (default 3)
 }
 
 // CutResult is what one cut did.
@@ -67,6 +80,10 @@ type InjectResult struct {
 	Mismatches int    `json:"mismatches"` // output bytes that differ
 	Detail     string `json:"detail,omitempty"`
 	Attempts   int    `json:"attempts"`
+	// Readings and Sleeps count the firmware's supply readings and sleeps
+	// (with a Droop).
+	Readings int `json:"supply_readings,omitempty"`
+	Sleeps   int `json:"sleeps,omitempty"`
 }
 
 // Inject checks the firmware's commit protocol under power failures at
@@ -134,6 +151,9 @@ type injection struct {
 
 	taskAddr, writeAddr uint32
 	taskReg             int
+	// the supply reading and the sleep (0 when the firmware has none)
+	supplyAddr, supplyWord, sleepAddr uint32
+	readings, sleeps                  int
 
 	mu      sync.Mutex
 	mode    int   // what the stops do: counting or cutting
@@ -163,6 +183,20 @@ func (in *injection) symbols() error {
 	}
 	if in.writeAddr, err = qemu.Symbol(in.cfg.ELF, symNVMWrite); err != nil {
 		return fmt.Errorf("emulated: inject: %w", err)
+	}
+	if in.cfg.Droop == nil {
+		return nil
+	}
+	for _, s := range []struct {
+		name string
+		addr *uint32
+	}{{symSupply, &in.supplyAddr}, {symSupplyWord, &in.supplyWord}, {symSleep, &in.sleepAddr}} {
+		if *s.addr, err = qemu.Symbol(in.cfg.ELF, s.name); err != nil {
+			return fmt.Errorf("emulated: inject: a supply droop needs the firmware's supply reading: %w", err)
+		}
+	}
+	if in.cfg.Droop.Every <= 0 {
+		in.cfg.Droop.Every = 3
 	}
 	return nil
 }
@@ -199,7 +233,10 @@ func (in *injection) run(ctx context.Context) (*InjectResult, error) {
 	if s := <-in.g.Stopped(); strings.HasPrefix(s, "E:") {
 		return nil, fmt.Errorf("gdbstub: %s", s[2:])
 	}
-	for _, a := range []uint32{in.taskAddr, in.writeAddr} {
+	for _, a := range []uint32{in.taskAddr, in.writeAddr, in.supplyAddr, in.sleepAddr} {
+		if a == 0 {
+			continue
+		}
 		if err := in.g.Break(a); err != nil {
 			return nil, err
 		}
@@ -232,6 +269,9 @@ func (in *injection) run(ctx context.Context) (*InjectResult, error) {
 		return nil, in.why(err)
 	}
 	res.Reexecuted, res.Boots = inf.Reexecuted, inf.Boots
+	in.mu.Lock()
+	res.Readings, res.Sleeps = in.readings, in.sleeps
+	in.mu.Unlock()
 	if ok, why := serialboard.Verify(inf.Output, cfg.Want); ok {
 		res.Verified = true
 	} else {
@@ -334,10 +374,46 @@ func (in *injection) atStop(ctx context.Context, s string) error {
 				return err
 			}
 		}
+	case in.supplyAddr &^ 1:
+		if err := in.answerSupply(); err != nil {
+			return err
+		}
+		if err := in.g.StepOverBreak(in.supplyAddr); err != nil {
+			return err
+		}
+	case in.sleepAddr &^ 1:
+		// The sleep until the capacitor is charged ends at once.
+		in.mu.Lock()
+		if in.mode == cutting {
+			in.sleeps++
+		}
+		in.mu.Unlock()
+		if err := in.g.StepOverBreak(in.sleepAddr); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("the guest stopped at %#x, at none of the breakpoints", pc)
 	}
 	return in.g.Continue()
+}
+
+// answerSupply writes the supply reading the firmware is about to take:
+// the droop's high voltage, or its low one every Every-th reading of the
+// injected run (the counting run reads high: its counts are of the plain
+// run, and the cuts' fractions of them).
+func (in *injection) answerSupply() error {
+	d := in.cfg.Droop
+	in.mu.Lock()
+	v := d.High
+	if in.mode == cutting {
+		in.readings++
+		if in.readings%d.Every == 0 {
+			v = d.Low
+		}
+	}
+	in.mu.Unlock()
+	mv := uint16(min(math.Round(v*1000), math.MaxUint16))
+	return in.g.WriteMemory(in.supplyWord, []byte{byte(mv), byte(mv >> 8)})
 }
 
 // beginTask: task k starts (again); cutting, its next pending cut picks

@@ -63,5 +63,5 @@ func (c contract) Close() error { return nil }
 // points inside tasks.
 func (Driver) Inject(ctx context.Context, d boards.Deployment, _ boards.Options, in boards.InjectOptions) (*boards.InjectResult, error) {
 	return Inject(InjectConfig{Context: ctx, Model: d.Model, Plan: d.Plan, Profile: d.Profile, Input: d.Input,
-		Boundaries: in.Boundaries, Random: in.Random, Seed: in.Seed})
+		Boundaries: in.Boundaries, Random: in.Random, Seed: in.Seed, Droop: d.Plan.ReadsSupply()})
 }

@@ -33,6 +33,11 @@ type InjectConfig struct {
 	Faults Faults
 	// NoMemo: see Config.NoMemo.
 	NoMemo bool
+	// Droop makes every third supply reading of a plan that reads its
+	// supply (the run-time rule, jit) see nearly nothing above brown-out,
+	// so that its early commits, snapshots and sleeps happen under the
+	// brown-outs too; the others see plenty.
+	Droop bool
 }
 
 type point struct {
@@ -165,7 +170,14 @@ func Inject(cfg InjectConfig) (*boards.InjectResult, error) {
 			default:
 			}
 		}
-		seg, ok := b.Next(math.Inf(1))
+		avail := math.Inf(1)
+		if cfg.Droop && steps%3 == 2 {
+			avail = 0.05 * cfg.Plan.Budget
+		}
+		seg, ok := b.Next(avail)
+		if seg.Kind == Sleep {
+			res.Sleeps++
+		}
 		if !ok {
 			if started {
 				break

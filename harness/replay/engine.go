@@ -381,7 +381,7 @@ func (en *engine) run() error {
 			continue
 		}
 		avail := 0.0 // (read by the board's run-time rule only)
-		if en.cfg.Plan.RuntimeRule {
+		if en.cfg.Plan.ReadsSupply() {
 			avail = en.available()
 		}
 		seg, ok, err := en.board.Next(en.ctx, avail)
@@ -777,10 +777,12 @@ func (en *engine) spend(seg *boards.Step, e float64) {
 		split.Reboots += e
 	case boards.LoadInput, boards.Read, boards.Write:
 		split.NVM += e
-	case boards.Compute:
+	case boards.Compute, boards.ComputePart:
 		split.Compute += e
-	case boards.Commit, boards.EarlyCommit:
+	case boards.Commit, boards.EarlyCommit, boards.Checkpoint:
 		split.Commits += e
+	case boards.Restore:
+		split.NVM += e
 	case boards.Idle, boards.Sleep:
 		split.Idle += e
 	case boards.Task:
