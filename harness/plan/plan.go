@@ -21,6 +21,11 @@
 //  5. An inference starts when the host has written the input tensor and
 //     then sets the progress word to 0; it is done when the word equals the
 //     number of tasks.
+//
+// A boot checks the plan image's CRC-32 only once per image: it records
+// the image's CRC field in the NVM header once the whole image is accepted
+// (VerifiedCRCOffset) and skips the check while the record matches, so that
+// no power cycle pays for reading the whole image (FORMAT.md).
 package plan
 
 import (
