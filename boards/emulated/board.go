@@ -158,8 +158,19 @@ func Open(ctx context.Context, d boards.Deployment, opt Options) (_ *Board, err 
 		return nil, b.died(err)
 	}
 	// QEMU dying during the warm-up ends it at once.
-	wctx, cancel := context.WithCancel(ctx)
+	wctx, cancel := b.whileAlive(ctx)
 	defer cancel()
+	if err := b.warmUp(wctx); err != nil {
+		return nil, b.died(err)
+	}
+	return b, nil
+}
+
+// whileAlive is ctx, also canceled when QEMU exits: a command waiting for
+// the board's answer would otherwise go through all of the link's retries
+// (seconds) before it fails.
+func (b *Board) whileAlive(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
 		case <-b.m.Done():
@@ -167,10 +178,7 @@ func Open(ctx context.Context, d boards.Deployment, opt Options) (_ *Board, err 
 		case <-wctx.Done():
 		}
 	}()
-	if err := b.warmUp(wctx); err != nil {
-		return nil, b.died(err)
-	}
-	return b, nil
+	return wctx, cancel
 }
 
 // startMachine starts QEMU with the firmware elf, the plan image loaded at
@@ -451,7 +459,9 @@ func (b *Board) load(ctx context.Context) (boards.Event, error) {
 		return boards.Event{Kind: boards.Idle, Task: -1}, nil
 	}
 	b.number++
-	ses, err := b.drv.Begin(ctx, b.number, b.pending)
+	actx, cancel := b.whileAlive(ctx)
+	ses, err := b.drv.Begin(actx, b.number, b.pending)
+	cancel()
 	if err != nil {
 		return boards.Event{}, b.died(err)
 	}
@@ -669,7 +679,9 @@ func (b *Board) handle(ev link.Event) (serialboard.Update, error) {
 
 // finish reads the finished inference's output into ev.
 func (b *Board) finish(ctx context.Context, ev boards.Event) (boards.Event, error) {
-	out, err := b.ses.Output(ctx)
+	actx, cancel := b.whileAlive(ctx)
+	out, err := b.ses.Output(actx)
+	cancel()
 	if err != nil {
 		return ev, b.died(err)
 	}
