@@ -34,7 +34,7 @@ var truthModels = []struct{ name, model, input string }{
 type truthRow struct {
 	Model, Scheduler, Trace    string
 	Measured, Predicted        int
-	Error                      float64
+	Error, LatencyError        float64
 	LargeTasks                 int
 	WorstTask                  string
 	WorstError                 float64
@@ -95,10 +95,10 @@ func TestTruthfulness(t *testing.T) {
 			verdict = "FAIL"
 		}
 		cells = append(cells, []string{r.Model, r.Scheduler, r.Trace, strconv.Itoa(r.Measured), strconv.Itoa(r.Predicted), pct(r.Error),
-			strconv.Itoa(r.LargeTasks), r.WorstTask, pct(r.WorstError), verdict})
+			strconv.FormatFloat(100*r.LatencyError, 'f', 3, 64) + " %", strconv.Itoa(r.LargeTasks), r.WorstTask, pct(r.WorstError), verdict})
 	}
 	if err := reports.Table(&table, []string{"model", "scheduler", "trace", "power cycles", "predicted", "error",
-		"tasks >= 10k cycles", "worst of them", "its error", "targets"}, cells, nil); err != nil {
+		"latency error", "tasks >= 10k cycles", "worst of them", "its error", "targets"}, cells, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("qemu-stm32 against the simulated board's prediction (targets: power cycles within %.0f %%, tasks of 10,000+ cycles within %.0f %%):\n%s",
@@ -129,6 +129,7 @@ func truthReplay(t *testing.T, elf, trace, model, input, scheduler string) truth
 			PowerCycles    int     `json:"power_cycles"`
 			Measured       int     `json:"measured_power_cycles"`
 			Error          float64 `json:"power_cycles_error"`
+			LatencyError   float64 `json:"latency_error"`
 			LargeError     float64 `json:"task_cycles_max_error_large"`
 			WorstLargeTask *struct {
 				Task      int     `json:"task"`
@@ -157,7 +158,7 @@ func truthReplay(t *testing.T, elf, trace, model, input, scheduler string) truth
 		}
 		return r
 	}
-	r.Measured, r.Predicted, r.Error = p.Measured, p.PowerCycles, p.Error
+	r.Measured, r.Predicted, r.Error, r.LatencyError = p.Measured, p.PowerCycles, p.Error, p.LatencyError
 	for _, tk := range p.Tasks {
 		if tk.Measured >= replay.LargeTaskCycles {
 			r.LargeTasks++
