@@ -111,17 +111,17 @@ func runCalibrate(cmd *cobra.Command, s *settings) error {
 		bench = sb
 	}
 
-	// The reboot is given for the validation model's image (the boot checks
-	// the image's CRC).
-	rebootBytes := 0
+	// The reboot is given for the validation model's image (a boot checks
+	// each of its layer and tensor records).
+	var rebootAt calibrate.Records
 	if sc, err := sched.Get("tile"); err == nil {
 		if p, err := sc.Schedule(m, base, sched.Options{ModelBytes: modelBytes}); err == nil {
 			if img, err := plan.EncodeImage(m, p); err == nil {
-				rebootBytes = len(img)
+				rebootAt = calibrate.ImageRecords(img)
 			}
 		}
 	}
-	res, err := calibrate.Calibrate(ctx, calibrate.Config{Board: board, Base: base, Bench: bench, RebootImageBytes: rebootBytes})
+	res, err := calibrate.Calibrate(ctx, calibrate.Config{Board: board, Base: base, Bench: bench, RebootAt: rebootAt})
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ package calibrate
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -89,10 +90,10 @@ type Config struct {
 	Base  *profiles.Profile // the profile the microbenchmarks are scheduled for, and the unmeasured numbers
 	Bench Bench
 	Date  time.Time // in the sources; default now
-	// RebootImageBytes is the image size the reboot cost is given for (the
-	// boot checks the image's CRC, so it grows with the image); default
-	// the median of the benchmarks'.
-	RebootImageBytes int
+	// RebootAt is the image the reboot cost is given for (a boot checks
+	// every layer and tensor record of its image, so it grows with them);
+	// default the median benchmark's.
+	RebootAt Records
 	// Logf, if set, gets a line per benchmark run.
 	Logf func(format string, args ...any)
 }
@@ -103,6 +104,7 @@ type Run struct {
 	Layers     int     `json:"layers"`
 	Tasks      int     `json:"tasks"`
 	ImageBytes int     `json:"image_bytes"`
+	Tensors    int     `json:"tensors"` // the image's tensor records
 	BootCycles uint32  `json:"boot_cycles"`
 	WallS      float64 `json:"wall_s"`
 }
@@ -247,7 +249,8 @@ func Calibrate(ctx context.Context, cfg Config) (*Result, error) {
 	refs := map[*Sample]ref{}
 	for i, img := range imgs {
 		m := ms[i]
-		res.Runs = append(res.Runs, Run{Image: img.Name, Layers: len(img.Model.Layers), Tasks: len(m.Tasks), ImageBytes: len(img.Bytes),
+		rec := ImageRecords(img.Bytes)
+		res.Runs = append(res.Runs, Run{Image: img.Name, Layers: rec.Layers, Tensors: rec.Tensors, Tasks: len(m.Tasks), ImageBytes: len(img.Bytes),
 			BootCycles: m.BootCycles, WallS: m.Wall.Seconds()})
 		for _, tt := range m.Tasks {
 			t := img.Plan.Tasks[tt.Task]
@@ -318,7 +321,7 @@ func Calibrate(ctx context.Context, cfg Config) (*Result, error) {
 	kr, kw, kn := errStats(macs, func(s *Sample) float64 { return s.predict(theta) }, nil)
 	res.Kernel = Stats{Samples: kn, RMSError: kr, MaxError: kw}
 
-	res.Boot = fitBoot(res.Runs, cfg.RebootImageBytes)
+	res.Boot = fitBoot(res.Runs, cfg.RebootAt)
 	res.BootCycles = res.Boot.Cycles
 
 	fr, fw, fn := errStats(res.Samples, func(s *Sample) float64 { return s.predict(theta) }, nil)
@@ -471,9 +474,11 @@ func buildProfile(cfg Config, res *Result, theta, gtheta map[string]float64, ker
 	if bf := res.Boot; bf.Boots > 0 {
 		t := bf.Cycles / p.ClockHz
 		p.Reboot.Seconds = roundSig(t, 6)
-		p.Sources["reboot.time"] = fmt.Sprintf("%s: the BOOT event's cycles (port_cycles from the port's start-up to BOOT: the runtime checks the image's CRC and reads NVM) / cpu.clock, "+
-			"%.0f + %.4g per image byte fitted to %d boots (images of %d to %d bytes, rms residual %.1f %%), at %d bytes: %.0f cycles; the time before the first instruction (power-on reset) is not counted",
-			at, bf.Fixed, bf.PerByte, bf.Boots, bf.MinBytes, bf.MaxBytes, 100*bf.RMSError, bf.AtBytes, bf.Cycles)
+		p.Sources["reboot.time"] = fmt.Sprintf("%s: the BOOT event's cycles of a warm boot (port_cycles from the port's start-up to BOOT, at a reset after the image's first boot, "+
+			"which alone checks its CRC-32: the runtime checks every layer, schedule and tensor record and reads the NVM header) / cpu.clock, "+
+			"%.0f + %.4g per layer + %.4g per tensor record fitted to %d boots (%d to %d layers, rms residual %.1f %%, max %.1f %%), at %d layers and %d tensors: %.0f cycles; "+
+			"the time before the first instruction (power-on reset) is not counted",
+			at, bf.Fixed, bf.PerLayer, bf.PerTensor, bf.Boots, bf.MinLayers, bf.MaxLayers, 100*bf.RMSError, 100*bf.MaxError, bf.At.Layers, bf.At.Tensors, bf.Cycles)
 		p.Reboot.Energy = roundSig(t*p.ActivePowerW, 6)
 		p.Sources["reboot.energy"] = "= reboot.time x cpu.active_power; " + p.Sources["reboot.time"]
 		params = append(params, Param{Path: "reboot.time", Value: p.Reboot.Seconds, Unit: "s", Samples: bf.Boots, RMSError: bf.RMSError})
@@ -484,63 +489,80 @@ func buildProfile(cfg Config, res *Result, theta, gtheta map[string]float64, ker
 	return p, params, nil
 }
 
-// BootFit is the boot's cycles as a linear function of the image's size.
+// Records counts what a boot checks in a plan image: its layer records
+// (with their schedules) and its tensor records.
+type Records struct {
+	Layers  int `json:"layers"`
+	Tensors int `json:"tensors"`
+}
+
+// ImageRecords reads an image's record counts from its header
+// (harness/plan/FORMAT.md); zero for a shorter slice.
+func ImageRecords(image []byte) Records {
+	if len(image) < plan.ImageHeaderBytes {
+		return Records{}
+	}
+	return Records{Layers: int(binary.LittleEndian.Uint16(image[18:])), Tensors: int(binary.LittleEndian.Uint16(image[16:]))}
+}
+
+// BootFit is a warm boot's cycles (a power-up after the image's CRC was
+// checked once: the port's start-up, every record of the image checked,
+// the NVM header read, the BOOT event sent) as a linear function of the
+// image's layer and tensor records.
 type BootFit struct {
-	Boots    int     `json:"boots"`
-	Fixed    float64 `json:"fixed_cycles"`
-	PerByte  float64 `json:"cycles_per_image_byte"`
-	RMSError float64 `json:"rms_error"`
-	MinBytes int     `json:"min_image_bytes"`
-	MaxBytes int     `json:"max_image_bytes"`
-	AtBytes  int     `json:"at_image_bytes"`
-	Cycles   float64 `json:"cycles"` // at AtBytes
+	Boots     int     `json:"boots"`
+	Fixed     float64 `json:"fixed_cycles"`
+	PerLayer  float64 `json:"cycles_per_layer"`
+	PerTensor float64 `json:"cycles_per_tensor"`
+	RMSError  float64 `json:"rms_error"`
+	MaxError  float64 `json:"max_error"`
+	MinLayers int     `json:"min_layers"`
+	MaxLayers int     `json:"max_layers"`
+	At        Records `json:"at"`
+	Cycles    float64 `json:"cycles"` // at At
 }
 
 // fitBoot fits the runs' boot cycles (those that reported one) to a + b x
-// image bytes, by least squares, b >= 0, and evaluates it at bytes (0: the
-// median image).
-func fitBoot(runs []Run, bytes int) BootFit {
-	var xs, ys []float64
-	var sizes []int
+// layers + c x tensors by non-negative least squares on the relative
+// errors, and evaluates it at at (zero: the median run's image).
+func fitBoot(runs []Run, at Records) BootFit {
+	var f BootFit
+	var A [][]float64
+	var b []float64
+	var used []Run
 	for _, r := range runs {
 		if r.BootCycles > 0 {
-			xs = append(xs, float64(r.ImageBytes))
-			ys = append(ys, float64(r.BootCycles))
-			sizes = append(sizes, r.ImageBytes)
+			y := float64(r.BootCycles)
+			A = append(A, []float64{1 / y, float64(r.Layers) / y, float64(r.Tensors) / y})
+			b = append(b, 1)
+			used = append(used, r)
 		}
 	}
-	var f BootFit
-	if f.Boots = len(xs); f.Boots == 0 {
+	if f.Boots = len(used); f.Boots == 0 {
 		return f
 	}
-	slices.Sort(sizes)
-	f.MinBytes, f.MaxBytes = sizes[0], sizes[len(sizes)-1]
-	if bytes <= 0 {
-		bytes = sizes[len(sizes)/2]
+	slices.SortFunc(used, func(x, y Run) int { return x.Layers - y.Layers })
+	f.MinLayers, f.MaxLayers = used[0].Layers, used[len(used)-1].Layers
+	if at == (Records{}) {
+		m := used[len(used)/2]
+		at = Records{Layers: m.Layers, Tensors: m.Tensors}
 	}
-	f.AtBytes = bytes
-	A := make([][]float64, len(xs))
-	for i, x := range xs {
-		A[i] = []float64{1, x}
-	}
-	// relative errors: divide each row by its measurement
-	b := make([]float64, len(ys))
-	for i := range A {
-		A[i][0] /= ys[i]
-		A[i][1] /= ys[i]
-		b[i] = 1
-	}
+	f.At = at
 	theta, err := NNLS(A, b)
 	if err != nil {
 		return f
 	}
-	f.Fixed, f.PerByte = roundSig(theta[0], 5), roundSig(theta[1], 5)
-	for i, x := range xs {
-		e := relErr(f.Fixed+f.PerByte*x, ys[i])
+	f.Fixed, f.PerLayer, f.PerTensor = roundSig(theta[0], 5), roundSig(theta[1], 5), roundSig(theta[2], 5)
+	predict := func(l, t int) float64 { return f.Fixed + f.PerLayer*float64(l) + f.PerTensor*float64(t) }
+	for _, r := range used {
+		e := relErr(predict(r.Layers, r.Tensors), float64(r.BootCycles))
 		f.RMSError += e * e
+		if math.Abs(e) > math.Abs(f.MaxError) {
+			f.MaxError = e
+		}
 	}
-	f.RMSError = math.Sqrt(f.RMSError / float64(len(xs)))
-	f.Cycles = math.Round(f.Fixed + f.PerByte*float64(bytes))
+	f.RMSError = math.Sqrt(f.RMSError / float64(len(used)))
+	f.Cycles = math.Round(predict(at.Layers, at.Tensors))
 	return f
 }
 

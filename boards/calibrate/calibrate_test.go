@@ -85,7 +85,8 @@ func (f *fakeBench) Run(ctx context.Context, given *Image) (*Measurement, error)
 	if img == nil {
 		return nil, errors.New("fake: an image it does not know")
 	}
-	m := &Measurement{Output: append([]byte(nil), img.Want...), BootCycles: uint32(100000 + 100*len(b))}
+	rec := ImageRecords(b)
+	m := &Measurement{Output: append([]byte(nil), img.Want...), BootCycles: uint32(100000 + 15000*rec.Layers + 2000*rec.Tensors)}
 	if img.Name == f.wrong {
 		m.Output[0]++
 	}
@@ -203,7 +204,7 @@ func TestCalibrateRecovers(t *testing.T) {
 			t.Errorf("%s differs from the base", path)
 		}
 	}
-	if !strings.Contains(prof.Sources["reboot.time"], "per image byte fitted to") || res.Boot.PerByte != 100 || res.Boot.Fixed != 100000 {
+	if !strings.Contains(prof.Sources["reboot.time"], "per tensor record fitted to") || res.Boot.PerLayer != 15000 || res.Boot.PerTensor != 2000 || res.Boot.Fixed != 100000 {
 		t.Errorf("reboot: %+v, source %q", res.Boot, prof.Sources["reboot.time"])
 	}
 	// The file reads back to the same profile.
@@ -302,16 +303,34 @@ func TestSuite(t *testing.T) {
 }
 
 func TestFitBoot(t *testing.T) {
-	runs := []Run{{ImageBytes: 1000, BootCycles: 3000}, {ImageBytes: 5000, BootCycles: 11000}, {ImageBytes: 3000, BootCycles: 7000}, {ImageBytes: 10, BootCycles: 0}}
-	f := fitBoot(runs, 2000)
-	if f.Boots != 3 || math.Abs(f.Fixed-1000) > 1e-6 || math.Abs(f.PerByte-2) > 1e-9 || f.Cycles != 5000 || f.MinBytes != 1000 || f.MaxBytes != 5000 {
+	// 1000 + 200 per layer + 50 per tensor, and a run without a BOOT.
+	runs := []Run{{Layers: 2, Tensors: 10, BootCycles: 1900}, {Layers: 5, Tensors: 12, BootCycles: 2600}, {Layers: 9, Tensors: 30, BootCycles: 4300},
+		{Layers: 4, Tensors: 20, BootCycles: 2800}, {Layers: 3, Tensors: 3, BootCycles: 0}}
+	f := fitBoot(runs, Records{Layers: 10, Tensors: 20})
+	if f.Boots != 4 || math.Abs(f.Fixed-1000) > 1e-6 || math.Abs(f.PerLayer-200) > 1e-6 || math.Abs(f.PerTensor-50) > 1e-6 || f.Cycles != 4000 ||
+		f.MinLayers != 2 || f.MaxLayers != 9 || f.RMSError > 1e-9 {
 		t.Errorf("%+v", f)
 	}
-	if f := fitBoot(runs, 0); f.AtBytes != 3000 {
-		t.Errorf("default size %d, want the median 3000", f.AtBytes)
+	if f := fitBoot(runs, Records{}); f.At != (Records{Layers: 5, Tensors: 12}) {
+		t.Errorf("default image %+v, want the median run's 5 layers and 12 tensors", f.At)
 	}
-	if f := fitBoot(nil, 0); f.Boots != 0 {
+	if f := fitBoot(nil, Records{}); f.Boots != 0 {
 		t.Errorf("%+v", f)
+	}
+}
+
+func TestImageRecords(t *testing.T) {
+	imgs, err := Suite(loadProfile(t, "stm32f405"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range imgs {
+		if r := ImageRecords(img.Bytes); r.Layers != len(img.Model.Layers) || r.Tensors != len(img.Model.Tensors) {
+			t.Errorf("%s: %+v, want %d layers and %d tensors", img.Name, r, len(img.Model.Layers), len(img.Model.Tensors))
+		}
+	}
+	if r := ImageRecords(make([]byte, 8)); r != (Records{}) {
+		t.Errorf("short image: %+v", r)
 	}
 }
 

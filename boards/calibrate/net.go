@@ -187,6 +187,11 @@ func (n *net) depthwise(k, stride int, same bool) *net {
 // pool adds a MAX_POOL_2D or AVERAGE_POOL_2D of k x k (same quantization
 // in and out, as int8 pooling requires).
 func (n *net) pool(maxPool bool, k, stride int, same bool) *net {
+	return n.poolRect(maxPool, k, k, stride, same)
+}
+
+// poolRect adds a pool of kh x kw.
+func (n *net) poolRect(maxPool bool, kh, kw, stride int, same bool) *net {
 	h, w, c, ok := n.spatial()
 	if !ok {
 		return n
@@ -195,8 +200,8 @@ func (n *net) pool(maxPool bool, k, stride int, same bool) *net {
 	if maxPool {
 		op = tflite.OpMaxPool2D
 	}
-	oh, ow := outSize(h, k, stride, same), outSize(w, k, stride, same)
-	n.push(op, &tflite.Pool2DOptions{Padding: tflite.PaddingOf(same), StrideW: int32(stride), StrideH: int32(stride), FilterW: int32(k), FilterH: int32(k)},
+	oh, ow := outSize(h, kh, stride, same), outSize(w, kw, stride, same)
+	n.push(op, &tflite.Pool2DOptions{Padding: tflite.PaddingOf(same), StrideW: int32(stride), StrideH: int32(stride), FilterW: int32(kw), FilterH: int32(kh)},
 		nil, []int32{1, int32(oh), int32(ow), int32(c)}, n.scale, n.zp, n.rms)
 	return n
 }

@@ -178,6 +178,39 @@ var chains = []chain{
 			conv(3, 3, 1, 5, true, tflite.ActNone).
 			fc(6)
 	}},
+	// The shapes of the shared models the harness is held to (the MLPerf
+	// Tiny KWS DS-CNN and IC ResNet-8): their first layers' odd kernels on
+	// few channels, depthwise and pointwise convolutions on a 25 x 5 map,
+	// a whole-map average pool, stride-2 3 x 3 and 1 x 1 convolutions,
+	// the residual adds, a 10- or 12-way classifier.
+	{name: "kws-shapes", build: func() *net {
+		return newNet("kws-shapes", 10, 1, 49, 10, 1).
+			conv(10, 4, 2, 64, true, tflite.ActRelu).
+			depthwise(3, 1, true).
+			conv(1, 1, 1, 64, false, tflite.ActRelu).
+			depthwise(3, 1, true).
+			conv(1, 1, 1, 64, false, tflite.ActRelu).
+			poolRect(false, 25, 5, 1, false).
+			reshape(1, 64).
+			fc(12).
+			softmax()
+	}},
+	{name: "ic-shapes", build: func() *net {
+		return newNet("ic-shapes", 11, 1, 32, 32, 3).
+			conv(3, 3, 1, 16, true, tflite.ActRelu).
+			conv(3, 3, 1, 16, true, tflite.ActRelu).
+			add().
+			conv(3, 3, 2, 32, true, tflite.ActRelu).
+			conv(3, 3, 1, 32, true, tflite.ActNone).
+			add().
+			conv(1, 1, 2, 64, false, tflite.ActNone).
+			conv(3, 3, 1, 64, true, tflite.ActRelu).
+			add().
+			poolRect(false, 8, 8, 1, false).
+			reshape(1, 64).
+			fc(10).
+			softmax()
+	}},
 	{name: "nvm", build: func() *net {
 		n := newNet("nvm", 8, 1, 16, 16, 1).conv(1, 1, 1, 16, false, tflite.ActNone)
 		for range 6 {

@@ -158,8 +158,19 @@ func Open(ctx context.Context, d boards.Deployment, opt Options) (_ *Board, err 
 		return nil, b.died(err)
 	}
 	// QEMU dying during the warm-up ends it at once.
-	wctx, cancel := context.WithCancel(ctx)
+	wctx, cancel := b.whileAlive(ctx)
 	defer cancel()
+	if err := b.warmUp(wctx); err != nil {
+		return nil, b.died(err)
+	}
+	return b, nil
+}
+
+// whileAlive is ctx, also canceled when QEMU exits: a command waiting for
+// the board's answer would otherwise go through all of the link's retries
+// (seconds) before it fails.
+func (b *Board) whileAlive(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
 		case <-b.m.Done():
@@ -167,10 +178,7 @@ func Open(ctx context.Context, d boards.Deployment, opt Options) (_ *Board, err 
 		case <-wctx.Done():
 		}
 	}()
-	if err := b.warmUp(wctx); err != nil {
-		return nil, b.died(err)
-	}
-	return b, nil
+	return wctx, cancel
 }
 
 // startMachine starts QEMU with the firmware elf, the plan image loaded at
@@ -257,6 +265,12 @@ func (b *Board) warmUp(ctx context.Context) error {
 			return fmt.Errorf("warm-up on bench power: no TASK_DONE for task %d", i)
 		}
 	}
+	// The warm-up's first boot checked the image's CRC (the first boot of
+	// an image does, once); every boot of the replay will not, so the
+	// price of a boot is that of one more.
+	if err := b.warmBoot(ctx); err != nil {
+		return fmt.Errorf("warm-up on bench power: %w", err)
+	}
 	if err := b.stop(ctx); err != nil {
 		return err
 	}
@@ -273,6 +287,37 @@ func (b *Board) warmUp(ctx context.Context) error {
 	b.st = off
 	b.logf("warm-up verified; %d tasks measured; boot %d cycles", len(b.taskCycles), b.bootCycles)
 	return nil
+}
+
+// warmBoot resets the running guest on bench power and keeps the cycles of
+// the BOOT that follows (the guest then idles: nothing runs).
+func (b *Board) warmBoot(ctx context.Context) error {
+	if err := b.m.SystemReset(ctx); err != nil {
+		return err
+	}
+	hang := time.NewTimer(b.opt.HangTimeout)
+	defer hang.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.m.Done():
+			return errors.New("QEMU exited")
+		case <-hang.C:
+			return fmt.Errorf("no BOOT within %v of a reset", b.opt.HangTimeout)
+		case ev, ok := <-b.l.Events():
+			if !ok {
+				return errors.New("the serial link closed")
+			}
+			if boot, isBoot := ev.Msg.(*wire.Boot); isBoot && ev.Kind == link.BoardEvent {
+				if boot.Cycles > 0 {
+					b.bootCycles = boot.Cycles
+				}
+				b.logf("warm boot: %d cycles", boot.Cycles)
+				return nil
+			}
+		}
+	}
 }
 
 // Close stops QEMU and removes its files.
@@ -414,7 +459,9 @@ func (b *Board) load(ctx context.Context) (boards.Event, error) {
 		return boards.Event{Kind: boards.Idle, Task: -1}, nil
 	}
 	b.number++
-	ses, err := b.drv.Begin(ctx, b.number, b.pending)
+	actx, cancel := b.whileAlive(ctx)
+	ses, err := b.drv.Begin(actx, b.number, b.pending)
+	cancel()
 	if err != nil {
 		return boards.Event{}, b.died(err)
 	}
@@ -633,7 +680,9 @@ func (b *Board) handle(ev link.Event) (serialboard.Update, error) {
 
 // finish reads the finished inference's output into ev.
 func (b *Board) finish(ctx context.Context, ev boards.Event) (boards.Event, error) {
-	out, err := b.ses.Output(ctx)
+	actx, cancel := b.whileAlive(ctx)
+	out, err := b.ses.Output(actx)
+	cancel()
 	if err != nil {
 		return ev, b.died(err)
 	}

@@ -403,7 +403,7 @@ func (s *Session) Handle(ev link.Event) (Update, error) {
 	case *wire.Boot:
 		inf.Boots++
 		u.Boot = e
-		b.logf("BOOT boots=%d resume=%d flags=%#x", e.Boots, e.Resume, e.Flags)
+		b.logf("BOOT boots=%d resume=%d flags=%#x cycles=%d", e.Boots, e.Resume, e.Flags, e.Cycles)
 		// What the board committed must survive the power failure: it
 		// resumes at its last reported commit or later (a later COMMIT
 		// event may have been cut), never before it, and never past the

@@ -37,6 +37,10 @@
  *                          in order.
  *   --nvm-out FILE         writes the final NVM image to FILE (tests compare
  *                          it with the simulated board's).
+ *   --nvm-in FILE          starts from the NVM image in FILE (an --nvm-out; as
+ *                          much of it as the plan's NVM holds) instead of an
+ *                          erased NVM: a board that booted this or another
+ *                          image before.
  *
  * A brown-out loses SRAM (the runtime's state and buffer are overwritten with
  * a pattern) and restarts at boot; NVM keeps every word written before it.
@@ -280,30 +284,42 @@ static uint32_t draw_points(uint64_t *pts, uint32_t n, uint64_t total, uint64_t 
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: runplan IMAGE INPUT [--brownouts-at-tasks] [--brownouts-in-tasks] [--random-brownouts N --seed S] [--droop K] [--supply FILE] [--nvm-out FILE]\n");
+    fprintf(stderr, "usage: runplan IMAGE INPUT [--brownouts-at-tasks] [--brownouts-in-tasks] [--random-brownouts N --seed S] [--droop K] [--supply FILE] [--nvm-in FILE] [--nvm-out FILE]\n");
     exit(1);
 }
+
+/* The NVM an --nvm-in gives (NULL: an erased one). */
+static uint8_t *nvm_in;
+static uint32_t nvm_in_bytes;
 
 static int setup_nvm(const uint8_t *img, uint32_t img_bytes)
 {
     /* The NVM the plan asks for (the runtime checks the header; a nonsense
      * size gets a minimal NVM, which the runtime then refuses). */
-    uint32_t nvm = 16;
+    uint32_t nvm = IH_NVM_HEADER_BYTES;
     unsigned word = 4;
     if (img_bytes >= 32) {
         uint32_t want = (uint32_t)img[24] | ((uint32_t)img[25] << 8) | ((uint32_t)img[26] << 16) | ((uint32_t)img[27] << 24);
-        if (want >= 16 && want <= (64u << 20)) {
+        if (want >= IH_NVM_HEADER_BYTES && want <= (64u << 20)) {
             nvm = want;
         }
         word = img[22] == 2 ? 2 : 4;
     }
-    return host_nvm_setup(nvm, word);
+    if (host_nvm_setup(nvm, word) != 0) {
+        return -1;
+    }
+    if (nvm_in) {
+        /* The saved bytes as they are, not written word by word: they are
+         * the NVM's state before the run, not part of it. */
+        memcpy(port_nvm(), nvm_in, nvm_in_bytes < nvm ? nvm_in_bytes : nvm);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     /* static: main's state must survive the longjmp to the boot loop */
-    static const char *image_path, *input_path, *nvm_path, *supply_path;
+    static const char *image_path, *input_path, *nvm_path, *supply_path, *nvm_in_path;
     static uint8_t *img, *input;
     static uint32_t img_bytes, input_bytes, out_bytes, i;
     static uint32_t n_random, n_points;
@@ -323,6 +339,8 @@ int main(int argc, char **argv)
             seed = strtoull(argv[++a], NULL, 10);
         } else if (strcmp(argv[a], "--nvm-out") == 0 && a + 1 < argc) {
             nvm_path = argv[++a];
+        } else if (strcmp(argv[a], "--nvm-in") == 0 && a + 1 < argc) {
+            nvm_in_path = argv[++a];
         } else if (strcmp(argv[a], "--droop") == 0 && a + 1 < argc) {
             droop_every = (uint32_t)strtoul(argv[++a], NULL, 10);
         } else if (strcmp(argv[a], "--supply") == 0 && a + 1 < argc) {
@@ -349,6 +367,10 @@ int main(int argc, char **argv)
     }
     if (!(input = read_file(input_path, &input_bytes))) {
         fprintf(stderr, "runplan: %s: %s\n", input_path, strerror(errno ? errno : EIO));
+        return 1;
+    }
+    if (nvm_in_path && !(nvm_in = read_file(nvm_in_path, &nvm_in_bytes))) {
+        fprintf(stderr, "runplan: %s: %s\n", nvm_in_path, strerror(errno ? errno : EIO));
         return 1;
     }
     host_image_set(img, img_bytes);
@@ -538,5 +560,6 @@ int main(int argc, char **argv)
     free(readings);
     free(img);
     free(input);
+    free(nvm_in);
     return 0;
 }

@@ -103,23 +103,27 @@ static const int32_t exp_barrel[7] = {
     1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242,
 };
 
+/* mask ? a : b, for a mask of all ones or all zeros. */
+static int32_t select32(int32_t mask, int32_t a, int32_t b) { return (int32_t)(((uint32_t)a & (uint32_t)mask) | ((uint32_t)b & ~(uint32_t)mask)); }
+
+/* Branch-free, as gemmlowp's SelectUsingMask: every barrel step is computed
+ * and then kept or not, and a = 0 is selected at the end, so the cycles do
+ * not depend on a. A task's cycles must not depend on its data: the plan
+ * prices every task before any data exists (a softmax whose exps were
+ * skipped by value ran up to 2x faster than its price). */
 int32_t ih_exp_on_negative_values_q5(int32_t a)
 {
     const int32_t one_quarter = (int32_t)1 << 24;
     int32_t mod_quarter_minus_quarter, result, remainder;
     int32_t k;
-    if (a == 0) {
-        return INT32_MAX;
-    }
     mod_quarter_minus_quarter = (a & (one_quarter - 1)) - one_quarter;
     result = exp_small(ih_saturating_left_shift(mod_quarter_minus_quarter, 5));
     remainder = ih_sub32(mod_quarter_minus_quarter, a);
     for (k = 0; k < 7; k++) {
-        if (((uint32_t)remainder >> (24 + k)) & 1u) {
-            result = ih_srdhm(result, exp_barrel[k]);
-        }
+        int32_t bit = -(int32_t)(((uint32_t)remainder >> (24 + k)) & 1u);
+        result = select32(bit, ih_srdhm(result, exp_barrel[k]), result);
     }
-    return result;
+    return select32(-(int32_t)(a == 0), INT32_MAX, result);
 }
 
 int32_t ih_one_over_one_plus_x(int32_t y)

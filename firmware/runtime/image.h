@@ -39,7 +39,9 @@
 #define IH_NVM_MAGIC_OFFSET 0u
 #define IH_NVM_TAG_OFFSET 4u
 #define IH_NVM_PROGRESS_OFFSET 8u
-#define IH_NVM_HEADER_BYTES 16u
+/* Bytes 12..15 belong to the port (the wire loop's started inference). */
+#define IH_NVM_VERIFIED_CRC_OFFSET 16u /* the image CRC-32 the boot last verified */
+#define IH_NVM_HEADER_BYTES 20u
 
 /* Data types and operators. */
 enum { IH_INT8 = 1, IH_INT32 = 2, IH_FLOAT32 = 3 };

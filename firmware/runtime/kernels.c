@@ -422,25 +422,25 @@ static void softmax_row(const ih_softmax_params *p, const int8_t *in, int8_t *ou
     for (i = 0; i < len; i++) {
         max_in = imax(max_in, in[i]);
     }
+    /* Every value's exp is computed, also those below diff_min, which
+     * TFLite skips, and then kept or not: the row's cycles do not depend
+     * on its values (ih_exp_on_negative_values_q5: the plan prices a task
+     * before its data exists). The results are TFLite's. */
     for (i = 0; i < len; i++) {
         int32_t d = (int32_t)in[i] - max_in;
-        if (d >= p->diff_min) {
-            int32_t z = ih_mbqm_greater_than_one(d, p->input_mult, p->input_left_shift);
-            sum += (uint32_t)ih_rdbpot(ih_exp_on_negative_values_q5(z), ACCUMULATION_INTEGER_BITS);
-        }
+        int32_t z = ih_mbqm_greater_than_one(d, p->input_mult, p->input_left_shift);
+        uint32_t e = (uint32_t)ih_rdbpot(ih_exp_on_negative_values_q5(z), ACCUMULATION_INTEGER_BITS);
+        sum += e & (0u - (uint32_t)(d >= p->diff_min));
     }
     scale = ih_reciprocal(ih_i32(sum), ACCUMULATION_INTEGER_BITS, &bits_over_unit);
     for (i = 0; i < len; i++) {
         int32_t d = (int32_t)in[i] - max_in;
         int32_t z, e, o;
-        if (d < p->diff_min) {
-            out[i] = -128;
-            continue;
-        }
         z = ih_mbqm_greater_than_one(d, p->input_mult, p->input_left_shift);
         e = ih_exp_on_negative_values_q5(z);
         o = ih_sub32(ih_rdbpot(ih_srdhm(scale, e), ih_add32(bits_over_unit, 31 - 8)), 128);
-        out[i] = (int8_t)ih_clamp32(o, -128, 127);
+        o = ih_clamp32(o, -128, 127);
+        out[i] = (int8_t)(d < p->diff_min ? -128 : o);
     }
 }
 

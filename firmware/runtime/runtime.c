@@ -78,11 +78,25 @@ static void write_progress(uint32_t v)
     rt.committed = v;
 }
 
+/* The image's CRC-32 field, or 0 without a header to read it from. */
+static uint32_t image_crc_field(void)
+{
+    const uint8_t *image = port_image();
+    return image && port_image_bytes() >= IH_IMAGE_HEADER_BYTES ? ih_rd32(image + 12) : 0u;
+}
+
+/* Whether the NVM header records this image's CRC as verified. */
+static int image_verified(void)
+{
+    return port_nvm_bytes() >= IH_NVM_HEADER_BYTES && port_image() && port_image_bytes() >= IH_IMAGE_HEADER_BYTES &&
+           ih_rd32(port_nvm() + IH_NVM_VERIFIED_CRC_OFFSET) == image_crc_field();
+}
+
 int ih_rt_boot(const ih_config *cfg)
 {
     const uint8_t *nvm;
     uint32_t prog;
-    int err;
+    int err, verify;
     rt.booted = 0;
     rt.running = 0;
     rt.jit_restored = 0;
@@ -92,10 +106,17 @@ int ih_rt_boot(const ih_config *cfg)
         ih_config_default(&rt.cfg);
     }
     stats.boots++;
-    err = ih_image_open(&rt.img, port_image(), port_image_bytes(), port_nvm_bytes(),
-                        rt.cfg.check_crc ? 0u : IH_OPEN_SKIP_CRC);
+    verify = rt.cfg.check_crc && !image_verified();
+    err = ih_image_open(&rt.img, port_image(), port_image_bytes(), port_nvm_bytes(), verify ? 0u : IH_OPEN_SKIP_CRC);
     if (err != IH_OK) {
         return err;
+    }
+    if (verify) {
+        /* Recorded only once the whole image is accepted: a boot cut before
+         * this write checks the image again. */
+        uint8_t w[4];
+        ih_wr32(w, image_crc_field());
+        port_nvm_write(IH_NVM_VERIFIED_CRC_OFFSET, w, sizeof w);
     }
     if (rt.img.max_region_bytes > IH_SRAM_OUT_BYTES) {
         return IH_ERR_SRAM;

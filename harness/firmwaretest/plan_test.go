@@ -130,6 +130,12 @@ func deployPlan(t *testing.T, m *model.Model, input []byte, prof *profiles.Profi
 	d := deployment{image: filepath.Join(dir, "plan.img"), input: filepath.Join(dir, "input.bin"),
 		want: hex.EncodeToString(ref), plan: p, imageBytes: img, model: m}
 	d.simNVM = simulate(t, m, p, prof, input)
+	// The firmware's first boot checks the image's CRC and records the
+	// image's CRC field in the NVM header (plan.VerifiedCRCOffset), so
+	// that later boots skip the check; the simulated board runs the plan,
+	// not an image, and leaves the word 0. The firmware's final NVM must
+	// hold exactly that field there, and the simulated board's the rest.
+	copy(d.simNVM[plan.VerifiedCRCOffset:plan.VerifiedCRCOffset+4], img[12:16])
 	if err := os.WriteFile(d.image, img, 0o644); err != nil {
 		t.Fatal(err)
 	}

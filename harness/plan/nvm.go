@@ -9,13 +9,23 @@ import (
 )
 
 // The NVM header, at offset 0: a magic word, a tag of the plan (so a board
-// never resumes another plan's progress) and the progress word.
+// never resumes another plan's progress), the progress word, a word of the
+// port's (the wire loop's started inference, at 12) and the image CRC-32
+// the firmware last verified (FORMAT.md).
 const (
-	HeaderBytes    = 16
+	HeaderBytes    = 20
 	MagicOffset    = 0
 	PlanTagOffset  = 4
 	ProgressOffset = 8
-	nvmAlign       = 4
+	// VerifiedCRCOffset holds the CRC-32 field of the last plan image
+	// whose CRC the firmware's boot checked and found right. A boot
+	// checks the whole image only when this word differs from the
+	// image's CRC field: once after each new image, instead of at every
+	// power-up, where reading a large image costs more energy than a
+	// power cycle holds. The simulated board has no image to check and
+	// leaves the word 0.
+	VerifiedCRCOffset = 16
+	nvmAlign          = 4
 )
 
 // Magic marks an NVM image laid out by this package ("IHNV" little-endian).

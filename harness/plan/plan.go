@@ -27,6 +27,11 @@
 // runs low; a boot resumes a valid snapshot of a task at or after the
 // progress word instead (every task before it had written its outputs when
 // the snapshot was taken, and the commit rules keep them).
+//
+// A boot checks the plan image's CRC-32 only once per image: it records
+// the image's CRC field in the NVM header once the whole image is accepted
+// (VerifiedCRCOffset) and skips the check while the record matches, so that
+// no power cycle pays for reading the whole image (FORMAT.md).
 package plan
 
 import (
