@@ -220,6 +220,7 @@ func TestJITParity(t *testing.T) {
 			supply := filepath.Join(t.TempDir(), "supply.txt")
 			writeReadings(t, supply, readings)
 			simEvents, simNVM := simJITEvents(t, d, prof, readings, c.input)
+			withVerifiedCRC(simNVM, d.imageBytes)
 
 			nvmOut := filepath.Join(t.TempDir(), "nvm.bin")
 			r := run(t, runplan, d.image, d.input, "--supply", supply, "--nvm-out", nvmOut)

@@ -62,6 +62,14 @@ func simulate(t *testing.T, m *model.Model, p *plan.Plan, prof *profiles.Profile
 
 // nvmDiff says where two NVM images first differ, naming the activation or
 // partial-sum area ("" when equal).
+// withVerifiedCRC writes into a simulated board's final NVM the record the
+// firmware's first boot leaves (plan.VerifiedCRCOffset): the image's CRC
+// field, which the simulated board, running a plan and not an image, does
+// not write.
+func withVerifiedCRC(simNVM, image []byte) {
+	copy(simNVM[plan.VerifiedCRCOffset:plan.VerifiedCRCOffset+4], image[12:16])
+}
+
 func nvmDiff(p *plan.Plan, got, want []byte) string {
 	if bytes.Equal(got, want) {
 		return ""
@@ -135,7 +143,7 @@ func deployPlan(t *testing.T, m *model.Model, input []byte, prof *profiles.Profi
 	// that later boots skip the check; the simulated board runs the plan,
 	// not an image, and leaves the word 0. The firmware's final NVM must
 	// hold exactly that field there, and the simulated board's the rest.
-	copy(d.simNVM[plan.VerifiedCRCOffset:plan.VerifiedCRCOffset+4], img[12:16])
+	withVerifiedCRC(d.simNVM, img)
 	if err := os.WriteFile(d.image, img, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -272,6 +272,7 @@ func TestRuleParity(t *testing.T) {
 			supply := filepath.Join(t.TempDir(), "supply.txt")
 			writeReadings(t, supply, readings)
 			simEvents, simNVM := simRuleEvents(t, d, prof, img.Rule, readings, c.input)
+			withVerifiedCRC(simNVM, d.imageBytes)
 
 			nvmOut := filepath.Join(t.TempDir(), "nvm.bin")
 			r := run(t, runplan, d.image, d.input, "--supply", supply, "--nvm-out", nvmOut)
