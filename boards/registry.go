@@ -179,7 +179,7 @@ type InjectResult struct {
 	Inside     int  `json:"inside_brownouts"`
 	Reexecuted int  `json:"reexecuted_tasks"`
 	Boots      int  `json:"boots,omitempty"`
-	Sleeps     int  `json:"sleeps,omitempty"` // the run-time rule's or jit's, under a supply droop
+	Sleeps     int  `json:"sleeps,omitempty"`   // the run-time rule's or jit's, under a supply droop
 	Attempts   int  `json:"attempts,omitempty"` // injected runs made (a board cutting by time may need more than one)
 	Verified   bool `json:"verified"`
 	// Mismatches counts the output values that differ from the reference.
