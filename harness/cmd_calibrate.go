@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/batteryless/harness/boards"
 	"github.com/batteryless/harness/boards/calibrate"
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/harness/link"
@@ -49,7 +50,8 @@ make -C firmware stm32f4); stm32 and msp430 need --port, and a firmware that tak
 		},
 	}
 	f := cmd.Flags()
-	f.String("board", "qemu-stm32", "board: "+strings.Join(names, ", "))
+	f.String("board", "qemu-stm32", "board: qemu-stm32, serial (with --target), or "+strings.Join(names[1:], ", ")+" (a serial board of that chip)")
+	f.String("target", "", "serial: the chip the board's firmware runs on: stm32 or msp430")
 	f.String("elf", "", "qemu-stm32: the wire firmware built without a plan (default "+defaultNoPlanELF+"; make -C firmware stm32f4)")
 	f.String("port", "", "stm32, msp430: the board's serial port, e.g. /dev/ttyUSB0")
 	f.Int("baud", 115200, "stm32, msp430: the serial port's baud rate")
@@ -66,7 +68,21 @@ func runCalibrate(cmd *cobra.Command, s *settings) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	board, err := calibrate.LookupBoard(s.str("board"))
+	// The kind of board through the registry (qemu-stm32, or serial with
+	// the chip its firmware runs on); stm32 and msp430 name a serial board
+	// of that chip directly.
+	target := s.str("board")
+	if drv, err := boards.Lookup(target); err == nil {
+		if info := drv.Info(); !info.Has(boards.CapCalibrate) {
+			return fmt.Errorf("calibrate: board %s cannot run microbenchmarks (harness boards lists what each can do)", info.Name)
+		}
+		if target == "serial" {
+			if target = s.str("target"); target == "" {
+				return fmt.Errorf("calibrate: --board serial needs --target stm32 or msp430 (the chip its firmware runs on)")
+			}
+		}
+	}
+	board, err := calibrate.LookupBoard(target)
 	if err != nil {
 		return err
 	}

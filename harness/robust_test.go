@@ -560,3 +560,22 @@ func TestMainJobDefaults(t *testing.T) {
 		t.Errorf("a trace too short for an inference: %v, want exit %d with a hint", err, exitNoInference)
 	}
 }
+
+// TestCalibrateBoardsThroughRegistry: calibrate resolves --board through
+// the registry and refuses a kind of board that cannot run microbenchmarks.
+func TestCalibrateBoardsThroughRegistry(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p.yaml")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"calibrate", "--board", "sim", "--out", out}, "cannot run microbenchmarks"},
+		{[]string{"calibrate", "--board", "serial", "--out", out}, "--target stm32 or msp430"},
+		{[]string{"calibrate", "--board", "serial", "--target", "msp430", "--out", out}, "needs --port"},
+		{[]string{"calibrate", "--board", "nosuch", "--out", out}, "unknown board"},
+	} {
+		if _, err := run(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+}
