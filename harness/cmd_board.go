@@ -232,9 +232,9 @@ func runBoard(cmd *cobra.Command, s *settings) error {
 		return fmt.Errorf("board: %s: %s has no valid plan image: deploy one with --deploy", port, nameOr(id.Name))
 	}
 
-	// Inference numbers: after the one the board started last (NVM header
-	// bytes 12..15, harness/plan/FORMAT.md), which it would not run again.
-	hdr, err := l.ReadNVM(ctx, 12, 4)
+	// Inference numbers: after the one the board started last (the NVM
+	// header's plan.StartedOffset), which it would not run again.
+	hdr, err := l.ReadNVM(ctx, plan.StartedOffset, 4)
 	if err != nil {
 		return fmt.Errorf("board: %s: READ_NVM: %w", port, err)
 	}
@@ -334,20 +334,18 @@ func drainEvents(l *link.Link) {
 	}
 }
 
-// nvmMagic is the NVM header's magic ("IHNV", harness/plan/FORMAT.md).
-const nvmMagic = 0x564E4849
 
 // samePlan says why the inferences are not runs of plan p ("" if they are):
 // p was deployed now, or the board's NVM header (written at START) carries
 // p's plan tag, and every TASK_DONE is a task of p.
 func samePlan(ctx context.Context, l *link.Link, p *plan.Plan, deployed bool, infs []*serialboard.Inference) string {
 	if !deployed {
-		hdr, err := l.ReadNVM(ctx, 0, 8)
+		hdr, err := l.ReadNVM(ctx, plan.MagicOffset, plan.PlanTagOffset+4)
 		if err != nil {
 			return fmt.Sprintf("the board's NVM header could not be read (%v): its plan is unknown, no per-task comparison", err)
 		}
-		magic, tag := binary.LittleEndian.Uint32(hdr), binary.LittleEndian.Uint32(hdr[4:])
-		if magic != nvmMagic {
+		magic, tag := binary.LittleEndian.Uint32(hdr[plan.MagicOffset:]), binary.LittleEndian.Uint32(hdr[plan.PlanTagOffset:])
+		if magic != plan.Magic {
 			return "the board's NVM header has no plan tag: its plan is unknown, no per-task comparison"
 		}
 		if tag != p.Tag() {

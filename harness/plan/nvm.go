@@ -17,6 +17,10 @@ const (
 	MagicOffset    = 0
 	PlanTagOffset  = 4
 	ProgressOffset = 8
+	// StartedOffset is the wire loop's word: the number of the last
+	// inference it started (a board does not start the same number
+	// twice), written at START and DEPLOY_COMMIT.
+	StartedOffset = 12
 	// VerifiedCRCOffset holds the CRC-32 field of the last plan image
 	// whose CRC the firmware's boot checked and found right. A boot
 	// checks the whole image only when this word differs from the
