@@ -114,11 +114,13 @@ func TestReplayQEMUBundledTrace(t *testing.T) {
 	}
 }
 
-// TestInjectQEMU: brown-outs inside every task of the tile plan on the real
-// firmware leave its output bit-exact.
+// TestInjectQEMU: brown-outs inside every task on the real firmware leave
+// its output bit-exact, for tile and for the plans that read their supply
+// (jit's snapshots, inas+rule's early commits and sleeps, under a supply
+// that droops): on qemu-stm32 and on the simulated board.
 func TestInjectQEMU(t *testing.T) {
 	elf := noPlanFirmware(t)
-	out, err := run(t, "inject", "--board", "qemu-stm32", "--elf", elf, "--scheduler", "tile,layer", "--random", "5", "--json")
+	out, err := run(t, "inject", "--board", "qemu-stm32", "--elf", elf, "--scheduler", "tile,jit,inas+rule", "--random", "5", "--json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -127,6 +129,7 @@ func TestInjectQEMU(t *testing.T) {
 			Scheduler string `json:"scheduler"`
 			BrownOuts int    `json:"brownouts"`
 			Landed    int    `json:"inside_brownouts"`
+			Sleeps    int    `json:"sleeps"`
 			Verified  bool   `json:"verified"`
 		} `json:"results"`
 		Failed int `json:"failed"`
@@ -134,13 +137,28 @@ func TestInjectQEMU(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if len(rep.Results) != 2 || rep.Failed != 0 {
+	if len(rep.Results) != 3 || rep.Failed != 0 {
 		t.Fatalf("results %+v", rep)
 	}
 	for _, r := range rep.Results {
-		t.Logf("%s: %d brown-outs, %d inside a task, verified %v", r.Scheduler, r.BrownOuts, r.Landed, r.Verified)
-		if !r.Verified || r.Landed == 0 {
-			t.Errorf("%s: verified %v, %d brown-outs inside a task", r.Scheduler, r.Verified, r.Landed)
+		t.Logf("%s: %d brown-outs, %d inside a task, %d sleeps, verified %v", r.Scheduler, r.BrownOuts, r.Landed, r.Sleeps, r.Verified)
+		if !r.Verified || r.Landed == 0 || r.Scheduler != "tile" && r.Sleeps == 0 {
+			t.Errorf("%s: verified %v, %d brown-outs inside a task, %d sleeps", r.Scheduler, r.Verified, r.Landed, r.Sleeps)
+		}
+	}
+	// The same on the simulated board.
+	out, err = run(t, "inject", "--scheduler", "jit,inas+rule", "--random", "200", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	rep.Results = nil
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		t.Logf("sim %s: %d brown-outs, %d inside a task, %d sleeps, verified %v", r.Scheduler, r.BrownOuts, r.Landed, r.Sleeps, r.Verified)
+		if !r.Verified || r.Landed == 0 || r.Sleeps == 0 {
+			t.Errorf("sim %s: verified %v, %d inside, %d sleeps", r.Scheduler, r.Verified, r.Landed, r.Sleeps)
 		}
 	}
 }
