@@ -21,6 +21,7 @@ import (
 
 	"github.com/batteryless/harness/harness/fixedpoint"
 	"github.com/batteryless/harness/harness/refexec"
+	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/reports"
 	"github.com/spf13/cobra"
 )
@@ -221,7 +222,7 @@ func evaluate(ctx context.Context, modelPath string, o evalOptions) (*evalResult
 				}
 				e.Invoke()
 				v := tensorValues(out, e.Output())
-				pred := argmax(v)
+				pred := replay.Argmax(v)
 				// The label's rank: how many classes score above it, or
 				// tie with it at a lower index.
 				rank := 0

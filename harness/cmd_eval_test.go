@@ -13,6 +13,7 @@ import (
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/modelgen"
 	"github.com/batteryless/harness/harness/refexec"
+	"github.com/batteryless/harness/harness/replay"
 )
 
 // genSet writes the generated model and n inputs of its labelled set
@@ -53,7 +54,7 @@ func referenceTop1(t *testing.T, path string, set []modelgen.Labelled) int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if argmax(tensorValues(m.OutputTensor(), out)) == s.Label {
+		if replay.Argmax(tensorValues(m.OutputTensor(), out)) == s.Label {
 			n++
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/batteryless/harness/harness/fixedpoint"
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/harness/refexec"
+	"github.com/batteryless/harness/harness/replay"
 	"github.com/batteryless/harness/reports"
 	"github.com/spf13/cobra"
 )
@@ -116,7 +117,7 @@ func infer(m *model.Model, input []byte, bench int, rd fixedpoint.Rounding) (*in
 		return nil, err
 	}
 	res := &inferResult{Model: m.Name, Rounding: rd.String(), MACs: m.MACs(), Output: outputValues(m, raw)}
-	res.Argmax = argmax(res.Output)
+	res.Argmax = replay.Argmax(res.Output)
 	if bench > 0 {
 		times := make([]float64, bench)
 		for i := range times {
@@ -193,17 +194,6 @@ func tensorValues(out *model.Tensor, raw []byte) []float64 {
 		}
 	}
 	return vals
-}
-
-// argmax returns the index of the largest value, the lowest index on a tie.
-func argmax(v []float64) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // median of sorted values.

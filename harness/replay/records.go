@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"cmp"
 
 	"github.com/batteryless/harness/harness/model"
 	"github.com/batteryless/harness/reports"
@@ -110,8 +111,9 @@ func (en *engine) verify(block bool) error {
 }
 
 // Argmax is the index of the largest value (the first of equals): the
-// class an int8 output picks.
-func Argmax(v []int8) int {
+// class an output picks (int8 values as the board wrote them, or their
+// real values).
+func Argmax[T cmp.Ordered](v []T) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {
