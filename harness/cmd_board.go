@@ -334,7 +334,6 @@ func drainEvents(l *link.Link) {
 	}
 }
 
-
 // samePlan says why the inferences are not runs of plan p ("" if they are):
 // p was deployed now, or the board's NVM header (written at START) carries
 // p's plan tag, and every TASK_DONE is a task of p.
