@@ -30,11 +30,19 @@ if [ "$fuzztime" != "0" ]; then
     pkg="./$(dirname "$file")"
     for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
       echo "fuzz $pkg $target for $fuzztime"
-      go test "$pkg" -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" >/tmp/fuzz.$$.log 2>&1 || {
+      if ! go test "$pkg" -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" >/tmp/fuzz.$$.log 2>&1; then
+        # Go's fuzz coordinator can race its own -fuzztime deadline and fail
+        # with a bare "context deadline exceeded" and no crasher
+        # (golang/go#75804, fixed in go1.27). A real failure always writes
+        # its input under testdata/fuzz; only that one fails the suite.
+        if grep -q 'context deadline exceeded' /tmp/fuzz.$$.log && ! grep -q 'Failing input written' /tmp/fuzz.$$.log; then
+          echo "  $target: fuzz time ended in Go's coordinator race (golang/go#75804), no failing input; not a failure"
+          continue
+        fi
         cat /tmp/fuzz.$$.log >&2
         echo "fuzz target $target in $pkg failed" >&2
         exit 1
-      }
+      fi
     done
   done
 fi
