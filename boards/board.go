@@ -137,6 +137,22 @@ type TaskCycler interface {
 	TaskCycles() []uint32
 }
 
+// RealTime is a board that runs in real time, as a board on a bench does: it
+// cannot be stopped at a step's start, so it maps the power model's instants
+// onto the wall clock itself (Next offers the step the board is running, the
+// engine runs the model through it, and Complete, BrownOut and PowerOn wait
+// for their wall instants). The engine gives it the model's clock before the
+// run and reads back how far the bench's power edges fell from the model's.
+type RealTime interface {
+	// ModelClock gives the board the power model's time in seconds.
+	ModelClock(now func() float64)
+	// EdgeErrors returns, for every power edge (on, off) so far, how far
+	// the bench's edge fell from the modelled instant in seconds (late is
+	// positive), and how many of them the board's own evidence measured
+	// (the others: the instant the command was written).
+	EdgeErrors() (errs []float64, evidence int)
+}
+
 // ErrProgressLost is wrapped by the error of a board that resumed, after a
 // power failure, before what it had reported committed: its output cannot
 // be trusted.

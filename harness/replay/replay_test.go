@@ -334,3 +334,17 @@ func TestAdaptiveOnUnseenTraces(t *testing.T) {
 		t.Logf("%s: adaptive %.2f s = %.2fx the best baseline, %.2fx the bound", spec, lat["adaptive"], lat["adaptive"]/best, lat["adaptive"]/bound)
 	}
 }
+
+// TestSummarizeTiming: nearest-rank percentiles of the absolute edge
+// errors, early and late alike.
+func TestSummarizeTiming(t *testing.T) {
+	errs := []float64{-0.004, 0.001, 0.002, -0.0005}
+	got := SummarizeTiming(errs, 3)
+	want := TimingError{P50: 0.001, P99: 0.004, Max: 0.004, Edges: 4, Evidence: 3}
+	if *got != want {
+		t.Fatalf("SummarizeTiming = %+v, want %+v", *got, want)
+	}
+	if z := SummarizeTiming(nil, 0); z.Edges != 0 || z.Max != 0 {
+		t.Fatalf("no edges: %+v", *z)
+	}
+}

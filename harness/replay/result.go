@@ -57,20 +57,55 @@ type Result struct {
 	Energy      EnergySplit `json:"energy_j"`
 	// EnergyBasis says how Energy was found: priced by the profile, or
 	// from the board's measured cycles.
-	EnergyBasis    string    `json:"energy_basis"`
-	HarvestedJ     float64   `json:"harvested_j"`
-	TimeOn         float64   `json:"time_on_s"`
-	TimeOff        float64   `json:"time_off_s"`
-	SimTime        float64   `json:"sim_time_s"`
-	TraceEnded     bool      `json:"trace_ended"`
-	Interrupted    bool      `json:"interrupted"`
-	EndReason      string    `json:"end_reason"` // completed, trace-ended, mismatch, livelock, interrupted, error
-	Error          string    `json:"error,omitempty"`
-	WallS          float64   `json:"wall_s"`
-	ReferenceWallS float64   `json:"reference_wall_s"`
-	Latencies      []float64 `json:"-"`
+	EnergyBasis    string  `json:"energy_basis"`
+	HarvestedJ     float64 `json:"harvested_j"`
+	TimeOn         float64 `json:"time_on_s"`
+	TimeOff        float64 `json:"time_off_s"`
+	SimTime        float64 `json:"sim_time_s"`
+	TraceEnded     bool    `json:"trace_ended"`
+	Interrupted    bool    `json:"interrupted"`
+	EndReason      string  `json:"end_reason"` // completed, trace-ended, mismatch, livelock, interrupted, error
+	Error          string  `json:"error,omitempty"`
+	WallS          float64 `json:"wall_s"`
+	ReferenceWallS float64 `json:"reference_wall_s"`
+	// TimingError is how far a real-time board's power edges fell from
+	// the model's (boards.RealTime); nil for a stepped board.
+	TimingError *TimingError `json:"timing_error_s,omitempty"`
+	Latencies   []float64    `json:"-"`
 	// InferenceCycles is each inference's power cycles.
 	InferenceCycles []int `json:"-"`
+}
+
+// TimingError summarizes the power edges of a board that runs in real time
+// (a bench): |bench instant - modelled instant| in seconds, by nearest rank.
+type TimingError struct {
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+	Edges int     `json:"edges"`
+	// Evidence counts the edges measured by the board's own evidence (its
+	// BOOT minus the calibrated boot latency); the others by the instant
+	// the command was written.
+	Evidence int `json:"evidence_edges"`
+}
+
+// SummarizeTiming summarizes signed edge errors (see boards.RealTime).
+func SummarizeTiming(errs []float64, evidence int) *TimingError {
+	abs := make([]float64, len(errs))
+	for i, e := range errs {
+		abs[i] = math.Abs(e)
+	}
+	slices.Sort(abs)
+	t := &TimingError{Edges: len(abs), Evidence: evidence}
+	if len(abs) == 0 {
+		return t
+	}
+	rank := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(abs)))) - 1
+		return abs[max(0, min(i, len(abs)-1))]
+	}
+	t.P50, t.P99, t.Max = rank(0.5), rank(0.99), abs[len(abs)-1]
+	return t
 }
 
 // Summarize computes the mean and the nearest-rank percentiles of v: the
