@@ -146,11 +146,12 @@ type TaskCycler interface {
 type RealTime interface {
 	// ModelClock gives the board the power model's time in seconds.
 	ModelClock(now func() float64)
-	// EdgeErrors returns, for every power edge (on, off) so far, how far
-	// the bench's edge fell from the modelled instant in seconds (late is
-	// positive), and how many of them the board's own evidence measured
-	// (the others: the instant the command was written).
-	EdgeErrors() (errs []float64, evidence int)
+	// EdgeErrors returns how far the bench's power edges (on, off) fell
+	// from the modelled instants, in seconds (late is positive): commands
+	// pairs each edge with the instant its command was written (or the
+	// instrument's list step), evidence with the board's own evidence of
+	// it (its BOOT less the calibrated boot latency), where it shows one.
+	EdgeErrors() (commands, evidence []float64)
 }
 
 // ErrProgressLost is wrapped by the error of a board that resumed, after a

@@ -23,8 +23,8 @@ import (
 	"golang.org/x/term"
 
 	// The kinds of board replay, inject and compare open by name.
+	_ "github.com/batteryless/harness/boards/bench"
 	_ "github.com/batteryless/harness/boards/emulated"
-	_ "github.com/batteryless/harness/boards/serialboard"
 	_ "github.com/batteryless/harness/boards/sim"
 )
 

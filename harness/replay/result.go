@@ -77,26 +77,39 @@ type Result struct {
 }
 
 // TimingError summarizes the power edges of a board that runs in real time
-// (a bench): |bench instant - modelled instant| in seconds, by nearest rank.
+// (a bench): |bench instant - modelled instant| in seconds, by nearest rank,
+// for each edge's command (when it was written), and in Evidence for the
+// board's own evidence of it (its BOOT less the calibrated boot latency).
 type TimingError struct {
+	EdgeTiming
+	Evidence *EdgeTiming `json:"evidence,omitempty"`
+}
+
+// EdgeTiming is the summary of one pairing of the edges.
+type EdgeTiming struct {
 	P50   float64 `json:"p50"`
 	P99   float64 `json:"p99"`
 	Max   float64 `json:"max"`
 	Edges int     `json:"edges"`
-	// Evidence counts the edges measured by the board's own evidence (its
-	// BOOT minus the calibrated boot latency); the others by the instant
-	// the command was written.
-	Evidence int `json:"evidence_edges"`
 }
 
 // SummarizeTiming summarizes signed edge errors (see boards.RealTime).
-func SummarizeTiming(errs []float64, evidence int) *TimingError {
+func SummarizeTiming(commands, evidence []float64) *TimingError {
+	t := &TimingError{EdgeTiming: summarizeEdges(commands)}
+	if len(evidence) > 0 {
+		e := summarizeEdges(evidence)
+		t.Evidence = &e
+	}
+	return t
+}
+
+func summarizeEdges(errs []float64) EdgeTiming {
 	abs := make([]float64, len(errs))
 	for i, e := range errs {
 		abs[i] = math.Abs(e)
 	}
 	slices.Sort(abs)
-	t := &TimingError{Edges: len(abs), Evidence: evidence}
+	t := EdgeTiming{Edges: len(abs)}
 	if len(abs) == 0 {
 		return t
 	}

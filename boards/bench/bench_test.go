@@ -1,0 +1,178 @@
+package bench_test
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/batteryless/harness/boards"
+	"github.com/batteryless/harness/boards/bench"
+	"github.com/batteryless/harness/boards/bench/emubench"
+	"github.com/batteryless/harness/boards/profiles"
+	_ "github.com/batteryless/harness/boards/supply/dialect"
+	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/refexec"
+	"github.com/batteryless/harness/harness/replay"
+	"github.com/batteryless/harness/harness/sched"
+	"github.com/batteryless/harness/harness/testenv"
+	"github.com/batteryless/harness/traces"
+)
+
+const sharedData = "../../../shared/data"
+
+// setup is a run on the emulated bench: the deployment, the replay's
+// config without its board, and the bench.
+type setup struct {
+	dep   boards.Deployment
+	cfg   replay.Config
+	bench *emubench.Bench
+	prof  *profiles.Profile
+}
+
+// newSetup schedules the bundled model for qemu-stm32 with scheduler on
+// the trace, and starts an emulated bench of dialect with that plan.
+func newSetup(t *testing.T, trace, scheduler, dialect string, rail emubench.Rail) *setup {
+	t.Helper()
+	testenv.NeedTool(t, "qemu-system-arm", "qemu-system-arm")
+	testenv.NeedTool(t, "gcc", "gcc")
+	dir := fwbuild.Build(t, "stm32f4")
+	path := testenv.SharedData(t, filepath.Join(sharedData, "traces/react", trace))
+	prof, err := profiles.Load("qemu-stm32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Parse(bundled.Model(), bundled.ModelName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() (traces.Reader, error) { return traces.Open(path, traces.Options{}) }
+	r, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := traces.Summarize(r, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sched.Get(scheduler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Schedule(m, prof, sched.Options{Trace: &stats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := plan.EncodeImage(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := bundled.Input()
+	want, err := refexec.New(m).Run(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	eb, err := emubench.Start(ctx, emubench.Config{Dialect: dialect, ELF: filepath.Join(dir, "stm32f4", "firmware-noplan.elf"), Image: img,
+		Profile: prof, Rail: rail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eb.Close() })
+	return &setup{dep: boards.Deployment{Model: m, Plan: p, Profile: prof, Image: img, Input: input, Want: want},
+		cfg: replay.Config{Model: m, Plan: p, Profile: prof, Power: replay.PowerConfig(prof), OpenTrace: open, Input: input,
+			Inferences: 2, Loop: true, BoardName: "serial", Reference: want},
+		bench: eb, prof: prof}
+}
+
+// run opens the bench board and replays on it; the board is closed (the
+// output off) before it returns.
+func (s *setup) run(t *testing.T, opt bench.Options) (*replay.Result, *replay.Prediction, bench.Stats, error) {
+	t.Helper()
+	ctx := context.Background()
+	opt.Port, opt.Supply = s.bench.Port(), s.bench.URL()
+	if testing.Verbose() {
+		opt.Logf = t.Logf
+	}
+	b, err := bench.Open(ctx, s.dep, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.cfg
+	cfg.Board = b
+	if err := b.Prepare(ctx, cfg); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	res, runErr := replay.Run(ctx, cfg)
+	st := b.Stats()
+	if err := b.Close(); err != nil {
+		t.Errorf("closing the bench board: %v", err)
+	}
+	if on := s.bench.Instrument().State(1).On; on {
+		t.Errorf("the output is on after the run")
+	}
+	var pred *replay.Prediction
+	if runErr == nil {
+		if pred, err = replay.Predict(ctx, cfg, res, b.TaskCycles()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res, pred, st, runErr
+}
+
+// check asserts the figures: every inference verified, power
+// cycles within 10 % of the simulated board's prediction, and reports the
+// timing.
+func check(t *testing.T, res *replay.Result, pred *replay.Prediction, st bench.Stats, maxP99 float64) {
+	t.Helper()
+	te := res.TimingError
+	ev := te.Evidence
+	if ev == nil {
+		ev = &replay.EdgeTiming{}
+	}
+	t.Logf("%d inferences (%d verified), %d power cycles (sim %d, error %.1f %%); timing against the commands p50 %.3f ms p99 %.3f ms max %.3f ms over %d edges, against the BOOTs p50 %.3f ms p99 %.3f ms max %.3f ms over %d; setpoints %d at %.0f Hz; lag %.2f ms; hangs %d; wall %.1f s",
+		res.Inferences, res.Verified, res.PowerCycles, pred.PowerCycles, 100*pred.PowerCyclesError, te.P50*1e3, te.P99*1e3, te.Max*1e3,
+		te.Edges, ev.P50*1e3, ev.P99*1e3, ev.Max*1e3, ev.Edges, st.Setpoints, st.SetpointRateHz, st.LagS*1e3, st.Hangs, res.WallS)
+	if res.Inferences < 2 || res.Verified != res.Inferences || res.Mismatches != 0 {
+		t.Errorf("%d inferences, %d verified, %d mismatches: want 2 verified", res.Inferences, res.Verified, res.Mismatches)
+	}
+	if math.Abs(pred.PowerCyclesError) > 0.10 {
+		t.Errorf("power cycles %d, the simulated board predicts %d: more than 10 %% apart", res.PowerCycles, pred.PowerCycles)
+	}
+	if te == nil || te.Edges == 0 {
+		t.Fatal("no timed edges")
+	}
+	if te.P99 > maxP99 {
+		t.Errorf("timing error p99 %.3f ms, want at most %.3f ms", te.P99*1e3, maxP99*1e3)
+	}
+	// The board's BOOTs tell the same edges, through QEMU's boot on a
+	// shared host: their median shows the calibration holds.
+	if ev := te.Evidence; ev != nil && ev.P50 > 0.002 {
+		t.Errorf("the BOOTs put the turn-ons %.3f ms (median) from the model's: the calibrated boot latency does not hold", ev.P50*1e3)
+	}
+}
+
+// TestGate: gate mode on REACT's rf-cart and rf-mobile, the tile plan on
+// an N6705C: two inferences verified, the power cycles within 10 % of the
+// simulated board's, the edges within a millisecond (p99), the output off
+// at the end.
+func TestGate(t *testing.T) {
+	for _, trace := range []string{"rf-cart.trace", "rf-mobile.trace"} {
+		t.Run(trace, func(t *testing.T) {
+			s := newSetup(t, trace, "tile", "keysight-n67", emubench.Direct)
+			start := time.Now()
+			res, pred, st, err := s.run(t, bench.Options{Mode: bench.Gate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, res, pred, st, 0.001)
+			t.Logf("bench wall time %v", time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
