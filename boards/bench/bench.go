@@ -59,6 +59,7 @@ import (
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/serialboard"
 	"github.com/batteryless/harness/boards/supply"
+	"github.com/batteryless/harness/boards/supply/scpi"
 	"github.com/batteryless/harness/harness/link"
 	"github.com/batteryless/harness/harness/plan"
 	"github.com/batteryless/harness/harness/replay"
@@ -195,7 +196,8 @@ type Stats struct {
 	SetpointRateHz float64 `json:"setpoint_rate_hz"`
 	// CurrentLimits streamed (harvester).
 	CurrentLimits int `json:"current_limits,omitempty"`
-	// Reconnects of the supply's connection that a command survived.
+	// Reconnects: commands that failed with a lost connection and went
+	// through on a new one (or the SCPI client's redials, if more).
 	Reconnects int `json:"reconnects"`
 	// Hangs: steps without their event (power-cycled); NoBoots: power-ons
 	// without a BOOT; UnexpectedBoots: a BOOT while the model had the board
@@ -648,12 +650,11 @@ func (b *Board) retry(what string, f func() error) error {
 		return err
 	}
 	b.logf("supply: %s: %v: trying again", what, err)
-	if err2 := f(); err2 == nil {
-		b.stats.Reconnects++
-		return nil
-	} else {
-		return fmt.Errorf("bench: the supply %s is lost (%s failed twice): %w", b.opt.Supply, what, err2)
+	if err := f(); err != nil {
+		return fmt.Errorf("bench: the supply %s is lost (%s failed twice): %w", b.opt.Supply, what, err)
 	}
+	b.stats.Reconnects++
+	return nil
 }
 
 func (b *Board) setVoltage(ctx context.Context, v float64) error {
@@ -671,18 +672,41 @@ func (b *Board) setOutput(ctx context.Context, on bool) error {
 // switchOn writes the output-on command and returns the instant it was
 // written.
 func (b *Board) switchOn(ctx context.Context) (time.Time, error) {
-	w := time.Now()
-	return w, b.setOutput(ctx, true)
+	return b.edge(ctx, true)
 }
 
-// sync waits until the instrument has carried out what was sent (an edge
-// must not be lost with a dropped connection).
-func (b *Board) sync(ctx context.Context) error {
-	c, ok := b.ch.(interface{ Sync(context.Context) error })
-	if !ok {
-		return nil
+// edge switches the output and waits until the instrument has carried it
+// out (an edge must not be lost with a dropped connection: a command
+// written just before the instrument closed the connection is lost
+// silently, so a failed wait sends the command again). It returns the
+// instant the command was first written.
+func (b *Board) edge(ctx context.Context, on bool) (time.Time, error) {
+	var w time.Time
+	err := b.retry("output", func() error {
+		t := time.Now()
+		if err := b.g.SetOutput(ctx, on); err != nil {
+			return err
+		}
+		if w.IsZero() {
+			w = t
+		}
+		return b.syncOnce(ctx)
+	})
+	if err == nil {
+		b.outputOn = on
 	}
-	return b.retry("sync", func() error { return c.Sync(ctx) })
+	return w, err
+}
+
+// syncOnce waits until the instrument has carried out what was sent.
+func (b *Board) syncOnce(ctx context.Context) error {
+	if c, ok := b.ch.(interface{ Sync(context.Context) error }); ok {
+		return c.Sync(ctx)
+	}
+	if c, ok := b.ch.(interface{ Client() *scpi.Client }); ok {
+		return c.Client().Sync(ctx)
+	}
+	return nil
 }
 
 // sleepUntil returns at t: a timer to within a millisecond, then a spin.
@@ -744,9 +768,6 @@ func (b *Board) PowerOn(ctx context.Context) error {
 		b.cmdEdges = append(b.cmdEdges, w.Sub(at).Seconds())
 		b.anchor(t, at)
 		b.lastSent, b.lastSetp = b.volts(), w
-		if err := b.sync(ctx); err != nil {
-			return err
-		}
 	case Curve:
 		at := b.curve.wallOn(b, t)
 		if err := sleepUntil(ctx, at.Add(-b.bootLatency/2)); err != nil {
@@ -876,14 +897,11 @@ func (b *Board) BrownOut(ctx context.Context, _ float64) error {
 		if err := sleepUntil(ctx, at); err != nil {
 			return err
 		}
-		w := time.Now()
-		if err := b.setOutput(ctx, false); err != nil {
+		w, err := b.edge(ctx, false)
+		if err != nil {
 			return err
 		}
 		b.cmdEdges = append(b.cmdEdges, w.Sub(at).Seconds())
-		if err := b.sync(ctx); err != nil {
-			return err
-		}
 	case Curve:
 		b.cmdEdges = append(b.cmdEdges, b.curve.offError(b, t))
 	case Harvester:

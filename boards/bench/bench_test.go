@@ -2,8 +2,10 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/batteryless/harness/boards/bench"
 	"github.com/batteryless/harness/boards/bench/emubench"
 	"github.com/batteryless/harness/boards/profiles"
+	"github.com/batteryless/harness/boards/supply"
 	_ "github.com/batteryless/harness/boards/supply/dialect"
 	"github.com/batteryless/harness/harness/bundled"
 	"github.com/batteryless/harness/harness/firmwaretest/fwbuild"
@@ -94,6 +97,13 @@ func newSetup(t *testing.T, trace, scheduler, dialect string, rail emubench.Rail
 // output off) before it returns.
 func (s *setup) run(t *testing.T, opt bench.Options) (*replay.Result, *replay.Prediction, bench.Stats, error) {
 	t.Helper()
+	return s.runClose(t, opt, true)
+}
+
+// runClose is run; with closeOK, closing the board (the output off) must
+// succeed.
+func (s *setup) runClose(t *testing.T, opt bench.Options, closeOK bool) (*replay.Result, *replay.Prediction, bench.Stats, error) {
+	t.Helper()
 	ctx := context.Background()
 	opt.Port, opt.Supply = s.bench.Port(), s.bench.URL()
 	if testing.Verbose() {
@@ -111,10 +121,10 @@ func (s *setup) run(t *testing.T, opt bench.Options) (*replay.Result, *replay.Pr
 	}
 	res, runErr := replay.Run(ctx, cfg)
 	st := b.Stats()
-	if err := b.Close(); err != nil {
+	if err := b.Close(); err != nil && closeOK {
 		t.Errorf("closing the bench board: %v", err)
 	}
-	if on := s.bench.Instrument().State(1).On; on {
+	if on := s.bench.Instrument().State(1).On; on && closeOK {
 		t.Errorf("the output is on after the run")
 	}
 	var pred *replay.Prediction
@@ -175,4 +185,106 @@ func TestGate(t *testing.T) {
 			t.Logf("bench wall time %v", time.Since(start).Round(time.Millisecond))
 		})
 	}
+}
+
+// midRun calls fault once the run is past its calibration and warm-up (8
+// power-ons) and n more power cycles, while the board is powered, until
+// fault succeeds; done stops it.
+func (s *setup) midRun(t *testing.T, n int, fault func() error) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if s.bench.Stats().PowerOns >= 8+n && s.bench.Powered() {
+				if err := fault(); err == nil {
+					t.Logf("fault injected after %d power-ons", s.bench.Stats().PowerOns)
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// TestFaultSupplyReconnects: the instrument drops the connection in the
+// middle of a command mid-run; the run dials again, sends the edge again,
+// and completes, every inference verified, the output off at the end.
+func TestFaultSupplyReconnects(t *testing.T) {
+	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
+	stop := s.midRun(t, 3, func() error { s.bench.Instrument().DisconnectAfter(3); return nil })
+	res, _, st, err := s.run(t, bench.Options{Mode: bench.Gate})
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified != 2 || res.Mismatches != 0 {
+		t.Errorf("%d verified, %d mismatches: want 2 verified", res.Verified, res.Mismatches)
+	}
+	if st.Reconnects < 1 {
+		t.Errorf("reconnects %d: want the dropped connection dialled again", st.Reconnects)
+	}
+}
+
+// TestFaultProtectionTrip: the board draws past the OCP level mid-run:
+// the instrument switches its output off, and the run stops naming the
+// trip.
+func TestFaultProtectionTrip(t *testing.T) {
+	s := newSetup(t, "rf-cart.trace", "tile", "keysight-e36", emubench.Direct)
+	stop := s.midRun(t, 3, func() error { return s.bench.Instrument().SetDraw(1, 0.5) })
+	_, _, _, err := s.run(t, bench.Options{Mode: bench.Gate})
+	stop()
+	if err == nil || !strings.Contains(err.Error(), "OCP") || !strings.Contains(err.Error(), "protection") {
+		t.Fatalf("run error %v: want the OCP trip named", err)
+	}
+	t.Logf("%v", err)
+}
+
+// TestFaultHungBoard: the board hangs mid-run (QEMU stopped while
+// powered); the run sees no event, runs the model to its brown-out, where
+// the supply cuts the power, and the board resumes after the power cycle:
+// every inference verified.
+func TestFaultHungBoard(t *testing.T) {
+	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
+	stop := s.midRun(t, 3, s.bench.Hang)
+	res, _, st, err := s.run(t, bench.Options{Mode: bench.Gate})
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified != 2 || res.Mismatches != 0 || res.Hangs < 1 || st.Hangs+st.NoBoots < 1 {
+		t.Errorf("%d verified, %d mismatches, %d hangs (bench: %d hangs, %d power-ons without a BOOT): want 2 verified after a hang",
+			res.Verified, res.Mismatches, res.Hangs, st.Hangs, st.NoBoots)
+	}
+}
+
+// TestFaultNeverBoots: the board stops booting mid-run; after
+// NeverBoots power cycles without a BOOT the run stops, naming it.
+func TestFaultNeverBoots(t *testing.T) {
+	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
+	stop := s.midRun(t, 2, func() error { s.bench.SetDead(true); return nil })
+	_, _, _, err := s.run(t, bench.Options{Mode: bench.Gate, NeverBoots: 3})
+	stop()
+	if !errors.Is(err, bench.ErrNeverBoots) || !strings.Contains(err.Error(), "3 power cycles") {
+		t.Fatalf("run error %v: want the board named as never booting after 3 power cycles", err)
+	}
+	t.Logf("%v", err)
+}
+
+// TestFaultSupplyGone: the instrument goes away mid-run (its socket
+// closed, nobody answers): the run stops, naming the supply as lost.
+func TestFaultSupplyGone(t *testing.T) {
+	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
+	stop := s.midRun(t, 3, func() error { return s.bench.Instrument().Close() })
+	_, _, _, err := s.runClose(t, bench.Options{Mode: bench.Gate, SupplyOptions: supply.Options{Timeout: 300 * time.Millisecond}}, false)
+	stop()
+	if err == nil || !strings.Contains(err.Error(), "is lost") || !strings.Contains(err.Error(), s.bench.URL()) {
+		t.Fatalf("run error %v: want the supply named as lost", err)
+	}
+	t.Logf("%v", err)
 }

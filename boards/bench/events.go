@@ -224,7 +224,7 @@ func (b *Board) completeBoot(ctx context.Context, end float64, _ time.Time) (boa
 		}
 		if b.noBoot >= b.opt.NeverBoots {
 			return ev, fmt.Errorf("bench: %w: %d power cycles in a row brought no BOOT on %s within %v of the output going on (the calibration's boot latency was %v): the board, its firmware or its wiring failed",
-				ErrNeverBoots, b.noBoot, b.opt.Port, b.bootLatency+b.opt.BootTimeout, b.bootLatency.Round(time.Microsecond))
+				ErrNeverBoots, b.noBoot, b.opt.Port, (b.bootLatency + b.opt.BootTimeout).Round(time.Millisecond), b.bootLatency.Round(time.Microsecond))
 		}
 		b.logf("no BOOT within %v of the turn-on: power-cycling", b.bootLatency+b.opt.BootTimeout)
 		ev.Hung = true
