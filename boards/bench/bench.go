@@ -217,6 +217,9 @@ type Stats struct {
 	lagN int
 	// Curve is the compiled list (curve mode).
 	Curve *CurveInfo `json:"curve,omitempty"`
+	// Restarts: inferences whose START the board lost with its power,
+	// loaded again.
+	Restarts int `json:"restarts,omitempty"`
 	// ObservedBoots counts every BOOT seen during the run.
 	ObservedBoots int `json:"observed_boots"`
 	streamOn      time.Duration
@@ -255,7 +258,8 @@ type Board struct {
 	sleeping  bool // the step is the rule's sleep
 	number    uint32
 	pending   []byte
-	progress  int // the progress word, as the board's events said
+	lastInput []byte // the running inference's input
+	progress  int    // the progress word, as the board's events said
 	committed int
 	backlog   []link.Event // events read ahead, in order
 
@@ -263,7 +267,8 @@ type Board struct {
 	bootCycles  uint32
 	bootLatency time.Duration
 	// The host's I/O on bench power: SET_INPUT of the input, and START.
-	inputIO, startIO time.Duration
+	inputIO, startIO, readIO time.Duration
+	taskOverhead             float64 // s per task beyond its cycles, on the wall clock
 
 	// The map from the model's clock to the wall clock.
 	anchorWall  time.Time
@@ -504,6 +509,8 @@ func (b *Board) warmUp(ctx context.Context) error {
 	}
 	b.inputIO, b.startIO = t1.Sub(t0), time.Since(t1)
 	cycles := make([]uint32, len(b.dep.Plan.Tasks))
+	var first, last time.Time
+	var between float64 // the cycles of the tasks after the first
 	deadline := time.NewTimer(30 * time.Second)
 	defer deadline.Stop()
 	for !ses.Finished() {
@@ -525,13 +532,21 @@ func (b *Board) warmUp(ctx context.Context) error {
 			}
 			if u.Task >= 0 && u.Task < len(cycles) {
 				cycles[u.Task] = u.Cycles
+				if first.IsZero() {
+					first = ev.Time
+				} else {
+					between += b.secs(u.Cycles)
+				}
+				last = ev.Time
 			}
 		}
 	}
+	t2 := time.Now()
 	out, err := ses.Output(ctx)
 	if err != nil {
 		return fmt.Errorf("bench: warm-up: %w", err)
 	}
+	b.readIO = time.Since(t2)
 	if ok, why := serialboard.Verify(out, b.dep.Want); !ok {
 		return fmt.Errorf("bench: warm-up on bench power: %s", why)
 	}
@@ -541,6 +556,11 @@ func (b *Board) warmUp(ctx context.Context) error {
 		}
 	}
 	b.taskCycles = cycles
+	// What a task takes on the wall clock beyond its cycles: the board's
+	// events and its loop between tasks (the open-loop modes' clock).
+	if n := len(cycles); n > 1 {
+		b.taskOverhead = max(0, (last.Sub(first).Seconds()-between)/float64(n-1))
+	}
 	// The board must run the replay's plan: its NVM holds the tag of the
 	// plan it runs.
 	tag, err := b.l.ReadNVM(ctx, plan.PlanTagOffset, 4)
@@ -551,8 +571,8 @@ func (b *Board) warmUp(ctx context.Context) error {
 		return fmt.Errorf("bench: the board runs a plan of tag %#08x, the replay's plan (%s) is %#08x: flash or deploy the replay's plan (harness schedule --image), or schedule for the board's", got, b.dep.Plan.Scheduler, want)
 	}
 	b.progress = len(b.dep.Plan.Tasks)
-	b.logf("warm-up verified in %v; input written in %v, START answered in %v; %d tasks measured", time.Since(t0).Round(time.Millisecond),
-		b.inputIO.Round(time.Microsecond), b.startIO.Round(time.Microsecond), len(cycles))
+	b.logf("warm-up verified in %v; input written in %v, START answered in %v; %d tasks measured, %.3f ms each beyond its cycles", time.Since(t0).Round(time.Millisecond),
+		b.inputIO.Round(time.Microsecond), b.startIO.Round(time.Microsecond), len(cycles), b.taskOverhead*1e3)
 	return nil
 }
 
@@ -615,6 +635,9 @@ func (b *Board) EdgeErrors() (commands, evidence []float64) { return b.cmdEdges,
 
 // wallOf is the wall instant of the model's instant t.
 func (b *Board) wallOf(t float64) time.Time {
+	if b.curve != nil {
+		return b.curve.wall(t)
+	}
 	return b.anchorWall.Add(time.Duration((t - b.anchorModel) * 1e9))
 }
 
@@ -769,11 +792,13 @@ func (b *Board) PowerOn(ctx context.Context) error {
 		b.anchor(t, at)
 		b.lastSent, b.lastSetp = b.volts(), w
 	case Curve:
-		at := b.curve.wallOn(b, t)
-		if err := sleepUntil(ctx, at.Add(-b.bootLatency/2)); err != nil {
-			return err
+		// The list raises the rail by itself at its edge nearest to t.
+		e := b.curve.edgeError(t, true)
+		b.cmdEdges = append(b.cmdEdges, e)
+		if math.Abs(e) > curveSlack {
+			return b.offCurve("a turn-on", t, t+e)
 		}
-		b.on = &onEdge{model: b.wallOf(t)}
+		b.on = &onEdge{model: b.wallOf(t).Add(time.Duration(e * 1e9))}
 	case Harvester:
 		b.on = &onEdge{model: b.wallOf(t)}
 	}
@@ -791,26 +816,14 @@ func (b *Board) Next(_ context.Context, avail float64) (boards.Step, bool, error
 	var s boards.Step
 	switch b.st {
 	case booting:
-		secs := p.Reboot.Seconds
-		if b.bootCycles > 0 {
-			secs = b.secs(b.bootCycles)
-		}
-		s = mkStep(boards.Boot, -1, secs, p.ActivePowerW)
+		s = b.bootStep()
 	case atTask:
 		s = b.taskStep(avail)
 	case idle:
 		if b.pending == nil || b.ses != nil {
 			return boards.Step{Kind: boards.Idle, Task: -1, Power: p.SleepPowerW}, false, nil
 		}
-		// The input written into NVM by the board: priced as the
-		// simulated board prices it. On the bench the host's SET_INPUT
-		// and START are set-up: the rail holds while they run.
-		n := float64((len(b.pending) + 1) / 2)
-		e, c := p.NVMWrite.Energy(n), p.NVMWrite.Cycles(n)
-		s = boards.Step{Kind: boards.LoadInput, Task: -1, Seconds: p.Seconds(c), Energy: e}
-		if s.Seconds > 0 {
-			s.Power = e / s.Seconds
-		}
+		s = b.loadStep(len(b.pending))
 	default:
 		return boards.Step{}, false, errors.New("bench: Next while the board is off")
 	}
@@ -825,16 +838,28 @@ func mkStep(k boards.StepKind, task int, secs, power float64) boards.Step {
 }
 
 // taskStep is the task the board runs next, or, with the run-time rule,
-// what the rule on the board decides reading the model's voltage: the
-// rule of boards/sim (the firmware's: the plan image carries its numbers),
-// so that the model follows the board.
+// what the rule on the board decides reading the model's voltage.
 func (b *Board) taskStep(avail float64) boards.Step {
-	pl, p := b.dep.Plan, b.prof
-	k := b.task
-	secs := b.secs(b.taskCycles[k])
-	task := mkStep(boards.Task, k, secs, p.ActivePowerW)
-	if !pl.RuntimeRule || b.woke {
+	s := b.ruleStep(b.task, b.committed, b.woke, avail)
+	if s.Kind == boards.Task {
 		b.woke = false
+	}
+	return s
+}
+
+// ruleStep is task k's step (priced by the warm-up's cycles), or what the
+// run-time rule decides before it with avail joules above brown-out, the
+// progress word at committed and woke after its sleep: the rule of
+// boards/sim, which the firmware's image carries the numbers of, so that
+// the model follows the board.
+func (b *Board) ruleStep(k, committed int, woke bool, avail float64) boards.Step {
+	pl, p := b.dep.Plan, b.prof
+	secs := b.secs(b.taskCycles[k])
+	if b.opt.Mode != Gate {
+		secs += b.taskOverhead // open loop: the supply's clock runs on between tasks
+	}
+	task := mkStep(boards.Task, k, secs, p.ActivePowerW)
+	if !pl.RuntimeRule || woke {
 		return task
 	}
 	t := &pl.Tasks[k]
@@ -846,10 +871,44 @@ func (b *Board) taskStep(avail float64) boards.Step {
 	if avail >= need || need > 0.95*pl.Budget {
 		return task
 	}
-	if b.committed < k {
-		return mkStep(boards.EarlyCommit, k, p.Seconds(last.CommitCycles), last.CommitEnergy/math.Max(p.Seconds(last.CommitCycles), 1e-9))
+	if committed < k {
+		secs := p.Seconds(last.CommitCycles)
+		return boards.Step{Kind: boards.EarlyCommit, Task: k, Seconds: secs, Power: last.CommitEnergy / math.Max(secs, 1e-9), Energy: last.CommitEnergy}
 	}
 	return boards.Step{Kind: boards.Sleep, Task: -1, Power: p.SleepPowerW}
+}
+
+// loadStep is the step of loading an input of n bytes: written into NVM by
+// the board, priced as the simulated board prices it. On the bench the
+// host's SET_INPUT and START are set-up: the rail holds while they run.
+func (b *Board) loadStep(n int) boards.Step {
+	p := b.prof
+	elems := float64((n + 1) / 2)
+	e, c := p.NVMWrite.Energy(elems), p.NVMWrite.Cycles(elems)
+	s := boards.Step{Kind: boards.LoadInput, Task: -1, Seconds: p.Seconds(c), Energy: e}
+	if b.opt.Mode != Gate {
+		// Open loop: the supply's program starts with the START on the
+		// line; the board starts its first task half the warm-up's START
+		// round trip later.
+		s.Seconds = max(s.Seconds, b.startIO.Seconds()/2)
+		s.Energy = max(e, s.Seconds*p.ActivePowerW)
+	}
+	if s.Seconds > 0 {
+		s.Power = s.Energy / s.Seconds
+	}
+	return s
+}
+
+// bootStep is a boot: its BOOT's cycles, and the rest of the time from the
+// rail's rise to the BOOT that the calibration measured (the chip's
+// start-up before its cycle counter runs, the line): the board is powered
+// and drawing all along.
+func (b *Board) bootStep() boards.Step {
+	secs := b.prof.Reboot.Seconds
+	if b.bootCycles > 0 {
+		secs = b.secs(b.bootCycles) + b.bootLatency.Seconds()
+	}
+	return mkStep(boards.Boot, -1, secs, b.prof.ActivePowerW)
 }
 
 // Complete implements boards.Board: the step ran to its end in the model;
@@ -903,7 +962,11 @@ func (b *Board) BrownOut(ctx context.Context, _ float64) error {
 		}
 		b.cmdEdges = append(b.cmdEdges, w.Sub(at).Seconds())
 	case Curve:
-		b.cmdEdges = append(b.cmdEdges, b.curve.offError(b, t))
+		e := b.curve.edgeError(t, false)
+		b.cmdEdges = append(b.cmdEdges, e)
+		if math.Abs(e) > curveSlack {
+			return b.offCurve("a brown-out", t, t+e)
+		}
 	case Harvester:
 		// The board's own power management cut it: nothing to command.
 	}

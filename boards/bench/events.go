@@ -246,6 +246,13 @@ func (b *Board) completeBoot(ctx context.Context, end float64, _ time.Time) (boa
 		b.st, b.task = atTask, int(boot.Resume)
 	default:
 		b.st = idle
+		if b.ses != nil && !b.ses.Finished() {
+			// The board runs nothing, but an inference was started: the
+			// power failed before its START reached NVM. Load it again.
+			b.logf("the board lost its START (BOOT: nothing runs, resume %d): loading the input again", boot.Resume)
+			b.stats.Restarts++
+			b.pending, b.ses = b.lastInput, nil
+		}
 	}
 	return ev, nil
 }
@@ -255,14 +262,25 @@ func (b *Board) completeBoot(ctx context.Context, end float64, _ time.Time) (boa
 func (b *Board) load(ctx context.Context, end float64) (boards.Event, error) {
 	b.begin()
 	b.number++
+	if err := b.beforeLoad(ctx, end); err != nil {
+		return boards.Event{}, err
+	}
 	// The whole input every time: the plan may reuse the input's NVM for
-	// a later layer's output.
-	ses, err := b.drv.Begin(ctx, b.number, b.pending)
+	// a later layer's output. In the open-loop modes the supply's program
+	// goes on as START is sent.
+	if err := b.l.SetInput(ctx, b.pending); err != nil {
+		return boards.Event{}, fmt.Errorf("bench: inference %d: SET_INPUT: %w", b.number, err)
+	}
+	if err := b.afterLoad(ctx); err != nil {
+		return boards.Event{}, err
+	}
+	ses, err := b.drv.Begin(ctx, b.number, nil)
 	if err != nil {
 		return boards.Event{}, fmt.Errorf("bench: %w", err)
 	}
+
 	b.anchor(end, time.Now())
-	b.ses, b.pending = ses, nil
+	b.ses, b.lastInput, b.pending = ses, b.pending, nil
 	b.st, b.task, b.progress, b.committed = atTask, 0, 0, 0
 	return boards.Event{Kind: boards.LoadInput, Task: -1}, nil
 }
@@ -341,6 +359,7 @@ func (b *Board) finish(ctx context.Context, ev boards.Event) (boards.Event, erro
 	if err != nil {
 		return ev, fmt.Errorf("bench: %w", err)
 	}
+
 	ev.InferenceDone, ev.Output = true, out
 	b.progress, b.committed = len(b.dep.Plan.Tasks), len(b.dep.Plan.Tasks)
 	b.ses = nil
