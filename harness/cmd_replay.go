@@ -167,11 +167,11 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 		cfg.Header = r.header(info.Name, 0)
 	}
 	if p, ok := cfg.Board.(interface {
-		Prepare(context.Context, replay.Config) error
+		Prepare(context.Context, *replay.Config) error
 	}); ok {
 		// A bench readies its supply for the run (a curve's list, the
 		// harvester's stream) just before it starts.
-		if err := p.Prepare(ctx, cfg); err != nil {
+		if err := p.Prepare(ctx, &cfg); err != nil {
 			return interrupted(ctx, err)
 		}
 	}

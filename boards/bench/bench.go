@@ -300,8 +300,18 @@ type Board struct {
 
 	curve *curvePlan     // curve mode
 	harv  *harvestStream // harvester mode
-	start time.Time      // the run's first instant (curve, harvester)
+	// early is a BOOT the board sent on its own power before the model
+	// turned it on (harvester mode): the next turn-on's evidence.
+	early *earlyBoot
+	start time.Time // the run's first instant (curve, harvester)
 	trace func() (traces.Reader, error)
+}
+
+// earlyBoot is a BOOT and its arrival.
+type earlyBoot struct {
+	boot *wire.Boot
+	at   time.Time
+	done bool // it ends the inference (its RESULT was lost)
 }
 
 // onEdge is a turn-on: its modelled wall instant and, for a command, when
@@ -434,13 +444,15 @@ func (b *Board) calibrate(ctx context.Context) error {
 			b.bootCycles = boot.Cycles
 		}
 		// The latency besides the boot's own time, which the BOOT says:
-		// the supply's, the board's start-up and the line's.
-		lat = append(lat, at.Sub(w)-b.bootTime(boot))
+		// the supply's, the board's start-up and the line's (and, with the
+		// board's own capacitor, its charge from brown-out to turn-on at
+		// the current limit, which is the model's to say).
+		lat = append(lat, at.Sub(w)-b.bootTime(boot)-b.chargeTime())
 		if i < b.opt.Calibrations {
 			if err := b.setOutput(ctx, false); err != nil {
 				return err
 			}
-			if err := sleepCtx(ctx, b.opt.MinOff); err != nil {
+			if err := sleepCtx(ctx, b.offForReset()); err != nil {
 				return err
 			}
 		}
@@ -454,6 +466,28 @@ func (b *Board) calibrate(ctx context.Context) error {
 	b.stats.BootLatencySpreadS = (lat[len(lat)-1] - lat[0]).Seconds()
 	b.logf("boot latency %v besides the boot's own %d cycles (spread %v over %d power-ons after the first)", b.bootLatency, b.bootCycles, lat[len(lat)-1]-lat[0], len(lat))
 	return nil
+}
+
+// chargeTime is how long the board's own capacitor (harvester mode) takes
+// from brown-out to turn-on at the calibration's current limit.
+func (b *Board) chargeTime() time.Duration {
+	if b.opt.Mode != Harvester || b.prof.SupplyMaxA <= 0 {
+		return 0
+	}
+	pw := b.prof.Power
+	return time.Duration(pw.CapacitanceF * (pw.VonV - pw.VoffV) / b.prof.SupplyMaxA * 1e9)
+}
+
+// offForReset is how long the output stays off for the board to reset:
+// MinOff, or with the board's own capacitor (harvester mode) three times
+// what the board takes to drain it from turn-on to brown-out.
+func (b *Board) offForReset() time.Duration {
+	if b.opt.Mode != Harvester || b.prof.ActivePowerW <= 0 {
+		return b.opt.MinOff
+	}
+	pw := b.prof.Power
+	drain := pw.CapacitanceF * (pw.VonV*pw.VonV - pw.VoffV*pw.VoffV) / 2 / b.prof.ActivePowerW
+	return max(b.opt.MinOff, time.Duration(3*drain*1e9))
 }
 
 // awaitBootPlain waits for a BOOT outside an inference.
@@ -612,6 +646,11 @@ func (b *Board) Stats() Stats {
 	if s.lagN > 0 {
 		s.LagS /= float64(s.lagN)
 	}
+	if b.harv != nil {
+		b.harv.mu.Lock()
+		s.CurrentLimits = b.harv.sent
+		b.harv.mu.Unlock()
+	}
 	if c, ok := b.ch.(interface {
 		Client() interface{ Reconnects() int }
 	}); ok {
@@ -637,6 +676,9 @@ func (b *Board) EdgeErrors() (commands, evidence []float64) { return b.cmdEdges,
 func (b *Board) wallOf(t float64) time.Time {
 	if b.curve != nil {
 		return b.curve.wall(t)
+	}
+	if b.harv != nil {
+		return b.harv.wall(t)
 	}
 	return b.anchorWall.Add(time.Duration((t - b.anchorModel) * 1e9))
 }
@@ -996,13 +1038,14 @@ func (b *Board) Progress() int { return b.progress }
 
 // Prepare readies the supply for the replay cfg (whose Board is b), just
 // before replay.Run: the curve mode compiles and uploads its list and
-// triggers it, the harvester mode starts streaming the trace; both fix
-// the map from the model's clock to the wall clock at that instant. The
-// gate mode needs nothing.
-func (b *Board) Prepare(ctx context.Context, cfg replay.Config) error {
+// triggers it, the harvester mode starts streaming the trace, both fixing
+// the map from the model's clock to the wall clock at that instant; the
+// harvester mode also sets cfg's initial capacitor voltage to the board's
+// own capacitor's. The gate mode needs nothing.
+func (b *Board) Prepare(ctx context.Context, cfg *replay.Config) error {
 	switch b.opt.Mode {
 	case Curve:
-		return b.prepareCurve(ctx, cfg)
+		return b.prepareCurve(ctx, *cfg)
 	case Harvester:
 		return b.prepareHarvester(ctx, cfg)
 	}

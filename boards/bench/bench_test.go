@@ -126,7 +126,7 @@ func (s *setup) runClose(t *testing.T, opt bench.Options, closeOK bool) (*replay
 	}
 	cfg := s.cfg
 	cfg.Board = b
-	if err := b.Prepare(ctx, cfg); err != nil {
+	if err := b.Prepare(ctx, &cfg); err != nil {
 		b.Close()
 		t.Fatal(err)
 	}
@@ -328,5 +328,32 @@ func TestCurve(t *testing.T) {
 			attempt, st.Curve.Kind, st.Curve.Segments, st.Curve.Points, st.Curve.ErrorV*1e3, st.Curve.DurationS, st.Curve.PowerCycles)
 		check(t, res, pred, st, 0.001)
 		return
+	}
+}
+
+// TestHarvester: harvester mode on an N6705C, the board's own capacitor and
+// power management (the emulated bench's capacitor rail): the current
+// limit follows rf-cart's harvested power; the board turns itself on and
+// off; two inferences verified; the board's own power cycles against the
+// simulated board's prediction, and its turn-ons against the model's.
+func TestHarvester(t *testing.T) {
+	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Capacitor)
+	res, pred, st, err := s.run(t, bench.Options{Mode: bench.Harvester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("end: %s; %d inferences (%d verified); the board's boots %d, the model's power cycles %d, the prediction's %d; current limits %d; unexpected boots %d, hangs %d, no boots %d; wall %.1f s",
+		res.EndReason, res.Inferences, res.Verified, st.ObservedBoots, res.PowerCycles, pred.PowerCycles, st.CurrentLimits, st.UnexpectedBoots, st.Hangs, st.NoBoots, res.WallS)
+	if te := res.TimingError; te != nil && te.Evidence != nil {
+		t.Logf("turn-ons, the board's against the model's: p50 %.3f ms, p99 %.3f ms, max %.3f ms over %d", te.Evidence.P50*1e3, te.Evidence.P99*1e3, te.Evidence.Max*1e3, te.Evidence.Edges)
+	}
+	if res.Inferences < 2 || res.Verified != res.Inferences {
+		t.Errorf("%d inferences, %d verified: want 2 verified", res.Inferences, res.Verified)
+	}
+	if st.CurrentLimits < 100 {
+		t.Errorf("%d current limits streamed: want the trace's samples", st.CurrentLimits)
+	}
+	if e := math.Abs(float64(st.ObservedBoots-pred.PowerCycles)) / float64(pred.PowerCycles); e > 0.10 {
+		t.Errorf("the board booted %d times, the simulated board predicts %d power cycles: more than 10 %% apart", st.ObservedBoots, pred.PowerCycles)
 	}
 }

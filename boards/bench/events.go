@@ -18,6 +18,10 @@ import (
 // stops.
 const portPatience = 10 * time.Second
 
+// harvestBootPatience is how long after the model's turn-on the harvester
+// mode waits for the board's own.
+const harvestBootPatience = 10 * time.Second
+
 // segment is the stretch of the model the rail follows while a step runs:
 // from (w0, v0) to (w1, v1), the energy linear in time between them (the
 // harvest and the load are constant within a step, or nearly).
@@ -194,24 +198,24 @@ func (b *Board) completeBoot(ctx context.Context, end float64, _ time.Time) (boa
 	if on == nil {
 		on = &onEdge{model: b.wallOf(b.stepModel)}
 	}
-	hard := on.model.Add(b.bootLatency + time.Duration(b.secs(b.bootCycles)*1e9) + b.opt.BootTimeout)
+	patience := b.opt.BootTimeout
+	if b.opt.Mode == Harvester {
+		patience = max(patience, harvestBootPatience) // the board's own power management decides
+	}
+	hard := on.model.Add(b.bootLatency + time.Duration(b.secs(b.bootCycles)*1e9) + patience)
 	var ev boards.Event
 	var boot *wire.Boot
 	var bootAt time.Time
-	timedOut, err := b.await(ctx, hard, func(le link.Event) (bool, error) {
-		u, err := b.digest(le)
-		if err != nil {
-			return false, err
-		}
-		if u.Boot != nil {
-			boot, bootAt = u.Boot, le.Time
-			if u.Done {
-				ev.InferenceDone = true
-			}
-			return true, nil
-		}
-		return false, nil
-	})
+	var timedOut bool
+	var err error
+	if e := b.early; e != nil {
+		// The board turned itself on before the model did (its BOOT was
+		// read, and taken by the inference's session, already).
+		b.early = nil
+		boot, bootAt, ev.InferenceDone = e.boot, e.at, e.done
+	} else {
+		timedOut, err = b.await(ctx, hard, b.bootWaiter(&ev, &boot, &bootAt))
+	}
 	if err != nil {
 		return ev, err
 	}
@@ -268,6 +272,9 @@ func (b *Board) load(ctx context.Context, end float64) (boards.Event, error) {
 	// The whole input every time: the plan may reuse the input's NVM for
 	// a later layer's output. In the open-loop modes the supply's program
 	// goes on as START is sent.
+	if err := b.holdRail(ctx); err != nil {
+		return boards.Event{}, err
+	}
 	if err := b.l.SetInput(ctx, b.pending); err != nil {
 		return boards.Event{}, fmt.Errorf("bench: inference %d: SET_INPUT: %w", b.number, err)
 	}
@@ -277,6 +284,9 @@ func (b *Board) load(ctx context.Context, end float64) (boards.Event, error) {
 	ses, err := b.drv.Begin(ctx, b.number, nil)
 	if err != nil {
 		return boards.Event{}, fmt.Errorf("bench: %w", err)
+	}
+	if err := b.releaseRail(ctx, end); err != nil {
+		return boards.Event{}, err
 	}
 
 	b.anchor(end, time.Now())
@@ -298,6 +308,8 @@ func (b *Board) completeTask(ctx context.Context, end float64, deadline time.Tim
 	sawDone, sawCommit := false, !t.Commit
 	var doneAt time.Time
 	var unexpected *wire.Boot
+	var unexpectedAt time.Time
+	var unexpectedDone bool // (its BOOT says the inference is done: RESULT lost)
 	hard := deadline.Add(b.opt.HangSlack)
 	timedOut, err := b.await(ctx, hard, func(le link.Event) (bool, error) {
 		u, err := b.digest(le)
@@ -305,7 +317,7 @@ func (b *Board) completeTask(ctx context.Context, end float64, deadline time.Tim
 			return false, err
 		}
 		if u.Boot != nil {
-			unexpected = u.Boot
+			unexpected, unexpectedAt, unexpectedDone = u.Boot, le.Time, u.Done
 			return true, nil
 		}
 		if u.Task == k && !sawDone {
@@ -325,8 +337,12 @@ func (b *Board) completeTask(ctx context.Context, end float64, deadline time.Tim
 	}
 	if unexpected != nil {
 		// The board rebooted by itself while the model had it running:
-		// its supply failed (a trip?) or it reset itself.
+		// its supply failed (a trip?), it reset itself, or (harvester)
+		// its own power management cycled it before the model's.
 		b.stats.UnexpectedBoots++
+		if b.opt.Mode == Harvester {
+			b.early = &earlyBoot{boot: unexpected, at: unexpectedAt, done: unexpectedDone}
+		}
 		b.logf("an unexpected BOOT during task %d (reason %d, resume %d)", k, unexpected.Reason, unexpected.Resume)
 		if err := b.checkTrip(ctx); err != nil {
 			return ev, err
@@ -355,9 +371,15 @@ func (b *Board) completeTask(ctx context.Context, end float64, deadline time.Tim
 
 // finish reads the finished inference's output.
 func (b *Board) finish(ctx context.Context, ev boards.Event) (boards.Event, error) {
+	if err := b.holdRail(ctx); err != nil {
+		return ev, err
+	}
 	out, err := b.ses.Output(ctx)
 	if err != nil {
 		return ev, fmt.Errorf("bench: %w", err)
+	}
+	if err := b.releaseRail(ctx, b.now()); err != nil {
+		return ev, err
 	}
 
 	ev.InferenceDone, ev.Output = true, out
@@ -411,4 +433,22 @@ func (b *Board) checkTrip(ctx context.Context) error {
 		return fmt.Errorf("bench: the output of %s is off, and the harness had it on", b.opt.Supply)
 	}
 	return nil
+}
+
+// bootWaiter is completeBoot's event handler: it keeps the first BOOT.
+func (b *Board) bootWaiter(ev *boards.Event, boot **wire.Boot, at *time.Time) func(link.Event) (bool, error) {
+	return func(le link.Event) (bool, error) {
+		u, err := b.digest(le)
+		if err != nil {
+			return false, err
+		}
+		if u.Boot != nil {
+			*boot, *at = u.Boot, le.Time
+			if u.Done {
+				ev.InferenceDone = true
+			}
+			return true, nil
+		}
+		return false, nil
+	}
 }
