@@ -15,6 +15,7 @@ import (
 	"github.com/batteryless/harness/boards/bench"
 	"github.com/batteryless/harness/boards/bench/emubench"
 	"github.com/batteryless/harness/boards/profiles"
+	"github.com/batteryless/harness/boards/qemu"
 	"github.com/batteryless/harness/boards/supply"
 	_ "github.com/batteryless/harness/boards/supply/dialect"
 	"github.com/batteryless/harness/harness/bundled"
@@ -355,5 +356,32 @@ func TestHarvester(t *testing.T) {
 	}
 	if e := math.Abs(float64(st.ObservedBoots-pred.PowerCycles)) / float64(pred.PowerCycles); e > 0.10 {
 		t.Errorf("the board booted %d times, the simulated board predicts %d power cycles: more than 10 %% apart", st.ObservedBoots, pred.PowerCycles)
+	}
+}
+
+// TestGateAdaptive: the adaptive plan (the run-time rule reads the supply
+// before each task) in gate mode: the rail follows the modelled capacitor,
+// the firmware reads it (the emulated bench answers port_supply_mv with
+// the rail's voltage), commits and sleeps where the model says it would,
+// and wakes when the rail is back at the turn-on voltage; every inference
+// verified.
+func TestGateAdaptive(t *testing.T) {
+	dir := fwbuild.Build(t, "stm32f4")
+	if _, err := qemu.Symbol(filepath.Join(dir, "stm32f4", "firmware-noplan.elf"), "ih_supply_mv"); err != nil {
+		t.Skipf("this firmware cannot be given its supply voltage (no ih_supply_mv: the STM32 port's supply reading comes with the firmware branch): %v", err)
+	}
+	s := newSetup(t, "rf-cart.trace", "adaptive", "keysight-n67", emubench.Direct)
+	res, pred, st, err := s.run(t, bench.Options{Mode: bench.Gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb := s.bench.Stats()
+	t.Logf("sleeps: the model %d, the board %d; supply readings %d; rule disagreements %d", res.Sleeps, eb.Sleeps, eb.SupplyReadings, st.RuleDisagreements)
+	check(t, res, pred, st, 0.001)
+	if res.Sleeps == 0 || eb.Sleeps == 0 {
+		t.Errorf("sleeps: the model %d, the board %d: want the rule to sleep on this trace", res.Sleeps, eb.Sleeps)
+	}
+	if eb.SupplyReadings == 0 {
+		t.Error("the firmware never read its supply")
 	}
 }
