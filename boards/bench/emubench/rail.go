@@ -25,6 +25,7 @@ type capRail struct {
 	iin                   float64 // the current the output gives now
 	on, sleeping          bool    // the board's power, and its rule's sleep
 	power                 func(on bool) error
+	check                 func(v float64) // sees the voltage of a powered board
 	powerOns, brownOuts   int
 	lastOnAt, lastOffAt   time.Time
 	maxStep, tick         time.Duration
@@ -88,8 +89,11 @@ func (r *capRail) settle() {
 	r.advance(time.Now())
 	on, off := r.pendingOn, r.pendingOff
 	r.pendingOn, r.pendingOff = false, false
-	sleeping, v := r.sleeping, r.v
+	sleeping, v, on := r.sleeping, r.v, r.on
 	r.mu.Unlock()
+	if on && r.check != nil {
+		r.check(v)
+	}
 	switch {
 	case off:
 		_ = r.power(false)
