@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"math"
 	"os"
@@ -214,4 +215,52 @@ func TestReplayBenchSIGKILL(t *testing.T) {
 	}
 	t.Logf("the output went off %v after SIGKILL", time.Since(killed).Round(time.Millisecond))
 	cmd.Wait()
+}
+
+// TestSupplyServeBench: the whole bench path of the built program, as the
+// README runs it: harness supply serve --board qemu-stm32 prints the SCPI
+// address and the board's port on one JSON line; harness replay --board
+// serial on them verifies two inferences; serve ends with SIGTERM (exit
+// 130, as every command a signal ends).
+func TestSupplyServeBench(t *testing.T) {
+	needShared(t)
+	testenv.NeedTool(t, "gcc", "gcc")
+	elf := noPlanFirmware(t)
+	trace := filepath.Join(sharedData, "traces/react/rf-cart.trace")
+	serve := exec.Command(harnessExe(t), "supply", "serve", "--dialect", "keysight-n67", "--board", "qemu-stm32", "--elf", elf,
+		"--profile", "qemu-stm32", "--scheduler", "tile", "--trace", trace)
+	out, err := serve.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serveErr strings.Builder
+	serve.Stderr = &serveErr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer serve.Process.Kill()
+	var line struct {
+		SCPI string `json:"scpi"`
+		Port string `json:"port"`
+	}
+	if err := json.NewDecoder(out).Decode(&line); err != nil || line.SCPI == "" || !strings.HasPrefix(line.Port, "/dev/") {
+		t.Fatalf("serve's line %+v: %v: %s", line, err, serveErr.String())
+	}
+	code, stdout, stderr := runExe(t, nil, "replay", trace, "--board", "serial", "--port", line.Port, "--supply", "tcp://"+line.SCPI,
+		"--profile", "qemu-stm32", "--scheduler", "tile", "--inferences", "2", "--loop", "--json")
+	if code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	checkBenchReport(t, rep, "gate")
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var xe *exec.ExitError
+	if err := serve.Wait(); !errors.As(err, &xe) || xe.ExitCode() != exitInterrupted {
+		t.Fatalf("serve after SIGTERM: %v, want exit %d: %s", err, exitInterrupted, serveErr.String())
+	}
 }

@@ -37,6 +37,7 @@ func addBenchFlags(cmd *cobra.Command) {
 	f.String("off-time", "min", "serial, gate: how long the output stays off: min (--min-off, the model's clock advancing by the whole charging time) or real; strategy.off-time")
 	f.Duration("min-off", bench.DefaultMinOff, "serial: the shortest time off, long enough for a real reset (strategy.min-off)")
 	f.Duration("rate", 0, "serial, gate: the period of the rail's setpoints (default the instrument's least command interval, at least 5 ms; strategy.rate)")
+	f.Float64("curve-tolerance", 0.02, "serial, curve: the largest error of the compiled curve in volts (strategy.curve-tolerance)")
 	f.String("supply-log", "", "serial: append a timestamped transcript of every SCPI command and answer to FILE (drivers.supply.log)")
 	f.Duration("supply-timeout", 2*time.Second, "serial: bound of each instrument call (drivers.supply.timeout)")
 }
@@ -89,6 +90,13 @@ func benchOptions(s *settings) (boards.Options, func(), error) {
 	}
 	if opt.SupplyOptions.Timeout, err = duration(s, "supply-timeout", "drivers.supply.timeout"); err != nil {
 		return o, nil, err
+	}
+	if v := s.pick("curve-tolerance", "strategy.curve-tolerance"); v != "" {
+		tol, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(tol > 0 && tol < 5) {
+			return o, nil, fmt.Errorf("curve-tolerance %q: want volts above 0 (e.g. 0.02)", v)
+		}
+		opt.CurveTolerance = tol
 	}
 	closer := func() {}
 	if path := s.pick("supply-log", "drivers.supply.log", "supply.log"); path != "" {

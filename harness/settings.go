@@ -117,7 +117,7 @@ var configSections = configSection{
 		"serial": {"baud": nil},
 		"supply": {"timeout": nil, "log": nil},
 	},
-	"strategy": {"power": nil, "off-time": nil, "min-off": nil, "rate": nil},
+	"strategy": {"power": nil, "off-time": nil, "min-off": nil, "rate": nil, "curve-tolerance": nil},
 }
 
 // checkSection checks a section's mapping: known keys, values or the

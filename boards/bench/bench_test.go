@@ -385,3 +385,23 @@ func TestGateAdaptive(t *testing.T) {
 		t.Error("the firmware never read its supply")
 	}
 }
+
+// TestCurveRefused: a Keithley 2280S's list (99 points, at least 1 ms
+// each) cannot follow the predicted curve within the tolerance: curve mode
+// is refused before the run, with the error its list could reach.
+func TestCurveRefused(t *testing.T) {
+	s := newSetup(t, "rf-cart.trace", "tile", "keithley-2280s", emubench.Direct)
+	ctx := context.Background()
+	b, err := bench.Open(ctx, s.dep, bench.Options{Port: s.bench.Port(), Supply: s.bench.URL(), Mode: bench.Curve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cfg := s.cfg
+	cfg.Board = b
+	err = b.Prepare(ctx, &cfg)
+	if err == nil || !strings.Contains(err.Error(), "cannot be followed within 20.0 mV") || !strings.Contains(err.Error(), "holds 99") {
+		t.Fatalf("Prepare = %v, want the curve refused with the error the 99-point list could reach", err)
+	}
+	t.Logf("%v", err)
+}
