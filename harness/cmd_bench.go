@@ -60,7 +60,9 @@ func benchOptions(s *settings) (boards.Options, func(), error) {
 		}
 		o.Baud = n
 	}
-	if ch := s.pick("resources.channel", "supply.channel"); ch != "" && ch != "0" && o.Supply != "" {
+	// The file's channel completes the file's supply URL (a --supply given
+	// names its own).
+	if ch := s.pick("resources.channel", "supply.channel"); ch != "" && ch != "0" && o.Supply != "" && !s.v.IsSet("supply") {
 		n, err := strconv.Atoi(ch)
 		if err != nil || n < 1 {
 			return o, nil, fmt.Errorf("resources.channel %q: want an output from 1", ch)
