@@ -922,19 +922,14 @@ func (b *Board) ruleStep(k, committed int, woke bool, avail float64) boards.Step
 
 // loadStep is the step of loading an input of n bytes: written into NVM by
 // the board, priced as the simulated board prices it. On the bench the
-// host's SET_INPUT and START are set-up: the rail holds while they run.
+// host's SET_INPUT and START are set-up: the rail holds while they run (in
+// every mode: the gate mode's model waits, the curve's list holds its last
+// level until the next segment, the harvester's supply holds the rail).
 func (b *Board) loadStep(n int) boards.Step {
 	p := b.prof
 	elems := float64((n + 1) / 2)
 	e, c := p.NVMWrite.Energy(elems), p.NVMWrite.Cycles(elems)
 	s := boards.Step{Kind: boards.LoadInput, Task: -1, Seconds: p.Seconds(c), Energy: e}
-	if b.opt.Mode != Gate {
-		// Open loop: the supply's program starts with the START on the
-		// line; the board starts its first task half the warm-up's START
-		// round trip later.
-		s.Seconds = max(s.Seconds, b.startIO.Seconds()/2)
-		s.Energy = max(e, s.Seconds*p.ActivePowerW)
-	}
 	if s.Seconds > 0 {
 		s.Power = s.Energy / s.Seconds
 	}

@@ -27,7 +27,7 @@ import (
 // while it runs (as in gate mode). So the curve is cut at every input's
 // load into segments, one per inference (and one before the first): each
 // is uploaded while the last one's final level holds the rail, and
-// triggered once, as soon as the board has its START. Within a segment the
+// triggered once, as soon as the board has acknowledged its START. Within a segment the
 // instrument's clock rules.
 //
 // LIST steps have a dwell each (the threshold crossings exact to the

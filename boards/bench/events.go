@@ -270,20 +270,17 @@ func (b *Board) load(ctx context.Context, end float64) (boards.Event, error) {
 		return boards.Event{}, err
 	}
 	// The whole input every time: the plan may reuse the input's NVM for
-	// a later layer's output. In the open-loop modes the supply's program
-	// goes on as START is sent.
+	// a later layer's output. The open-loop modes' programs go on once the
+	// board has its START.
 	if err := b.holdRail(ctx); err != nil {
 		return boards.Event{}, err
 	}
-	if err := b.l.SetInput(ctx, b.pending); err != nil {
-		return boards.Event{}, fmt.Errorf("bench: inference %d: SET_INPUT: %w", b.number, err)
+	ses, err := b.drv.Begin(ctx, b.number, b.pending)
+	if err != nil {
+		return boards.Event{}, fmt.Errorf("bench: %w", err)
 	}
 	if err := b.afterLoad(ctx); err != nil {
 		return boards.Event{}, err
-	}
-	ses, err := b.drv.Begin(ctx, b.number, nil)
-	if err != nil {
-		return boards.Event{}, fmt.Errorf("bench: %w", err)
 	}
 	if err := b.releaseRail(ctx, end); err != nil {
 		return boards.Event{}, err
