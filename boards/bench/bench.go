@@ -49,7 +49,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -746,10 +745,16 @@ func (b *Board) switchOn(ctx context.Context) (time.Time, error) {
 // silently, so a failed wait sends the command again). It returns the
 // instant the command was first written.
 func (b *Board) edge(ctx context.Context, on bool) (time.Time, error) {
+	return b.edgeAt(ctx, on, time.Time{})
+}
+
+// edgeAt is edge at the wall instant at (now when zero): the command
+// written at that instant (supply.Guard.SwitchAt).
+func (b *Board) edgeAt(ctx context.Context, on bool, at time.Time) (time.Time, error) {
 	var w time.Time
 	err := b.retry("output", func() error {
-		t := time.Now()
-		if err := b.g.SetOutput(ctx, on); err != nil {
+		t, err := b.g.SwitchAt(ctx, on, at)
+		if err != nil {
 			return err
 		}
 		if w.IsZero() {
@@ -772,19 +777,6 @@ func (b *Board) syncOnce(ctx context.Context) error {
 		return c.Client().Sync(ctx)
 	}
 	return nil
-}
-
-// sleepUntil returns at t: a timer to within a millisecond, then a spin.
-func sleepUntil(ctx context.Context, t time.Time) error {
-	if d := time.Until(t) - time.Millisecond; d > 0 {
-		if err := sleepCtx(ctx, d); err != nil {
-			return err
-		}
-	}
-	for time.Now().Before(t) {
-		runtime.Gosched()
-	}
-	return ctx.Err()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -822,15 +814,13 @@ func (b *Board) PowerOn(ctx context.Context) error {
 		if err := b.setVoltage(ctx, b.volts()); err != nil {
 			return err
 		}
-		if err := sleepUntil(ctx, at); err != nil {
-			return err
-		}
-		w, err := b.switchOn(ctx)
+		w, err := b.edgeAt(ctx, true, at)
 		if err != nil {
 			return err
 		}
 		b.on = &onEdge{model: at, written: w}
 		b.cmdEdges = append(b.cmdEdges, w.Sub(at).Seconds())
+
 		b.anchor(t, at)
 		b.lastSent, b.lastSetp = b.volts(), w
 	case Curve:
@@ -982,7 +972,7 @@ func (b *Board) BrownOut(ctx context.Context, _ float64) error {
 	b.stepOpen = false
 	t := b.now()
 	at := b.wallOf(t)
-	if err := b.waitStreaming(ctx, at.Add(-2*time.Millisecond)); err != nil {
+	if err := b.waitStreaming(ctx, at.Add(-12*time.Millisecond)); err != nil {
 		return err
 	}
 	if b.st == atTask && b.step.Kind == boards.Task && b.sawTaskDone(b.step.Task) {
@@ -990,10 +980,7 @@ func (b *Board) BrownOut(ctx context.Context, _ float64) error {
 	}
 	switch b.opt.Mode {
 	case Gate:
-		if err := sleepUntil(ctx, at); err != nil {
-			return err
-		}
-		w, err := b.edge(ctx, false)
+		w, err := b.edgeAt(ctx, false, at)
 		if err != nil {
 			return err
 		}

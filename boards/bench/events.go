@@ -220,6 +220,11 @@ func (b *Board) completeBoot(ctx context.Context, end float64, _ time.Time) (boa
 		return ev, err
 	}
 	ev.Kind, ev.Task = boards.Boot, -1
+	if timedOut && b.curve != nil {
+		// The list did not power the board where the model turned it on.
+		return ev, fmt.Errorf("bench: curve mode: %w at %.3f s of the model: the model turned the board on and no BOOT came within %v (the list was off there); an open-loop list replays only a board that keeps to its prediction; --power gate follows any board",
+			ErrOffCurve, b.stepModel, (hard.Sub(on.model)).Round(time.Millisecond))
+	}
 	if timedOut {
 		b.noBoot++
 		b.stats.NoBoots++
