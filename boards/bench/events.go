@@ -247,6 +247,11 @@ func (b *Board) completeBoot(ctx context.Context, end float64, _ time.Time) (boa
 		ev.Cycles = boot.Cycles
 	}
 	b.progress, b.committed = int(boot.Resume), int(boot.Resume)
+	if b.ses != nil && b.ses.Finished() {
+		// The inference's RESULT came late, after the power cut, while
+		// this boot was awaited: it is done.
+		ev.InferenceDone = true
+	}
 	b.logf("BOOT resume=%d flags=%#x, %.3f ms after the modelled turn-on (boot latency %v)", boot.Resume, boot.Flags, bootAt.Sub(on.model).Seconds()*1e3, b.bootLatency.Round(time.Microsecond))
 	switch {
 	case ev.InferenceDone:

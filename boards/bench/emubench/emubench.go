@@ -250,9 +250,6 @@ func Start(ctx context.Context, cfg Config) (_ *Bench, err error) {
 	if b.m, err = qemu.Start(ctx, qc); err != nil {
 		return nil, fmt.Errorf("emubench: %w", err)
 	}
-	if Renice(b.m.PID(), Boost) {
-		b.logf("QEMU runs at nice %d", Boost)
-	}
 	// Connecting the gdbstub stops the guest: it stays stopped, reset
 	// (scrubbed), until the output powers it.
 	if b.g, err = b.m.ConnectGDB(ctx); err != nil {

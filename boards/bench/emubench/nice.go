@@ -7,9 +7,11 @@ import (
 	"syscall"
 )
 
-// Boost is the scheduling priority (nice) a real-time part of the bench
-// asks for: a busy host then runs it first when it wakes, which keeps its
-// timing. Only a user allowed to (root, CAP_SYS_NICE) gets it.
+// Boost is the scheduling priority (nice) the harness asks for on a bench
+// run: a busy host then runs it first when it wakes, which keeps its
+// edges' timing. Only a user allowed to (root, CAP_SYS_NICE) gets it.
+// (QEMU is not boosted: its guest polls its UART flat out while idle, and
+// would take a core from everything else.)
 const Boost = -10
 
 // Renice sets the nice value of every thread of process pid (0: this
