@@ -809,7 +809,7 @@ func (b *Board) PowerOn(ctx context.Context) error {
 		at := b.offWall.Add(wait)
 		if !b.started {
 			// The run's first turn-on: the model's clock starts here.
-			at = time.Now().Add(10 * time.Millisecond)
+			at = time.Now().Add(50 * time.Millisecond)
 		}
 		if err := b.setVoltage(ctx, b.volts()); err != nil {
 			return err

@@ -336,19 +336,21 @@ func (g *Guard) SwitchAt(ctx context.Context, on bool, at time.Time) (time.Time,
 		}
 	}
 	// A timer wakes a busy host's process late by milliseconds: the last
-	// 10 ms are a spin (yielding to the other goroutines).
+	// 10 ms are a spin, on a thread of its own (a yield to the process's
+	// other goroutines could come back too late).
 	if d := time.Until(at); !at.IsZero() && d > 10*time.Millisecond {
 		if err := sleepCtx(ctx, d-10*time.Millisecond); err != nil {
 			return time.Time{}, err
 		}
 	}
-	for time.Now().Before(at) {
-		if err := ctx.Err(); err != nil {
-			return time.Time{}, err
-		}
-		runtime.Gosched()
+	runtime.LockOSThread()
+	for time.Now().Before(at) && ctx.Err() == nil {
 	}
 	w := time.Now()
+	runtime.UnlockOSThread()
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
 	if err := g.ch.SetOutput(ctx, on); err != nil {
 		return w, err
 	}
