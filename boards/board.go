@@ -145,6 +145,23 @@ type TaskCycler interface {
 	TaskCycles() []uint32
 }
 
+// RealTime is a board that runs in real time, as a board on a bench does: it
+// cannot be stopped at a step's start, so it maps the power model's instants
+// onto the wall clock itself (Next offers the step the board is running, the
+// engine runs the model through it, and Complete, BrownOut and PowerOn wait
+// for their wall instants). The engine gives it the model's clock before the
+// run and reads back how far the bench's power edges fell from the model's.
+type RealTime interface {
+	// ModelClock gives the board the power model's time in seconds.
+	ModelClock(now func() float64)
+	// EdgeErrors returns how far the bench's power edges (on, off) fell
+	// from the modelled instants, in seconds (late is positive): commands
+	// pairs each edge with the instant its command was written (or the
+	// instrument's list step), evidence with the board's own evidence of
+	// it (its BOOT less the calibrated boot latency), where it shows one.
+	EdgeErrors() (commands, evidence []float64)
+}
+
 // ErrProgressLost is wrapped by the error of a board that resumed, after a
 // power failure, before what it had reported committed: its output cannot
 // be trusted.

@@ -75,6 +75,13 @@ type Options struct {
 	// Port is a serial board's port, Baud its rate (0: the link's default).
 	Port string
 	Baud int
+	// Supply is the URL of a serial board's programmable supply (its power
+	// strategy on a bench: boards/supply), Power the way it gives the power
+	// (gate, curve, harvester) and OffTime how long it stays off (min, real).
+	Supply, Power, OffTime string
+	// Extra holds a driver's own further settings (boards/bench.Options for
+	// the serial board on a bench); nil: its defaults.
+	Extra any
 	// Logf, if set, receives one line per decision and board event.
 	Logf func(format string, args ...any)
 }

@@ -23,8 +23,8 @@ import (
 	"golang.org/x/term"
 
 	// The kinds of board replay, inject and compare open by name.
+	"github.com/batteryless/harness/boards/bench"
 	_ "github.com/batteryless/harness/boards/emulated"
-	_ "github.com/batteryless/harness/boards/serialboard"
 	_ "github.com/batteryless/harness/boards/sim"
 )
 
@@ -43,6 +43,8 @@ type replayReport struct {
 	*replay.Result
 	Prediction *replay.Prediction `json:"prediction,omitempty"`
 	Baseline   *baselineRun       `json:"baseline,omitempty"`
+	// Bench is what the bench did (a serial board on a supply).
+	Bench *bench.Stats `json:"bench,omitempty"`
 }
 
 // baselineRun is how the run compares with the best other scheduler on the
@@ -97,6 +99,7 @@ Exit codes: 0 every inference verified; 1 an output differed; 2 an error; 3 live
 	f.Bool("quiet", false, "no progress bar")
 	f.String("format", "", "trace format: csv, react, mementos (default: detect)")
 	f.Float64("load", 0, "load resistance in ohms for voltage-only traces (Mementos default 30000)")
+	addBenchFlags(cmd)
 	return cmd
 }
 
@@ -139,10 +142,18 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 			return err
 		}
 		cfg.Reference = want
-		b, err := drv.Open(ctx, boards.Deployment{Model: r.m, Plan: r.p, Profile: r.prof, Image: img, Input: r.input, Want: want},
-			boards.Options{ELF: s.str("elf"), Port: s.str("port")})
+		opts := boards.Options{ELF: s.str("elf"), Port: s.str("port")}
+		if info.Name == "serial" {
+			o, closeBench, err := benchOptions(s)
+			if err != nil {
+				return err
+			}
+			defer closeBench()
+			opts = o
+		}
+		b, err := drv.Open(ctx, boards.Deployment{Model: r.m, Plan: r.p, Profile: r.prof, Image: img, Input: r.input, Want: want}, opts)
 		if err != nil {
-			return err
+			return interrupted(ctx, err)
 		}
 		defer b.Close()
 		cfg.Board = b
@@ -155,6 +166,15 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	if cfg.Log != nil {
 		cfg.Header = r.header(info.Name, 0)
 	}
+	if p, ok := cfg.Board.(interface {
+		Prepare(context.Context, *replay.Config) error
+	}); ok {
+		// A bench readies its supply for the run (a curve's list, the
+		// harvester's stream) just before it starts.
+		if err := p.Prepare(ctx, &cfg); err != nil {
+			return interrupted(ctx, err)
+		}
+	}
 	stopBar := progressBar(s, &cfg, r)
 	// The set-up's garbage (the model, the plan, the trace's statistics) is
 	// collected now, not by a collection that would stop the replay.
@@ -166,6 +186,10 @@ func runReplay(cmd *cobra.Command, s *settings, traceArg string) error {
 	}
 	rep := replayReport{Trace: r.trace.name, Model: r.m.Name, Input: r.inputName, Profile: r.prof.Name, Scheduler: r.sc.Name(),
 		Tasks: len(r.p.Tasks), PlanEnergy: r.p.Energy(), Result: res}
+	if st, ok := cfg.Board.(interface{ Stats() bench.Stats }); ok {
+		bs := st.Stats()
+		rep.Bench = &bs
+	}
 	if runErr == nil {
 		if cfg.Board != nil {
 			var cycles []uint32
@@ -372,6 +396,7 @@ func printReplay(cmd *cobra.Command, r *replayReport) error {
 	if res.Hangs > 0 {
 		rows = append(rows, []string{"hangs", strconv.Itoa(res.Hangs), "steps the board never finished (it ran until its brown-out)"})
 	}
+	rows = append(rows, benchRows(res.TimingError, r.Bench)...)
 	if err := reports.Table(cmd.OutOrStdout(), []string{"replay", "value", ""}, rows, nil); err != nil {
 		return err
 	}

@@ -13,12 +13,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batteryless/harness/boards/bench/emubench"
 	"github.com/batteryless/harness/boards/profiles"
 	"github.com/batteryless/harness/boards/supply"
 	"github.com/batteryless/harness/boards/supply/dialect"
 	"github.com/batteryless/harness/boards/supply/emulator"
 	_ "github.com/batteryless/harness/boards/supply/periphrail"
 	"github.com/batteryless/harness/boards/supply/scpi"
+	"github.com/batteryless/harness/harness/bundled"
+	"github.com/batteryless/harness/harness/model"
+	"github.com/batteryless/harness/harness/plan"
+	"github.com/batteryless/harness/harness/sched"
 	"github.com/batteryless/harness/reports"
 )
 
@@ -410,13 +415,22 @@ func holdOn(ctx context.Context, g *supply.Guard, d time.Duration) error {
 
 func newSupplyServeCmd(s *settings) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "serve --dialect D [--model M] [--listen 127.0.0.1:0] [--pty] [--timeline FILE]",
-		Short: "Serve an emulated instrument over a socket (and a pseudo-terminal)",
+		Use:   "serve --dialect D [--model M] [--listen 127.0.0.1:0] [--pty] [--timeline FILE] [--board qemu-stm32 ...]",
+		Short: "Serve an emulated instrument over a socket (and a pseudo-terminal), or a whole emulated bench",
 		Long: `Start an emulated supply of a dialect (` + strings.Join(emulator.Dialects(), ", ") + `)
 and print one JSON line, {"scpi":"127.0.0.1:PORT"} (and "serial":"/dev/pts/N" with --pty), then
 serve one client at a time until SIGINT or SIGTERM (exit 0). --timeline writes every output change
 (setpoint, current limit, on/off, protection, list steps) as a JSON line with its instant;
---latency, --jitter and --drop-after inject delays and a disconnect.`,
+--latency, --jitter and --drop-after inject delays and a disconnect.
+
+With --board qemu-stm32 it serves a whole bench (boards/bench/emubench): the emulated output powers
+the STM32 wire firmware in QEMU, running in real time (a plugin holds QEMU's instruction clock to
+the wall clock); off stops it and resets it with its volatile SRAM scrubbed, on lets it boot; the
+rail's voltage is what the firmware's supply reading returns. The JSON line then also has
+"port":"/dev/pts/N", the board's serial port, for harness replay --board serial --port. The plan
+is --image (harness schedule --image), or the bundled model's plan for --profile (default
+qemu-stm32), --scheduler and --trace, as harness replay makes it. --rail capacitor puts the profile's capacitor
+and power management between the output and the board (the harvester mode's bench).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSupplyServe(cmd, s)
@@ -432,6 +446,13 @@ serve one client at a time until SIGINT or SIGTERM (exit 0). --timeline writes e
 	f.Duration("jitter", 0, "add a uniform random delay up to this")
 	f.Int("drop-after", 0, "close the client's connection when it sends its N-th command (0: never)")
 	f.Float64("load-ohms", 1000, "the resistive load on every output")
+	f.String("board", "", "serve a whole bench: the emulated output powers this board (qemu-stm32)")
+	f.String("elf", "", "--board: the STM32 wire firmware built without a plan (default "+defaultNoPlanELF+")")
+	f.String("image", "", "--board: the plan image to load (default: the bundled model's plan for --profile, --scheduler, --trace)")
+	f.String("profile", "qemu-stm32", "--board: the board's device profile (thresholds, draw, capacitor)")
+	f.String("scheduler", defaultScheduler, "--board: the scheduler of the plan")
+	f.String("trace", "", "--board: the trace whose statistics the plan is made for (the adaptive scheduler uses them)")
+	f.String("rail", "direct", "--board: direct (the output is the board's supply) or capacitor (the profile's capacitor and power management)")
 	return cmd
 }
 
@@ -458,6 +479,10 @@ func runSupplyServe(cmd *cobra.Command, s *settings) error {
 	if n := s.integer("drop-after"); n > 0 {
 		in.DisconnectAfter(n)
 	}
+	if board := s.str("board"); board != "" {
+		in.Close()
+		return runBenchServe(cmd, s, cfg, board)
+	}
 	addr, err := in.ServeTCP(ctx, s.str("listen"))
 	if err != nil {
 		return err
@@ -478,4 +503,98 @@ func runSupplyServe(cmd *cobra.Command, s *settings) error {
 	}
 	<-ctx.Done()
 	return in.TimelineErr()
+}
+
+// runBenchServe serves a whole emulated bench: the instrument of cfg whose
+// output powers the board.
+func runBenchServe(cmd *cobra.Command, s *settings, cfg emulator.Config, board string) error {
+	ctx := cmdContext(cmd)
+	if board != "qemu-stm32" {
+		return fmt.Errorf("supply serve: --board %q: the emulated bench has qemu-stm32 only", board)
+	}
+	rail, err := emubench.ParseRail(s.str("rail"))
+	if err != nil {
+		return err
+	}
+	prof, err := profiles.Load(s.str("profile"))
+	if err != nil {
+		return err
+	}
+	elf, err := findNoPlanELF(s)
+	if err != nil {
+		return err
+	}
+	img, err := benchImage(ctx, s, prof)
+	if err != nil {
+		return err
+	}
+	b, err := emubench.Start(ctx, emubench.Config{Dialect: cfg.Dialect, Model: cfg.Model, Listen: s.str("listen"), ELF: elf, Image: img,
+		Profile: prof, Rail: rail, Timeline: cfg.Timeline, Latency: cfg.Latency})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if n := s.integer("drop-after"); n > 0 {
+		b.Instrument().DisconnectAfter(n)
+	}
+	out := struct {
+		SCPI  string `json:"scpi"`
+		Port  string `json:"port"`
+		Model string `json:"model"`
+		Rail  string `json:"rail"`
+	}{SCPI: b.SCPI(), Port: b.Port(), Model: b.Instrument().Model(), Rail: rail.String()}
+	line, _ := json.Marshal(out)
+	if _, err := fmt.Fprintln(cmd.OutOrStdout(), string(line)); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-b.Machine().Done():
+		return fmt.Errorf("supply serve: QEMU exited: %v", b.Machine().Err())
+	}
+	if err := b.Instrument().TimelineErr(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// benchImage is --image, or the bundled model's plan image for --profile,
+// --scheduler and --trace, as replay makes it.
+func benchImage(ctx context.Context, s *settings, prof *profiles.Profile) ([]byte, error) {
+	if path := s.str("image"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--image: %w", err)
+		}
+		if _, err := plan.DecodeImage(b); err != nil {
+			return nil, fmt.Errorf("--image %s: %w", path, err)
+		}
+		return b, nil
+	}
+	m, err := model.Parse(bundled.Model(), bundled.ModelName)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := sched.Get(s.str("scheduler"))
+	if err != nil {
+		return nil, err
+	}
+	opt := sched.Options{ModelBytes: bundled.Model()}
+	if tr := s.str("trace"); tr != "" {
+		ts, err := openTraceArg(ctx, tr, "", 0)
+		if err != nil {
+			return nil, err
+		}
+		defer ts.cleanup()
+		st, err := summarizeTrace(ctx, ts.open)
+		if err != nil {
+			return nil, err
+		}
+		opt.Trace = &st
+	}
+	p, err := sc.Schedule(m, prof, opt)
+	if err != nil {
+		return nil, err
+	}
+	return plan.EncodeImage(m, p)
 }

@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/batteryless/harness/boards/supply/deadman"
 	"github.com/spf13/viper"
 )
 
@@ -57,6 +59,9 @@ func (c *checkedWriter) Write(p []byte) (int, error) {
 }
 
 func main() {
+	// A deadman of a bench run is this program run again: it waits there
+	// for its run to end (boards/supply/deadman).
+	deadman.Main()
 	os.Exit(execute(os.Args[1:]))
 }
 

@@ -62,6 +62,21 @@ func (s *settings) boolean(key string) bool { return s.v.GetBool(key) }
 func (s *settings) integer(key string) int  { return s.v.GetInt(key) }
 func (s *settings) json() bool              { return s.v.GetBool("json") }
 
+// pick is key's value when a flag, the environment or the file's top level
+// set it, else the first of nested (keys of a --config section) the file
+// sets, else key's default.
+func (s *settings) pick(key string, nested ...string) string {
+	if s.v.IsSet(key) {
+		return s.str(key)
+	}
+	for _, k := range nested {
+		if s.v.IsSet(k) {
+			return s.str(k)
+		}
+	}
+	return s.str(key)
+}
+
 // checkEnv refuses a HARNESS_* variable of one of the command's flags whose
 // value the flag would refuse.
 func checkEnv(flags map[string]*pflag.Flag) error {
@@ -78,25 +93,55 @@ func checkEnv(flags map[string]*pflag.Flag) error {
 	return nil
 }
 
-// configSections are the --config keys that hold a mapping of their own
-// (read as "section.key"), with the keys each may hold.
-var configSections = map[string][]string{
-	"supply": {"url", "channel", "log"},
+// configSection is what a --config section may hold: for each key, nil
+// for a value, or the section below it (read as "section.key.key").
+type configSection map[string]configSection
+
+// keys lists a section's keys, sorted.
+func (c configSection) keys() []string {
+	out := make([]string, 0, len(c))
+	for k := range c {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
-// checkSection checks a section's mapping: known keys, scalar values.
-func checkSection(path, name string, n *yaml.Node) error {
+// configSections are the --config keys that hold a mapping of their own.
+// A bench file reads like a labgrid environment: resources (what is on the
+// bench), drivers (how to talk to it), the strategy (how the board gets its
+// power); see harness replay --help and scripts/bench.yaml.
+var configSections = configSection{
+	"supply":    {"url": nil, "channel": nil, "log": nil},
+	"resources": {"port": nil, "supply": nil, "channel": nil},
+	"drivers": {
+		"serial": {"baud": nil},
+		"supply": {"timeout": nil, "log": nil},
+	},
+	"strategy": {"power": nil, "off-time": nil, "min-off": nil, "rate": nil, "curve-tolerance": nil},
+}
+
+// checkSection checks a section's mapping: known keys, values or the
+// sections below them.
+func checkSection(path, name string, n *yaml.Node, sec configSection) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("config %s:%d: key %q: want a mapping of %s, got a %s", path, n.Line, name, strings.Join(configSections[name], ", "), kindName(n.Kind))
+		return fmt.Errorf("config %s:%d: key %q: want a mapping of %s, got a %s", path, n.Line, name, strings.Join(sec.keys(), ", "), kindName(n.Kind))
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if !contains(configSections[name], k.Value) {
+		sub, ok := sec[k.Value]
+		if !ok {
 			hint := ""
-			if near := suggest.Nearest(k.Value, configSections[name]); near != "" {
+			if near := suggest.Nearest(k.Value, sec.keys()); near != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", near)
 			}
 			return fmt.Errorf("config %s:%d: unknown key %q in %s%s", path, k.Line, k.Value, name, hint)
+		}
+		if sub != nil {
+			if err := checkSection(path, name+"."+k.Value, v, sub); err != nil {
+				return err
+			}
+			continue
 		}
 		if v.Kind != yaml.ScalarNode {
 			return fmt.Errorf("config %s:%d: key %s.%s: want a value, got a %s", path, v.Line, name, k.Value, kindName(v.Kind))
@@ -126,13 +171,15 @@ func checkConfigFile(path string, flags map[string]*pflag.Flag, known []string) 
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, val := top.Content[i], top.Content[i+1]
-		if _, ok := configSections[k.Value]; ok {
-			if err := checkSection(path, k.Value, val); err != nil {
+		f, ok := flags[k.Value]
+		if sec, isSec := configSections[k.Value]; isSec && !(ok && val.Kind == yaml.ScalarNode) {
+			// (a section's name that is also one of this command's flags
+			// may hold the flag's value: supply: URL)
+			if err := checkSection(path, k.Value, val, sec); err != nil {
 				return err
 			}
 			continue
 		}
-		f, ok := flags[k.Value]
 		if !ok {
 			if !contains(known, k.Value) {
 				hint := ""

@@ -113,6 +113,8 @@ type Config struct {
 	Scrub  *Scrub // nil: SRAM is kept across resets
 	Dir    string // for the QMP socket and pmemsave files; default a new os.MkdirTemp
 	Stderr io.Writer
+	// Args are more arguments for QEMU (e.g. a -plugin), after the others.
+	Args []string
 }
 
 // Machine is a running QEMU.
@@ -210,6 +212,7 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 			args = append(args, "-icount", fmt.Sprintf("shift=%d,sleep=off", cfg.ICountShift))
 		}
 	}
+	args = append(args, cfg.Args...)
 	m.cmd = exec.Command(bin, args...)
 	// If the harness dies without closing it (killed, or a panic on
 	// another goroutine), the kernel kills QEMU too.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/batteryless/harness/boards/profiles"
@@ -319,6 +320,43 @@ func (g *Guard) SetOutput(ctx context.Context, on bool) error {
 	}
 	g.on = true
 	return nil
+}
+
+// SwitchAt switches the output at the wall instant at, for a run whose
+// edges are timed: what switching on needs first (protection armed, the
+// error-queue checkpoint), then a wait until at (a timer to within 10 ms,
+// then a spin), then the command; a zero at is now. It
+// returns the instant the command was written.
+func (g *Guard) SwitchAt(ctx context.Context, on bool, at time.Time) (time.Time, error) {
+	if on {
+		if !g.prepared {
+			return time.Time{}, errors.New("supply guard: output on refused: protection not armed (Prepare the run first)")
+		}
+		if err := g.check(ctx, "before output on"); err != nil {
+			return time.Time{}, err
+		}
+	}
+	// A timer wakes a busy host's process late by milliseconds: the last
+	// 10 ms are a spin, on a thread of its own (a yield to the process's
+	// other goroutines could come back too late).
+	if d := time.Until(at); !at.IsZero() && d > 10*time.Millisecond {
+		if err := sleepCtx(ctx, d-10*time.Millisecond); err != nil {
+			return time.Time{}, err
+		}
+	}
+	runtime.LockOSThread()
+	for time.Now().Before(at) && ctx.Err() == nil {
+	}
+	w := time.Now()
+	runtime.UnlockOSThread()
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	if err := g.ch.SetOutput(ctx, on); err != nil {
+		return w, err
+	}
+	g.on = on
+	return w, nil
 }
 
 // Measure measures; an output found off that the guard had on is a trip

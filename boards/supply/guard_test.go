@@ -484,3 +484,35 @@ func TestOffAfterCancelMidQuery(t *testing.T) {
 		t.Fatalf("the output was left on after a cancel in the middle of a query: %v", err)
 	}
 }
+
+// TestSwitchAt: the command goes out at the instant asked, not before;
+// a zero instant is now; switching on before Prepare is refused.
+func TestSwitchAt(t *testing.T) {
+	b := newBench(t, "keysight-e36")
+	g, err := supply.NewGuard(b.ch, msp430(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := g.SwitchAt(ctx, true, time.Time{}); err == nil {
+		t.Fatal("on before Prepare: no error")
+	}
+	if err := g.Prepare(ctx, supply.Plan{MaxVoltage: supply.FromVolts(3.3), CurrentLimit: supply.FromAmps(0.01)}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(20 * time.Millisecond)
+	w, err := g.SwitchAt(ctx, true, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Before(at) || w.Sub(at) > 5*time.Millisecond {
+		t.Fatalf("written %v after the instant asked: want 0 to 5 ms", w.Sub(at))
+	}
+	if _, err := g.Measure(ctx); err != nil || !b.in.State(1).On {
+		t.Fatalf("the output is not on: %v", err)
+	}
+	start := time.Now()
+	if _, err := g.SwitchAt(ctx, false, time.Time{}); err != nil || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("a zero instant: %v after %v, want at once", err, time.Since(start))
+	}
+}

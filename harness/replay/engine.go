@@ -245,6 +245,9 @@ func newEngine(ctx context.Context, cfg *Config, board boards.Board, name string
 	if s, ok := board.(boards.SupplySensor); ok {
 		s.SenseSupply(sys.Voltage)
 	}
+	if rt, ok := board.(boards.RealTime); ok {
+		rt.ModelClock(sys.Time)
+	}
 	minE, minCycles := plan.MinimumCost(cfg.Profile, cfg.Model)
 	en.res.MinEnergyJ, en.res.MinComputeS = minE, cfg.Profile.Seconds(minCycles)
 	return en, nil
@@ -914,5 +917,8 @@ func (en *engine) finish() {
 	r.Latency = Summarize(r.Latencies)
 	if r.Inferences > 0 {
 		r.LowerBoundS = en.lbSum / float64(r.Inferences)
+	}
+	if rt, ok := en.board.(boards.RealTime); ok {
+		r.TimingError = SummarizeTiming(rt.EdgeErrors())
 	}
 }

@@ -335,3 +335,16 @@ func TestAdaptiveOnUnseenTraces(t *testing.T) {
 		t.Logf("%s: adaptive %.2f s = %.2fx the best baseline, %.2fx the bound", spec, lat["adaptive"], lat["adaptive"]/best, lat["adaptive"]/bound)
 	}
 }
+
+// TestSummarizeTiming: nearest-rank percentiles of the absolute edge
+// errors, early and late alike, for the commands and the evidence.
+func TestSummarizeTiming(t *testing.T) {
+	got := SummarizeTiming([]float64{-0.004, 0.001, 0.002, -0.0005}, []float64{0.003})
+	want := EdgeTiming{P50: 0.001, P99: 0.004, Max: 0.004, Edges: 4}
+	if got.EdgeTiming != want || got.Evidence == nil || *got.Evidence != (EdgeTiming{P50: 0.003, P99: 0.003, Max: 0.003, Edges: 1}) {
+		t.Fatalf("SummarizeTiming = %+v (evidence %+v), want %+v and one evidence edge of 3 ms", got.EdgeTiming, got.Evidence, want)
+	}
+	if z := SummarizeTiming(nil, nil); z.Edges != 0 || z.Max != 0 || z.Evidence != nil {
+		t.Fatalf("no edges: %+v", *z)
+	}
+}

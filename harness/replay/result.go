@@ -57,20 +57,68 @@ type Result struct {
 	Energy      EnergySplit `json:"energy_j"`
 	// EnergyBasis says how Energy was found: priced by the profile, or
 	// from the board's measured cycles.
-	EnergyBasis    string    `json:"energy_basis"`
-	HarvestedJ     float64   `json:"harvested_j"`
-	TimeOn         float64   `json:"time_on_s"`
-	TimeOff        float64   `json:"time_off_s"`
-	SimTime        float64   `json:"sim_time_s"`
-	TraceEnded     bool      `json:"trace_ended"`
-	Interrupted    bool      `json:"interrupted"`
-	EndReason      string    `json:"end_reason"` // completed, trace-ended, mismatch, livelock, interrupted, error
-	Error          string    `json:"error,omitempty"`
-	WallS          float64   `json:"wall_s"`
-	ReferenceWallS float64   `json:"reference_wall_s"`
-	Latencies      []float64 `json:"-"`
+	EnergyBasis    string  `json:"energy_basis"`
+	HarvestedJ     float64 `json:"harvested_j"`
+	TimeOn         float64 `json:"time_on_s"`
+	TimeOff        float64 `json:"time_off_s"`
+	SimTime        float64 `json:"sim_time_s"`
+	TraceEnded     bool    `json:"trace_ended"`
+	Interrupted    bool    `json:"interrupted"`
+	EndReason      string  `json:"end_reason"` // completed, trace-ended, mismatch, livelock, interrupted, error
+	Error          string  `json:"error,omitempty"`
+	WallS          float64 `json:"wall_s"`
+	ReferenceWallS float64 `json:"reference_wall_s"`
+	// TimingError is how far a real-time board's power edges fell from
+	// the model's (boards.RealTime); nil for a stepped board.
+	TimingError *TimingError `json:"timing_error_s,omitempty"`
+	Latencies   []float64    `json:"-"`
 	// InferenceCycles is each inference's power cycles.
 	InferenceCycles []int `json:"-"`
+}
+
+// TimingError summarizes the power edges of a board that runs in real time
+// (a bench): |bench instant - modelled instant| in seconds, by nearest rank,
+// for each edge's command (when it was written), and in Evidence for the
+// board's own evidence of it (its BOOT less the calibrated boot latency).
+type TimingError struct {
+	EdgeTiming
+	Evidence *EdgeTiming `json:"evidence,omitempty"`
+}
+
+// EdgeTiming is the summary of one pairing of the edges.
+type EdgeTiming struct {
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+	Edges int     `json:"edges"`
+}
+
+// SummarizeTiming summarizes signed edge errors (see boards.RealTime).
+func SummarizeTiming(commands, evidence []float64) *TimingError {
+	t := &TimingError{EdgeTiming: summarizeEdges(commands)}
+	if len(evidence) > 0 {
+		e := summarizeEdges(evidence)
+		t.Evidence = &e
+	}
+	return t
+}
+
+func summarizeEdges(errs []float64) EdgeTiming {
+	abs := make([]float64, len(errs))
+	for i, e := range errs {
+		abs[i] = math.Abs(e)
+	}
+	slices.Sort(abs)
+	t := EdgeTiming{Edges: len(abs)}
+	if len(abs) == 0 {
+		return t
+	}
+	rank := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(abs)))) - 1
+		return abs[max(0, min(i, len(abs)-1))]
+	}
+	t.P50, t.P99, t.Max = rank(0.5), rank(0.99), abs[len(abs)-1]
+	return t
 }
 
 // Summarize computes the mean and the nearest-rank percentiles of v: the

@@ -95,6 +95,7 @@ type channel struct {
 	stopList       chan struct{}
 	draw           float64 // A, fed back by the caller; NaN: none
 	loadOhms       float64
+	meter          func() (volts, amps float64) // a load model's measurement (SetMeter); nil: the built-in load
 	lastOCPChecked bool
 }
 
@@ -185,7 +186,7 @@ func (in *Instrument) IDN() string { return in.model.idn }
 func (in *Instrument) reset() {
 	for _, c := range in.chans {
 		in.stopListLocked(c)
-		*c = channel{num: c.num, maxV: c.maxV, maxI: c.maxI, loadOhms: c.loadOhms,
+		*c = channel{num: c.num, maxV: c.maxV, maxI: c.maxI, loadOhms: c.loadOhms, meter: c.meter,
 			setI: c.maxI, ovp: c.maxV * 1.1, ocp: c.maxI * 1.1, ovpOn: in.d.ovpOnAtReset,
 			trigV: math.NaN(), trigI: math.NaN(), modeV: "FIX", listCount: 1, draw: math.NaN()}
 	}
@@ -278,6 +279,21 @@ func (in *Instrument) SetLoadOhms(ch int, ohms float64) error {
 	return nil
 }
 
+// SetMeter makes output ch measure what f says while it is on (the voltage
+// and current of a load model, e.g. a capacitor the output charges in
+// constant current, whose voltage is not the setpoint) instead of the
+// built-in load; nil restores the built-in load. f is called with the
+// instrument's lock held: it must not call back into the instrument.
+func (in *Instrument) SetMeter(ch int, f func() (volts, amps float64)) error {
+	if ch < 1 || ch > len(in.chans) {
+		return fmt.Errorf("emulator: no output %d (1 to %d)", ch, len(in.chans))
+	}
+	in.mu.Lock()
+	defer in.unlock()
+	in.chans[ch-1].meter = f
+	return nil
+}
+
 // Events returns every event so far.
 func (in *Instrument) Events() []Event {
 	in.mu.Lock()
@@ -347,6 +363,9 @@ func (in *Instrument) outputOn(c *channel) bool {
 func (in *Instrument) measureLocked(c *channel) (v, i float64) {
 	if !in.outputOn(c) {
 		return 0, 0
+	}
+	if c.meter != nil {
+		return c.meter()
 	}
 	v = c.setV
 	switch {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -314,4 +315,31 @@ func FuzzReadTimeline(f *testing.F) {
 			t.Fatalf("error %v does not say where", err)
 		}
 	})
+}
+
+// TestSetMeter: a load model's measurement replaces the built-in load's
+// while the output is on, and survives *RST.
+func TestSetMeter(t *testing.T) {
+	in := mustNew(t, Config{Dialect: "keysight-e36"})
+	if err := in.SetMeter(1, func() (float64, float64) { return 2.345, 0.0125 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.SetMeter(2, nil); err == nil {
+		t.Fatal("SetMeter on a missing output: no error")
+	}
+	in.Execute("*RST;VOLT 3.3;OUTP ON")
+	num := func(s string) float64 {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if got := in.Execute("MEAS:VOLT?;:MEAS:CURR?"); len(got) != 2 || num(got[0]) != 2.345 || num(got[1]) != 0.0125 {
+		t.Fatalf("measured %q, want the meter's 2.345 V and 12.5 mA", got)
+	}
+	in.Execute("OUTP OFF")
+	if got := in.Execute("MEAS:VOLT?"); len(got) != 1 || num(got[0]) != 0 {
+		t.Fatalf("off: measured %q, want 0", got)
+	}
 }
