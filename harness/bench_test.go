@@ -97,6 +97,7 @@ type benchReport struct {
 // edge's command within a millisecond of the model's instant (p99), the
 // output off at the end.
 func TestReplayBenchGate(t *testing.T) {
+	testenv.RealTime(t)
 	needShared(t)
 	trace := filepath.Join(sharedData, "traces/react/rf-cart.trace")
 	b := emuBench(t, trace, "tile", "keysight-n67", emubench.Direct)
@@ -137,6 +138,7 @@ func checkBenchReport(t *testing.T, rep benchReport, mode string) {
 // labgrid environment (resources, drivers, strategy, profile); an unknown
 // key in it is refused naming the file and line.
 func TestReplayBenchConfig(t *testing.T) {
+	testenv.RealTime(t)
 	needShared(t)
 	trace := filepath.Join(sharedData, "traces/react/rf-cart.trace")
 	b := emuBench(t, trace, "tile", "keysight-n67", emubench.Direct)
@@ -184,6 +186,7 @@ strategy:
 // leaves the emulated supply's output off within a second: the run's
 // deadman switches it off over its own connection.
 func TestReplayBenchSIGKILL(t *testing.T) {
+	testenv.RealTime(t)
 	needShared(t)
 	trace := filepath.Join(sharedData, "traces/react/rf-cart.trace")
 	b := emuBench(t, trace, "tile", "keysight-e36", emubench.Direct)
@@ -223,6 +226,7 @@ func TestReplayBenchSIGKILL(t *testing.T) {
 // serial on them verifies two inferences; serve ends with SIGTERM (exit
 // 130, as every command a signal ends).
 func TestSupplyServeBench(t *testing.T) {
+	testenv.RealTime(t)
 	needShared(t)
 	testenv.NeedTool(t, "gcc", "gcc")
 	elf := noPlanFirmware(t)

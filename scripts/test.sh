@@ -22,7 +22,18 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-go test -count=1 ./...
+# Tests whose assertions are wall-clock timings (a bench in real time,
+# marked by testenv.RealTime) skip while every package runs at once, and
+# then run alone, one package at a time: their figures are the bench's,
+# not those of a machine busy with the rest of the suite.
+HARNESS_REALTIME=defer go test -count=1 ./...
+grep -rl --include='*_test.go' 'testenv.RealTime(t)' harness boards traces reports 2>/dev/null | sort | while read -r file; do
+  names=$(awk '/^func Test[A-Za-z0-9_]*\(/ { name = $2; sub(/\(.*/, "", name) } /testenv\.RealTime\(t\)/ { print name }' "$file" | paste -sd '|')
+  if [ -n "$names" ]; then echo "./$(dirname "$file") $names"; fi
+done | sort | awk '{ a[$1] = a[$1] ? a[$1] "|" $2 : $2 } END { for (p in a) print p, a[p] }' | sort | while read -r pkg names; do
+  echo "real-time tests in $pkg, alone"
+  go test -count=1 -run "^(${names})\$" "$pkg"
+done
 
 if [ "$fuzztime" != "0" ]; then
   # Every func FuzzXxx in a _test.go file, run alone for $fuzztime.

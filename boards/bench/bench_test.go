@@ -95,7 +95,7 @@ func newSetup(t *testing.T, trace, scheduler, dialect string, rail emubench.Rail
 		tl = f
 	}
 	eb, err := emubench.Start(ctx, emubench.Config{Dialect: dialect, ELF: filepath.Join(dir, "stm32f4", "firmware-noplan.elf"), Image: img,
-		Profile: prof, Rail: rail, Timeline: tl})
+		Profile: prof, Rail: rail, Timeline: tl, Logf: benchLogf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +104,14 @@ func newSetup(t *testing.T, trace, scheduler, dialect string, rail emubench.Rail
 		cfg: replay.Config{Model: m, Plan: p, Profile: prof, Power: replay.PowerConfig(prof), OpenTrace: open, Input: input,
 			Inferences: 2, Loop: true, BoardName: "serial", Reference: want},
 		bench: eb, prof: prof}
+}
+
+// benchLogf passes the emulated bench's lines to a verbose test's log.
+func benchLogf(t *testing.T) func(string, ...any) {
+	if !testing.Verbose() {
+		return nil
+	}
+	return func(format string, args ...any) { t.Logf("emubench: "+format, args...) }
 }
 
 // run opens the bench board and replays on it; the board is closed (the
@@ -176,8 +184,9 @@ func check(t *testing.T, res *replay.Result, pred *replay.Prediction, st bench.S
 		t.Errorf("timing error p99 %.3f ms, want at most %.3f ms", te.P99*1e3, maxP99*1e3)
 	}
 	// The board's BOOTs tell the same edges, through QEMU's boot on a
-	// shared host: their median shows the calibration holds.
-	if ev := te.Evidence; ev != nil && ev.P50 > 0.002 {
+	// shared host: their median shows the calibration holds (over a few:
+	// one late boot of a QEMU the host did not run is no bias).
+	if ev := te.Evidence; ev != nil && ev.Edges >= 5 && ev.P50 > 0.002 {
 		t.Errorf("the BOOTs put the turn-ons %.3f ms (median) from the model's: the calibrated boot latency does not hold", ev.P50*1e3)
 	}
 }
@@ -191,6 +200,7 @@ func check(t *testing.T, res *replay.Result, pred *replay.Prediction, st bench.S
 // the profile's error, 11 %), so there the bench's count is held to within
 // 10 % of the stepped emulated board's, run here on the same plan.
 func TestGate(t *testing.T) {
+	testenv.RealTime(t)
 	for _, trace := range []string{"rf-cart.trace", "rf-mobile.trace"} {
 		t.Run(trace, func(t *testing.T) {
 			s := newSetup(t, trace, "tile", "keysight-n67", emubench.Direct)
@@ -262,6 +272,7 @@ func (s *setup) midRun(t *testing.T, n int, fault func() error) (stop func()) {
 // middle of a command mid-run; the run dials again, sends the edge again,
 // and completes, every inference verified, the output off at the end.
 func TestFaultSupplyReconnects(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
 	stop := s.midRun(t, 3, func() error { s.bench.Instrument().DisconnectAfter(3); return nil })
 	res, _, st, err := s.run(t, bench.Options{Mode: bench.Gate})
@@ -281,6 +292,7 @@ func TestFaultSupplyReconnects(t *testing.T) {
 // the instrument switches its output off, and the run stops naming the
 // trip.
 func TestFaultProtectionTrip(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-e36", emubench.Direct)
 	stop := s.midRun(t, 3, func() error { return s.bench.Instrument().SetDraw(1, 0.5) })
 	_, _, _, err := s.run(t, bench.Options{Mode: bench.Gate})
@@ -296,6 +308,7 @@ func TestFaultProtectionTrip(t *testing.T) {
 // the supply cuts the power, and the board resumes after the power cycle:
 // every inference verified.
 func TestFaultHungBoard(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
 	stop := s.midRun(t, 3, s.bench.Hang)
 	res, _, st, err := s.run(t, bench.Options{Mode: bench.Gate})
@@ -312,6 +325,7 @@ func TestFaultHungBoard(t *testing.T) {
 // TestFaultNeverBoots: the board stops booting mid-run; after
 // NeverBoots power cycles without a BOOT the run stops, naming it.
 func TestFaultNeverBoots(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
 	stop := s.midRun(t, 2, func() error { s.bench.SetDead(true); return nil })
 	_, _, _, err := s.run(t, bench.Options{Mode: bench.Gate, NeverBoots: 3})
@@ -325,6 +339,7 @@ func TestFaultNeverBoots(t *testing.T) {
 // TestFaultSupplyGone: the instrument goes away mid-run (its socket
 // closed, nobody answers): the run stops, naming the supply as lost.
 func TestFaultSupplyGone(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
 	stop := s.midRun(t, 3, func() error { return s.bench.Instrument().Close() })
 	_, _, _, err := s.runClose(t, bench.Options{Mode: bench.Gate, SupplyOptions: supply.Options{Timeout: 300 * time.Millisecond}}, false)
@@ -346,6 +361,7 @@ func TestFaultSupplyGone(t *testing.T) {
 // (two inferences, power cycles within 10 % of the prediction) or a
 // named departure.
 func TestCurve(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
 	res, pred, st, err := s.run(t, bench.Options{Mode: bench.Curve})
 	if err != nil && !errors.Is(err, bench.ErrOffCurve) {
@@ -375,6 +391,7 @@ func TestCurve(t *testing.T) {
 // off; two inferences verified; the board's own power cycles against the
 // simulated board's prediction, and its turn-ons against the model's.
 func TestHarvester(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Capacitor)
 	res, pred, st, err := s.run(t, bench.Options{Mode: bench.Harvester})
 	if err != nil {
@@ -403,6 +420,7 @@ func TestHarvester(t *testing.T) {
 // and wakes when the rail is back at the turn-on voltage; every inference
 // verified.
 func TestGateAdaptive(t *testing.T) {
+	testenv.RealTime(t)
 	dir := fwbuild.Build(t, "stm32f4")
 	if _, err := qemu.Symbol(filepath.Join(dir, "stm32f4", "firmware-noplan.elf"), "ih_supply_mv"); err != nil {
 		t.Skipf("this firmware cannot be given its supply voltage (no ih_supply_mv: the STM32 port's supply reading comes with the firmware branch): %v", err)
@@ -427,6 +445,7 @@ func TestGateAdaptive(t *testing.T) {
 // each) cannot follow the predicted curve within the tolerance: curve mode
 // is refused before the run, with the error its list could reach.
 func TestCurveRefused(t *testing.T) {
+	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keithley-2280s", emubench.Direct)
 	ctx := context.Background()
 	b, err := bench.Open(ctx, s.dep, bench.Options{Port: s.bench.Port(), Supply: s.bench.URL(), Mode: bench.Curve})

@@ -53,9 +53,10 @@ func (s *segment) railAt(w time.Time) float64 {
 }
 
 // stream sends the rail its next setpoint (gate mode, output on), at most
-// one per Rate, when it moved by a millivolt or more.
-func (b *Board) stream(ctx context.Context, now time.Time) error {
-	if b.opt.Mode != Gate || !b.outputOn || now.Sub(b.lastSetp) < b.opt.Rate {
+// one per Rate (unless atEnd: the segment's end), when it moved by a
+// millivolt or more.
+func (b *Board) stream(ctx context.Context, now time.Time, atEnd bool) error {
+	if b.opt.Mode != Gate || !b.outputOn || (!atEnd && now.Sub(b.lastSetp) < b.opt.Rate) {
 		return nil
 	}
 	v := b.seg.railAt(now)
@@ -133,6 +134,16 @@ func (b *Board) await(ctx context.Context, hard time.Time, f func(link.Event) (b
 	defer timer.Stop()
 	tick := time.NewTicker(b.opt.Rate)
 	defer tick.Stop()
+	// The rail reaches the segment's end voltage at its modelled instant,
+	// not up to a period later: a board reads its supply right as its
+	// task ends (the run-time rule), and must read what the model decides
+	// on, not the last step of a staircase above it.
+	var segEnd <-chan time.Time
+	if d := time.Until(b.seg.w1); b.opt.Mode == Gate && b.seg.set && d > 0 && b.seg.w1.Before(hard) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		segEnd = t.C
+	}
 	streamStart := time.Now()
 	defer func() {
 		if b.outputOn {
@@ -146,7 +157,11 @@ func (b *Board) await(ctx context.Context, hard time.Time, f func(link.Event) (b
 		case <-timer.C:
 			return true, nil
 		case now := <-tick.C:
-			if err := b.stream(ctx, now); err != nil {
+			if err := b.stream(ctx, now, false); err != nil {
+				return false, err
+			}
+		case now := <-segEnd:
+			if err := b.stream(ctx, now, true); err != nil {
 				return false, err
 			}
 		case ev, ok := <-b.l.Events():
@@ -166,10 +181,15 @@ func (b *Board) waitStreaming(ctx context.Context, until time.Time) error {
 	if !time.Now().Before(until) {
 		return ctx.Err()
 	}
+	// Those already kept stay kept: await would hand them back to be kept
+	// again, forever.
+	kept := b.backlog
+	b.backlog = nil
 	_, err := b.await(ctx, until, func(ev link.Event) (bool, error) {
-		b.backlog = append(b.backlog, ev)
+		kept = append(kept, ev)
 		return false, b.note(ev)
 	})
+	b.backlog = kept
 	return err
 }
 
@@ -236,6 +256,7 @@ func (b *Board) completeBoot(ctx context.Context, end float64, _ time.Time) (boa
 				ErrNeverBoots, b.noBoot, b.opt.Port, (b.bootLatency + b.opt.BootTimeout).Round(time.Millisecond), b.bootLatency.Round(time.Microsecond))
 		}
 		b.logf("no BOOT within %v of the turn-on: power-cycling", b.bootLatency+b.opt.BootTimeout)
+		b.anchor(end, time.Now()) // (as after a hang)
 		ev.Hung = true
 		return ev, nil
 	}
@@ -360,12 +381,22 @@ func (b *Board) completeTask(ctx context.Context, end float64, deadline time.Tim
 	if timedOut {
 		b.stats.Hangs++
 		b.logf("task %d: no event within %v of its modelled end: a hang", k, b.opt.HangSlack)
+		// The model's clock stood while the host waited for the board
+		// (a fault, not the bench's timing): it goes on from now.
+		b.anchor(end, time.Now())
 		if err := b.checkTrip(ctx); err != nil {
 			return ev, err
 		}
 		return boards.Event{Kind: boards.Task, Task: k, Hung: true}, nil
 	}
-	if sawDone {
+	switch {
+	case sawDone && doneAt.Before(b.stepWall):
+		// Read ahead: the board ran the task while the model had it
+		// elsewhere (asleep: the rule read the rail differently). Its
+		// instant is no measure of this step: the model goes on from now,
+		// not from a wall instant in its past.
+		b.anchor(end, time.Now())
+	case sawDone:
 		b.lateness(doneAt, deadline)
 		b.anchor(end, doneAt)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,8 +26,9 @@ type GDB struct {
 	rd   *bufio.Reader
 	mu   sync.Mutex // one exchange at a time
 	// stops receives each stop reply after Continue (T05..., S02...).
-	stops   chan string
-	running bool
+	stops    chan string
+	running  bool
+	stoppedN atomic.Int64 // when the last stop reply came (UnixNano)
 }
 
 // GDBSocket is the gdbstub's socket in the machine's folder (with Config.GDB).
@@ -266,6 +268,7 @@ func (g *GDB) Continue() error {
 	g.running = true
 	go func() {
 		r, err := g.read(time.Time{})
+		g.stoppedN.Store(time.Now().UnixNano())
 		g.mu.Lock()
 		g.running = false
 		g.mu.Unlock()
@@ -276,6 +279,11 @@ func (g *GDB) Continue() error {
 	}()
 	return nil
 }
+
+// StoppedAt is when the last stop reply after Continue was read: the
+// nearest the host sees of the instant the guest stopped, however late
+// the reader of Stopped gets to it.
+func (g *GDB) StoppedAt() time.Time { return time.Unix(0, g.stoppedN.Load()) }
 
 // Stopped delivers the stop replies: "T05watch:..." at a watchpoint, or
 // "E:..." when the connection failed.

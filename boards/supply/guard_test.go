@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batteryless/harness/harness/testenv"
+
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/batteryless/harness/boards/profiles"
@@ -488,6 +490,7 @@ func TestOffAfterCancelMidQuery(t *testing.T) {
 // TestSwitchAt: the command goes out at the instant asked, not before;
 // a zero instant is now; switching on before Prepare is refused.
 func TestSwitchAt(t *testing.T) {
+	testenv.RealTime(t)
 	b := newBench(t, "keysight-e36")
 	g, err := supply.NewGuard(b.ch, msp430(t))
 	if err != nil {

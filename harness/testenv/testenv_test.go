@@ -43,3 +43,23 @@ func TestSharedDataPresent(t *testing.T) {
 		t.Fatalf("SharedData(.) = %q", got)
 	}
 }
+
+func TestRealTimeDefers(t *testing.T) {
+	t.Setenv(RealTimeEnv, "defer")
+	ran := false
+	t.Run("deferred", func(t *testing.T) {
+		RealTime(t)
+		ran = true
+	})
+	if ran {
+		t.Fatal("a real-time test ran with HARNESS_REALTIME=defer")
+	}
+	t.Setenv(RealTimeEnv, "")
+	t.Run("alone", func(t *testing.T) {
+		RealTime(t)
+		ran = true
+	})
+	if !ran {
+		t.Fatal("a real-time test skipped without HARNESS_REALTIME=defer")
+	}
+}

@@ -161,7 +161,22 @@ type Bench struct {
 	lastPowerOff time.Time
 	armed        bool // the supply's breakpoints are in
 	lastPowerOn  time.Time
+	// history is the output's recent setpoints (a Direct rail): a supply
+	// reading is answered with the rail as it was when the guest stopped
+	// to take it, not as it is once the bench gets to the stop.
+	history []railChange
 }
+
+// railChange is the output's state from an instant on.
+type railChange struct {
+	at    time.Time
+	out   bool
+	volts float64
+}
+
+// historyLen bounds the setpoints kept: at the gate mode's 100 per second,
+// over a second's worth, far beyond any stop the bench is late to.
+const historyLen = 128
 
 // guestState is where the guest is.
 type guestState int
@@ -387,6 +402,10 @@ func (b *Bench) onChange(e emulator.Event) {
 	}
 	b.mu.Lock()
 	b.out, b.setV = e.On, e.Volts
+	if len(b.history) == historyLen {
+		b.history = append(b.history[:0], b.history[historyLen/2:]...)
+	}
+	b.history = append(b.history, railChange{at: time.Now(), out: e.On, volts: e.Volts})
 	b.mu.Unlock()
 	if b.rail != nil {
 		b.rail.set(e.On, e.Volts, e.Amps)
@@ -668,6 +687,28 @@ func (b *Bench) railVolts() float64 {
 	return b.setV
 }
 
+// railVoltsAt is the board's supply voltage at instant t (now, for a
+// Capacitor rail, whose board reads it as it stops).
+func (b *Bench) railVoltsAt(t time.Time) float64 {
+	if b.rail != nil {
+		return b.rail.volts()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := len(b.history) - 1; i >= 0; i-- {
+		if c := b.history[i]; !c.at.After(t) || i == 0 {
+			if !c.out {
+				return 0
+			}
+			return c.volts
+		}
+	}
+	if !b.out {
+		return 0
+	}
+	return b.setV
+}
+
 // atStop handles a stop of the running guest at one of its breakpoints.
 func (b *Bench) atStop(s string) error {
 	if strings.HasPrefix(s, "E:") {
@@ -682,7 +723,7 @@ func (b *Bench) atStop(s string) error {
 	}
 	switch {
 	case b.sym.supply != 0 && pc == b.sym.supply&^1:
-		mv := uint16(min(math.Round(b.railVolts()*1000), math.MaxUint16))
+		mv := uint16(min(math.Round(b.railVoltsAt(b.g.StoppedAt())*1000), math.MaxUint16))
 		var w [2]byte
 		binary.LittleEndian.PutUint16(w[:], mv)
 		if err := b.g.WriteMemory(b.sym.word, w[:]); err != nil {

@@ -74,6 +74,7 @@ func waitBoot(t *testing.T, l *link.Link, within time.Duration) (*wire.Boot, tim
 // (no BOOT until it is on again), and every power-on is a boot of its own
 // that keeps the boot counter in .ih_persist.
 func TestOutputGatesTheBoard(t *testing.T) {
+	testenv.RealTime(t)
 	b, prof := start(t, "keysight-n67", Direct)
 	ctx := context.Background()
 	ch, err := supply.Open(ctx, b.URL(), supply.Options{})
