@@ -665,12 +665,16 @@ func (in *Instrument) session(r io.Reader, w io.Writer) {
 		}
 		answers := in.Execute(line)
 		if len(answers) > 0 {
-			if _, err := io.WriteString(w, strings.Join(answers, ";")+"\n"); err != nil {
-				return
-			}
+			// Busy from the answer on: stamped before it is written, so
+			// that a client never has it before the instrument knows it
+			// gave it (a goroutine descheduled after the write would
+			// otherwise lose the client's next, well-paced query).
 			in.connMu.Lock()
 			in.lastAnswer = time.Now()
 			in.connMu.Unlock()
+			if _, err := io.WriteString(w, strings.Join(answers, ";")+"\n"); err != nil {
+				return
+			}
 		}
 	}
 }
