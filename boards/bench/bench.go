@@ -451,7 +451,7 @@ func (b *Board) calibrate(ctx context.Context) error {
 			if err := b.setOutput(ctx, false); err != nil {
 				return err
 			}
-			if err := sleepCtx(ctx, b.offForReset()); err != nil {
+			if err := supply.Pause(ctx, b.offForReset()); err != nil {
 				return err
 			}
 		}
@@ -777,20 +777,6 @@ func (b *Board) syncOnce(ctx context.Context) error {
 		return c.Client().Sync(ctx)
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ---------------------------------------------------------------------------

@@ -98,7 +98,7 @@ func (b *Board) prepareHarvester(ctx context.Context, cfg *replay.Config) error 
 	if _, err := b.edge(ctx, false); err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, b.offForReset()); err != nil {
+	if err := supply.Pause(ctx, b.offForReset()); err != nil {
 		return err
 	}
 	if err := b.setVoltage(ctx, vmax); err != nil {
@@ -225,7 +225,7 @@ func (h *harvestStream) play(ctx context.Context, t, span, p float64) error {
 		if h.held.IsZero() {
 			at := h.wallLocked(t)
 			h.mu.Unlock()
-			if err := sleepCtx(ctx, time.Until(at)); err != nil {
+			if err := supply.Pause(ctx, time.Until(at)); err != nil {
 				return err
 			}
 			h.mu.Lock()
@@ -234,7 +234,7 @@ func (h *harvestStream) play(ctx context.Context, t, span, p float64) error {
 			}
 		}
 		h.mu.Unlock()
-		if err := sleepCtx(ctx, time.Millisecond); err != nil {
+		if err := supply.Pause(ctx, time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -234,7 +234,7 @@ func (g *Guard) SetVoltage(ctx context.Context, v physic.ElectricPotential) erro
 				return err
 			}
 			g.stats.SlewLimited++
-			if err := sleepCtx(ctx, g.stepEvery); err != nil {
+			if err := Pause(ctx, g.stepEvery); err != nil {
 				return err
 			}
 		}
@@ -280,7 +280,12 @@ func absV(v physic.ElectricPotential) physic.ElectricPotential {
 	return v
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Pause waits d, or until ctx ends (its error then); a d of zero or
+// less returns at once. Bench code waits with it between power edges.
+func Pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -340,7 +345,7 @@ func (g *Guard) SwitchAt(ctx context.Context, on bool, at time.Time) (time.Time,
 	// 10 ms are a spin, on a thread of its own (a yield to the process's
 	// other goroutines could come back too late).
 	if d := time.Until(at); !at.IsZero() && d > 10*time.Millisecond {
-		if err := sleepCtx(ctx, d-10*time.Millisecond); err != nil {
+		if err := Pause(ctx, d-10*time.Millisecond); err != nil {
 			return time.Time{}, err
 		}
 	}
