@@ -351,37 +351,28 @@ func TestFaultSupplyGone(t *testing.T) {
 }
 
 // TestCurve: curve mode on an N6705C: the model's predicted voltage for
-// the board, played by the instrument's own lists. Open loop, the
-// real-time board must keep to its prediction; where it does not (it
-// finishes a task the prediction's brown-out cut, or an inference in
-// another power cycle) the run stops naming where it left the curve
-// (ErrOffCurve), its inferences until then verified. The test asserts
-// that much: the lists played, every inference they carried verified,
-// the list's edges where the model put them, and either the whole run
-// (two inferences, power cycles within 10 % of the prediction) or a
-// named departure.
+// the board, played by the instrument's own lists, open loop. On the
+// emulated bench the board keeps to its prediction (its pacing forgives,
+// at each list's start, what it owed from the host's talk before it):
+// both inferences verified, power cycles within 10 % of the prediction,
+// the lists' edges where the model put them. A departure (ErrOffCurve)
+// fails the test, naming where the board left the curve.
 func TestCurve(t *testing.T) {
 	testenv.RealTime(t)
 	s := newSetup(t, "rf-cart.trace", "tile", "keysight-n67", emubench.Direct)
 	res, pred, st, err := s.run(t, bench.Options{Mode: bench.Curve})
-	if err != nil && !errors.Is(err, bench.ErrOffCurve) {
-		t.Fatal(err)
+	if err != nil {
+		verified := 0
+		if res != nil {
+			verified = res.Verified
+		}
+		t.Fatalf("%v (after %d verified inferences)", err, verified)
 	}
 	if st.Curve == nil {
 		t.Fatal("no curve in the stats")
 	}
 	t.Logf("%s, %d segments of at most %d points, error %.1f mV, %.2f s, %d power cycles predicted",
 		st.Curve.Kind, st.Curve.Segments, st.Curve.Points, st.Curve.ErrorV*1e3, st.Curve.DurationS, st.Curve.PowerCycles)
-	if err != nil {
-		t.Logf("the run left the curve after %d verified inferences: %v", res.Verified, err)
-		if res.Verified < 1 || res.Mismatches != 0 {
-			t.Errorf("%d verified, %d mismatches before the departure: want the first inference verified", res.Verified, res.Mismatches)
-		}
-		if te := res.TimingError; te == nil || te.Edges == 0 || te.P99 > 0.001 {
-			t.Errorf("timing %+v: want the list's edges within 1 ms of the model's", te)
-		}
-		return
-	}
 	check(t, res, pred, st, 0.001)
 }
 

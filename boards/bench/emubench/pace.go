@@ -63,7 +63,7 @@ func pacePlugin() (string, error) {
 }
 
 // epoch is 8 bytes of a file that the pacing plugin maps: the bench
-// increments it when the board's time starts again (a power-on, a wake).
+// increments it when the board's time starts again (a power-on, a wake, a list's start).
 type epoch struct {
 	path string
 	mem  []byte

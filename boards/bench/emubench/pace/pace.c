@@ -16,8 +16,8 @@
  * event told the harness. They are told apart by the thread's CPU time and
  * by whether blocks were translated meanwhile. A debt beyond behind=
  * (default 50 ms) is forgiven too, and the count starts again from now when the
- * epoch word changes (the bench changes it when it powers the board on or
- * wakes it from the rule's sleep).
+ * epoch word changes (the bench changes it when it powers the board on,
+ * wakes it from the rule's sleep, or a list starts its program).
  *
  * QEMU 7.2 ships no plugin header in Debian; the few declarations below
  * are the plugin API's C interface (API version 1).
