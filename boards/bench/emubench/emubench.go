@@ -151,8 +151,6 @@ type Bench struct {
 	loopDone     chan struct{}
 	closeOnce    sync.Once
 	mu           sync.Mutex // guards the fields below
-	out          bool       // the output is on
-	setV         float64    // its setpoint
 	powered      bool       // the board is powered
 	st           guestState
 	dead         bool
@@ -161,9 +159,10 @@ type Bench struct {
 	lastPowerOff time.Time
 	armed        bool // the supply's breakpoints are in
 	lastPowerOn  time.Time
-	// history is the output's recent setpoints (a Direct rail): a supply
-	// reading is answered with the rail as it was when the guest stopped
-	// to take it, not as it is once the bench gets to the stop.
+	// history is the output's recent states, the last one its state now
+	// (a Direct rail): a supply reading is answered with the rail as it
+	// was when the guest stopped to take it, not as it is once the bench
+	// gets to the stop.
 	history []railChange
 }
 
@@ -409,7 +408,6 @@ func (b *Bench) onChange(e emulator.Event) {
 		b.epoch.bump()
 	}
 	b.mu.Lock()
-	b.out, b.setV = e.On, e.Volts
 	if len(b.history) == historyLen {
 		b.history = append(b.history[:0], b.history[historyLen/2:]...)
 	}
@@ -683,20 +681,12 @@ func (b *Bench) resume(addr uint32) error {
 }
 
 // railVolts is the board's supply voltage now.
-func (b *Bench) railVolts() float64 {
-	if b.rail != nil {
-		return b.rail.volts()
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.out {
-		return 0
-	}
-	return b.setV
-}
+func (b *Bench) railVolts() float64 { return b.railVoltsAt(time.Now()) }
 
 // railVoltsAt is the board's supply voltage at instant t (now, for a
-// Capacitor rail, whose board reads it as it stops).
+// Capacitor rail, whose board reads it as it stops): the output's setpoint
+// then, by its history (the oldest kept, for an instant before it; off,
+// as at *RST, before any change).
 func (b *Bench) railVoltsAt(t time.Time) float64 {
 	if b.rail != nil {
 		return b.rail.volts()
@@ -711,10 +701,7 @@ func (b *Bench) railVoltsAt(t time.Time) float64 {
 			return c.volts
 		}
 	}
-	if !b.out {
-		return 0
-	}
-	return b.setV
+	return 0
 }
 
 // atStop handles a stop of the running guest at one of its breakpoints.
